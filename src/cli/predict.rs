@@ -1,0 +1,117 @@
+//! `idc-studio predict RUN_DIR PATH...`: CSV of IDC probabilities for PNG files and folders.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use rayon::prelude::*;
+
+use crate::atomic_file::write_atomic;
+use crate::dataset::PATCH_BYTES;
+use crate::dataset::decode::decode_patch;
+use crate::model::{DeviceChoice, select_device};
+use crate::training::RunFolder;
+use crate::training::batches::HostBatch;
+use crate::training::evaluate::{INFERENCE_BATCH, load_model, predict_batch};
+
+/// Decoded patches held in memory at once.
+const CHUNK: usize = 4096;
+
+pub fn run(
+    run_dir: &Path,
+    paths: &[PathBuf],
+    out: Option<&Path>,
+    device: DeviceChoice,
+) -> anyhow::Result<ExitCode> {
+    let run = RunFolder::open(run_dir)?;
+    let compute = select_device(device)?;
+    let model = load_model(&run.model_path(), &compute.device)?;
+    let (files, mut failures) = collect_files(paths);
+
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(["path", "prob_idc", "predicted"])?;
+    let mut predicted = 0usize;
+    for chunk in files.chunks(CHUNK) {
+        let decoded: Vec<(&PathBuf, Result<(Vec<u8>, u8, u8), String>)> = chunk
+            .par_iter()
+            .map(|path| {
+                let mut slot = vec![0u8; PATCH_BYTES];
+                let outcome = std::fs::read(path)
+                    .map_err(|err| format!("unreadable: {err}"))
+                    .and_then(|bytes| decode_patch(&bytes, &mut slot).map_err(|reason| reason.to_string()))
+                    .map(|(width, height)| (slot, width, height));
+                (path, outcome)
+            })
+            .collect();
+        let mut good = Vec::new();
+        for (path, outcome) in decoded {
+            match outcome {
+                Ok(patch) => good.push((path, patch)),
+                Err(why) => failures.push(format!("{}: {why}", path.display())),
+            }
+        }
+        for batch_items in good.chunks(INFERENCE_BATCH) {
+            let pixels: Vec<(&[u8], u8, u8)> = batch_items
+                .iter()
+                .map(|(_, (slot, width, height))| (slot.as_slice(), *width, *height))
+                .collect();
+            let batch = HostBatch::from_pixels(&pixels, INFERENCE_BATCH);
+            let probabilities = predict_batch(&model, &batch, &compute.device)?;
+            for ((path, _), prob) in batch_items.iter().zip(probabilities) {
+                csv.write_record([
+                    path.display().to_string(),
+                    format!("{prob:.6}"),
+                    u8::from(prob >= 0.5).to_string(),
+                ])?;
+                predicted += 1;
+            }
+        }
+    }
+    let bytes = csv.into_inner().map_err(|err| anyhow::anyhow!("{err}"))?;
+    match out {
+        Some(path) => {
+            write_atomic(path, &bytes).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+            eprintln!("wrote {predicted} predictions to {}", path.display());
+        }
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    for failure in &failures {
+        eprintln!("error: {failure}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Files named directly, and the PNGs under folders, in a stable order; missing paths fail.
+fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let (mut files, mut failures) = (Vec::new(), Vec::new());
+    for path in paths {
+        if path.is_dir() {
+            for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+                match entry {
+                    Ok(entry) if entry.file_type().is_file() && is_png_name(entry.path()) => {
+                        files.push(entry.into_path());
+                    }
+                    Ok(_) => {}
+                    Err(err) => failures.push(format!(
+                        "{}: unreadable: {err}",
+                        err.path().unwrap_or(path).display()
+                    )),
+                }
+            }
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            failures.push(format!("{}: no such file or folder", path.display()));
+        }
+    }
+    (files, failures)
+}
+
+fn is_png_name(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("png"))
+}

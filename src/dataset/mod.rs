@@ -1,0 +1,58 @@
+//! The IDC dataset: its folder layout and file names, decoding patches into a compact
+//! in-memory store, the synthetic demo dataset, and train/validation/test splits.
+//!
+//! Nothing here knows about burn or the UI.
+
+pub mod decode;
+pub mod demo;
+pub mod filename;
+pub mod scan;
+pub mod split;
+pub mod store;
+
+pub use filename::{PatchName, parse_patch_name};
+pub use scan::{ScanReport, SkipReason, SkippedFile, scan_dataset};
+pub use split::{Split, SplitKind, SplitPart};
+pub use store::{Patch, PatchStore};
+
+/// Side of a full patch in pixels, as cut from the slide.
+pub const PATCH_SIDE: usize = 50;
+/// Bytes of one patch in the store: RGB, u8, row-major.
+pub const PATCH_BYTES: usize = PATCH_SIDE * PATCH_SIDE * 3;
+/// The Kaggle archive holds a second copy of every patient under this folder name.
+pub const NESTED_COPY_FOLDER: &str = "IDC_regular_ps50_idx5";
+/// A file the demo generator writes at the root, so the data is never mistaken for real tissue.
+pub const SYNTHETIC_MARKER_FILE: &str = "SYNTHETIC_DEMO_DATA.txt";
+
+/// The class of a patch: invasive ductal carcinoma or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub enum Label {
+    /// Class 0: no IDC.
+    NonIdc = 0,
+    /// Class 1: IDC.
+    Idc = 1,
+}
+
+impl Label {
+    pub const ALL: [Label; 2] = [Label::NonIdc, Label::Idc];
+
+    /// The class index used in folder names, file names and the model's outputs.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_index(index: usize) -> Option<Label> {
+        match index {
+            0 => Some(Label::NonIdc),
+            1 => Some(Label::Idc),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Label::NonIdc => "non-IDC",
+            Label::Idc => "IDC",
+        }
+    }
+}

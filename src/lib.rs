@@ -1,0 +1,17 @@
+//! idc-studio: train and audit a CancerNet classifier for invasive ductal carcinoma (IDC) on
+//! 50x50 breast histology patches.
+//!
+//! The layers point one way:
+//! - [`dataset`]: the IDC folder layout, decoding, the synthetic demo data and the splits
+//!   (no burn, no UI);
+//! - [`metrics`]: confusion matrices and scores (plain numbers);
+//! - [`model`]: CancerNet, devices and batches on burn;
+//! - [`training`]: the training worker, its events, run folders, evaluation and prediction;
+//! - [`cli`]: the command line, which only wires the above together.
+
+pub mod atomic_file;
+pub mod cli;
+pub mod dataset;
+pub mod metrics;
+pub mod model;
+pub mod training;

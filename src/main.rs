@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    idc_studio::cli::main()
+}

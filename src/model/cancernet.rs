@@ -1,0 +1,145 @@
+//! CancerNet (PyImageSearch): three stages of depthwise-separable 3x3 convolutions, each
+//! followed by ReLU then batch norm, max pooling and dropout, then a 256-unit dense layer.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
+};
+use burn::prelude::*;
+
+/// The model sees patches resized to 48x48 RGB.
+pub const INPUT_SIDE: usize = 48;
+pub const INPUT_CHANNELS: usize = 3;
+pub const NUM_CLASSES: usize = 2;
+
+/// Output channels of the separable convolutions, one entry per convolution, grouped by stage.
+const STAGES: [&[usize]; 3] = [&[32], &[64, 64], &[128, 128, 128]];
+const CONV_DROPOUT: f64 = 0.25;
+const DENSE_UNITS: usize = 256;
+const DENSE_DROPOUT: f64 = 0.5;
+
+/// Depthwise 3x3 (one filter per channel, no bias) then pointwise 1x1 (with bias), as Keras's
+/// SeparableConv2D.
+#[derive(Module, Debug)]
+pub struct SeparableConv {
+    depthwise: Conv2d,
+    pointwise: Conv2d,
+}
+
+impl SeparableConv {
+    fn new(channels_in: usize, channels_out: usize, device: &Device) -> Self {
+        Self {
+            depthwise: Conv2dConfig::new([channels_in, channels_in], [3, 3])
+                .with_groups(channels_in)
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device),
+            pointwise: Conv2dConfig::new([channels_in, channels_out], [1, 1]).init(device),
+        }
+    }
+
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        self.pointwise.forward(self.depthwise.forward(input))
+    }
+}
+
+/// Separable convolution, ReLU, batch norm (in that order, as the reference has it).
+#[derive(Module, Debug)]
+pub struct ConvUnit {
+    conv: SeparableConv,
+    norm: BatchNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct Stage {
+    units: Vec<ConvUnit>,
+}
+
+#[derive(Module, Debug)]
+pub struct CancerNet {
+    stages: Vec<Stage>,
+    pool: MaxPool2d,
+    conv_dropout: Dropout,
+    dense: Linear,
+    dense_norm: BatchNorm,
+    dense_dropout: Dropout,
+    classifier: Linear,
+    activation: Relu,
+}
+
+impl CancerNet {
+    pub fn new(device: &Device) -> Self {
+        let mut channels_in = INPUT_CHANNELS;
+        let stages = STAGES
+            .iter()
+            .map(|widths| Stage {
+                units: widths
+                    .iter()
+                    .map(|&channels_out| {
+                        let unit = ConvUnit {
+                            conv: SeparableConv::new(channels_in, channels_out, device),
+                            norm: BatchNormConfig::new(channels_out).init(device),
+                        };
+                        channels_in = channels_out;
+                        unit
+                    })
+                    .collect(),
+            })
+            .collect();
+        let side_after_pooling = INPUT_SIDE >> STAGES.len();
+        let flat = channels_in * side_after_pooling * side_after_pooling;
+        Self {
+            stages,
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            conv_dropout: DropoutConfig::new(CONV_DROPOUT).init(),
+            dense: LinearConfig::new(flat, DENSE_UNITS).init(device),
+            dense_norm: BatchNormConfig::new(DENSE_UNITS).init(device),
+            dense_dropout: DropoutConfig::new(DENSE_DROPOUT).init(),
+            classifier: LinearConfig::new(DENSE_UNITS, NUM_CLASSES).init(device),
+            activation: Relu::new(),
+        }
+    }
+
+    /// Images `[batch, 3, 48, 48]` in [0, 1] to class logits `[batch, 2]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        for stage in &self.stages {
+            for unit in &stage.units {
+                x = unit.norm.forward(self.activation.forward(unit.conv.forward(x)));
+            }
+            x = self.conv_dropout.forward(self.pool.forward(x));
+        }
+        let x: Tensor<2> = x.flatten(1, 3);
+        let x = self
+            .dense_norm
+            .forward(self.activation.forward(self.dense.forward(x)));
+        self.classifier.forward(self.dense_dropout.forward(x))
+    }
+
+    /// Probability of IDC for each image: softmax of the logits, class 1.
+    pub fn prob_idc(&self, images: Tensor<4>) -> Tensor<1> {
+        let probabilities = burn::tensor::activation::softmax(self.forward(images), 1);
+        let [batch, _] = probabilities.dims();
+        probabilities.slice([0..batch, 1..2]).reshape([batch])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_the_reference_shape_and_parameter_count() {
+        let device = Device::flex();
+        let model = CancerNet::new(&device);
+        let logits = model.forward(Tensor::zeros(
+            [2, INPUT_CHANNELS, INPUT_SIDE, INPUT_SIDE],
+            &device,
+        ));
+        assert_eq!(logits.dims(), [2, NUM_CLASSES]);
+        // 1,233,533 trainable (95.7% in the 4608->256 dense layer) plus 1,600 batch-norm
+        // running statistics, as Keras counts CancerNet.
+        assert_eq!(model.num_params(), 1_233_533 + 1_600);
+    }
+}

@@ -1,0 +1,62 @@
+//! The hyper-parameters of a training run, saved with it so it can be resumed and reproduced.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::SplitKind;
+use crate::model::DeviceChoice;
+
+/// The reference recipe's settings unless the user changes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// AdaGrad's decay: lr_t = lr / (1 + decay * t), t counting batches (Keras's lr / epochs).
+    pub lr_decay: f64,
+    pub split: SplitKind,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    /// Random rotation, zoom, shift, shear and flips on training batches.
+    pub augment: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 40,
+            batch_size: 32,
+            learning_rate: 1e-2,
+            lr_decay: 2.5e-4,
+            split: SplitKind::Patient,
+            seed: 42,
+            device: DeviceChoice::Auto,
+            augment: true,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Says what is wrong with settings a user typed, before any work starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.epochs == 0 {
+            return Err("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return Err("batch size must be at least 1".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(format!(
+                "learning rate {} must be a positive number",
+                self.learning_rate
+            ));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay >= 0.0) {
+            return Err(format!(
+                "learning-rate decay {} must be zero or positive",
+                self.lr_decay
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! Training CancerNet on a worker thread, the events it reports, the run folder it writes,
+//! and evaluation and prediction with a trained model. Knows nothing of the UI.
+
+pub mod augment;
+pub mod batches;
+pub mod config;
+pub mod evaluate;
+pub mod events;
+pub mod run_folder;
+pub mod step;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use events::{EpochMetrics, TrainingEvent};
+pub use run_folder::{PredictionRow, RunFolder, RunInfo};
+pub use trainer::{RunOutcome, TrainError, TrainingHandle, TrainingJob, run_training, spawn_training};

@@ -1,0 +1,415 @@
+//! The training loop, run on a worker thread: shuffled, augmented batches through CancerNet
+//! with class-weighted cross-entropy and AdaGrad; validation, a checkpoint and (when validation
+//! loss improves) the best model after every epoch; then predictions and metrics on the test
+//! part with the best model. A stop request is honoured before the next batch.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use burn::optim::OptimizerRecord;
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::augment::AugmentationRanges;
+use super::batches::{BatchPlan, prefetch_batches};
+use super::config::TrainConfig;
+use super::evaluate::{InferenceError, load_model, loss_and_accuracy, predict_patches};
+use super::events::{EpochMetrics, TrainingEvent};
+use super::run_folder::{CheckpointState, PredictionRow, RunFileError, RunFolder, RunInfo};
+use super::step::Learner;
+use crate::dataset::split::SplitError;
+use crate::dataset::{Label, PatchStore, Split, SplitPart};
+use crate::metrics::Metrics;
+use crate::model::{CancerNet, DeviceError, select_device};
+
+/// What to train, on what, and where the run goes.
+#[derive(Debug, Clone)]
+pub struct TrainingJob {
+    pub store: Arc<PatchStore>,
+    pub config: TrainConfig,
+    pub run_dir: PathBuf,
+    /// Continue the run in `run_dir` from its last checkpoint. Its saved settings and split are
+    /// used, except the number of epochs and the device, which come from `config`.
+    pub resume: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    Finished(Box<Metrics>),
+    Stopped { completed_epochs: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("invalid settings: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(transparent)]
+    Split(#[from] SplitError),
+    #[error(transparent)]
+    RunFile(#[from] RunFileError),
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    #[error("{}: {why}", path.display())]
+    Save { path: PathBuf, why: String },
+    #[error("{0}")]
+    Data(String),
+    #[error("the compute backend failed: {0}")]
+    Backend(String),
+    #[error("training stopped unexpectedly: {0}")]
+    Crashed(String),
+}
+
+/// A training run on its own thread.
+pub struct TrainingHandle {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<RunOutcome, TrainError>>,
+}
+
+impl TrainingHandle {
+    /// Asks the run to stop before its next batch; its last checkpoint stays resumable.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The flag [`TrainingHandle::stop`] sets, for stopping from elsewhere (a signal handler).
+    pub fn stop_signal(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    pub fn join(self) -> Result<RunOutcome, TrainError> {
+        self.thread
+            .join()
+            .unwrap_or_else(|panic| Err(TrainError::Crashed(panic_message(&panic))))
+    }
+}
+
+/// Starts `job` on a thread named `idc-training`; `listener` hears every event, ending with
+/// `Finished`, `Stopped` or `Failed`.
+pub fn spawn_training(
+    job: TrainingJob,
+    listener: impl FnMut(TrainingEvent) + Send + 'static,
+) -> std::io::Result<TrainingHandle> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_flag = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("idc-training".into())
+        .spawn(move || {
+            let mut listener = listener;
+            // burn reports some failures by panicking; the listener must still hear about them.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_training(&job, &mut listener, &stop_flag)
+            }))
+            .unwrap_or_else(|panic| Err(TrainError::Crashed(panic_message(&panic))));
+            if let Err(err) = &result {
+                listener(TrainingEvent::Failed {
+                    message: format!("{err:#}"),
+                });
+            }
+            result
+        })?;
+    Ok(TrainingHandle { stop, thread })
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs `job` on the calling thread.
+pub fn run_training(
+    job: &TrainingJob,
+    listener: &mut dyn FnMut(TrainingEvent),
+    stop: &AtomicBool,
+) -> Result<RunOutcome, TrainError> {
+    job.config.validate().map_err(TrainError::Config)?;
+    let store = &job.store;
+    let run = RunFolder::new(&job.run_dir);
+    let (info, split, checkpoint) = if job.resume {
+        prepare_resume(job, &run)?
+    } else {
+        prepare_new_run(job, &run)?
+    };
+    let config = &info.config;
+    let compute = select_device(config.device)?;
+    let plain_device = compute.device.clone();
+    // Seeds weight initialisation and dropout masks.
+    plain_device.clone().autodiff().seed(config.seed);
+
+    let train_indices = split.indices(SplitPart::Train);
+    let validation_indices = split.indices(SplitPart::Validation);
+    let test_indices = split.indices(SplitPart::Test);
+    let batches_per_epoch = train_indices.len() / config.batch_size;
+    if batches_per_epoch == 0 {
+        return Err(TrainError::Data(format!(
+            "the training part has {} patches, fewer than one batch of {}",
+            train_indices.len(),
+            config.batch_size
+        )));
+    }
+
+    let mut learner = Learner::new(
+        &compute.device,
+        config.learning_rate,
+        config.lr_decay,
+        info.class_weights,
+    );
+    let mut state = CheckpointState {
+        completed_epochs: 0,
+        best_validation_loss: f64::INFINITY,
+        best_epoch: 0,
+    };
+    if let Some(saved) = checkpoint {
+        let model_path = run.checkpoint_model_path(saved.completed_epochs);
+        learner.model = learner
+            .model
+            .try_load_file(&model_path)
+            .map_err(|err| TrainError::Save {
+                path: model_path.clone(),
+                why: format!("cannot load checkpoint: {err}"),
+            })?;
+        let optimizer_path = run.checkpoint_optimizer_path(saved.completed_epochs);
+        let record = OptimizerRecord::load(&optimizer_path).map_err(|err| TrainError::Save {
+            path: optimizer_path.clone(),
+            why: format!("cannot load checkpoint: {err}"),
+        })?;
+        learner.optimizer = learner.optimizer.load_record(record);
+        state = saved;
+    }
+    let mut epoch_log = if state.completed_epochs > 0 {
+        let mut log = run.read_epochs().unwrap_or_default();
+        log.truncate(state.completed_epochs);
+        log
+    } else {
+        Vec::new()
+    };
+
+    listener(TrainingEvent::Started {
+        device: compute.description.clone(),
+        run_dir: run.root().to_path_buf(),
+        train_patches: train_indices.len(),
+        validation_patches: validation_indices.len(),
+        test_patches: test_indices.len(),
+        first_epoch: state.completed_epochs + 1,
+        epochs: config.epochs,
+        batches_per_epoch,
+    });
+
+    let validation_labels: Vec<Label> = validation_indices.iter().map(|&i| store.patch(i).label).collect();
+    let mut seconds_per_batch: Option<f64> = None;
+
+    for epoch in state.completed_epochs + 1..=config.epochs {
+        let epoch_started = Instant::now();
+        let mut order = train_indices.clone();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(config.seed, epoch, 1)));
+        let plan = BatchPlan {
+            order,
+            batch_size: config.batch_size,
+            drop_last: true,
+            augmentation: config
+                .augment
+                .then(|| (AugmentationRanges::default(), epoch_seed(config.seed, epoch, 2))),
+        };
+        let batches =
+            prefetch_batches(Arc::clone(store), plan).map_err(|err| TrainError::Crashed(err.to_string()))?;
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        for (batch_number, batch) in (1..).zip(batches) {
+            if stop.load(Ordering::SeqCst) {
+                listener(TrainingEvent::Stopped {
+                    epoch,
+                    batch: batch_number,
+                });
+                return Ok(RunOutcome::Stopped {
+                    completed_epochs: state.completed_epochs,
+                });
+            }
+            let batch_started = Instant::now();
+            let outcome;
+            (learner, outcome) = learner.step(&batch).map_err(TrainError::Backend)?;
+            let loss_value = outcome.loss;
+            if !loss_value.is_finite() {
+                return Err(TrainError::Backend(format!(
+                    "the loss became {loss_value} in epoch {epoch}, batch {batch_number}; try a lower learning rate"
+                )));
+            }
+            let batch_correct = outcome.correct;
+            loss_sum += loss_value * batch.len() as f64;
+            correct += batch_correct;
+            seen += batch.len();
+            let elapsed = batch_started.elapsed().as_secs_f64();
+            let smoothed = seconds_per_batch.map_or(elapsed, |previous| 0.9 * previous + 0.1 * elapsed);
+            seconds_per_batch = Some(smoothed);
+            let batches_left =
+                (batches_per_epoch - batch_number) + (config.epochs - epoch) * batches_per_epoch;
+            listener(TrainingEvent::Batch {
+                epoch,
+                batch: batch_number,
+                batches: batches_per_epoch,
+                loss: loss_value,
+                accuracy: batch_correct as f64 / batch.len() as f64,
+                images_per_sec: config.batch_size as f64 / smoothed,
+                eta_secs: smoothed * batches_left as f64,
+            });
+        }
+        let train_seconds = epoch_started.elapsed().as_secs_f64();
+
+        let validation_probabilities =
+            predict_patches(&learner.model.valid(), store, &validation_indices, &plain_device)?;
+        let (validation_loss, validation_accuracy) =
+            loss_and_accuracy(&validation_labels, &validation_probabilities);
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            validation_loss,
+            validation_accuracy,
+            images_per_sec: seen as f64 / train_seconds.max(1e-9),
+            seconds: epoch_started.elapsed().as_secs_f64(),
+        };
+        epoch_log.push(metrics.clone());
+        listener(TrainingEvent::Epoch(metrics));
+
+        // An empty validation part cannot pick a best epoch: then the latest is the best.
+        let best = validation_indices.is_empty() || validation_loss < state.best_validation_loss;
+        save_model(&learner.model, &run.checkpoint_model_path(epoch))?;
+        let optimizer_path = run.checkpoint_optimizer_path(epoch);
+        learner
+            .optimizer
+            .to_record()
+            .save(&optimizer_path)
+            .map_err(|err| TrainError::Save {
+                path: optimizer_path.clone(),
+                why: err.to_string(),
+            })?;
+        if best {
+            save_model(&learner.model, &run.model_path())?;
+            state.best_validation_loss = validation_loss;
+            state.best_epoch = epoch;
+        }
+        run.write_epochs(&epoch_log)?;
+        state.completed_epochs = epoch;
+        run.commit_checkpoint(&state)?;
+        listener(TrainingEvent::Checkpoint { epoch, best });
+    }
+
+    listener(TrainingEvent::Evaluating {
+        patches: test_indices.len(),
+    });
+    let best_model = load_model(&run.model_path(), &plain_device)?;
+    let metrics = evaluate_test_part(&best_model, store, &test_indices, &plain_device, &run)?;
+    listener(TrainingEvent::Finished {
+        metrics: Box::new(metrics.clone()),
+        run_dir: run.root().to_path_buf(),
+    });
+    Ok(RunOutcome::Finished(Box::new(metrics)))
+}
+
+/// Predicts the test part, writes `predictions.csv` and `metrics.json`.
+fn evaluate_test_part(
+    model: &CancerNet,
+    store: &Arc<PatchStore>,
+    test_indices: &[usize],
+    device: &Device,
+    run: &RunFolder,
+) -> Result<Metrics, TrainError> {
+    let probabilities = predict_patches(model, store, test_indices, device)?;
+    let rows: Vec<PredictionRow> = test_indices
+        .iter()
+        .zip(&probabilities)
+        .map(|(&index, &prob_idc)| {
+            let patch = store.patch(index);
+            PredictionRow {
+                path: patch.path.clone(),
+                patient: store.patient_name(patch).to_string(),
+                x: patch.x,
+                y: patch.y,
+                label: patch.label.index(),
+                prob_idc,
+            }
+        })
+        .collect();
+    run.write_predictions(&rows)?;
+    let labels: Vec<Label> = rows.iter().map(PredictionRow::truth).collect();
+    let metrics = Metrics::from_probabilities(&labels, &probabilities, 0.5);
+    run.write_metrics(&metrics)?;
+    Ok(metrics)
+}
+
+fn prepare_new_run(
+    job: &TrainingJob,
+    run: &RunFolder,
+) -> Result<(RunInfo, Split, Option<CheckpointState>), TrainError> {
+    if run.config_path().exists() {
+        return Err(TrainError::Config(format!(
+            "{} already holds a run; resume it or choose another output folder",
+            run.root().display()
+        )));
+    }
+    let store = &job.store;
+    let split = Split::new(store, job.config.split, job.config.seed);
+    let mut train_counts = [0usize; 2];
+    for index in split.indices(SplitPart::Train) {
+        train_counts[store.patch(index).label.index()] += 1;
+    }
+    if let Some(missing) = Label::ALL
+        .into_iter()
+        .find(|label| train_counts[label.index()] == 0)
+    {
+        return Err(TrainError::Data(format!(
+            "the training part has no {} patches; a classifier needs both classes",
+            missing.name()
+        )));
+    }
+    let largest = *train_counts.iter().max().unwrap_or(&1) as f32;
+    let class_weights = train_counts.map(|count| largest / count as f32);
+    run.create()?;
+    split.save(store, &run.split_path())?;
+    let info = RunInfo {
+        config: job.config.clone(),
+        dataset: store.root().to_path_buf(),
+        synthetic: store.is_synthetic(),
+        class_weights,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    run.write_info(&info)?;
+    Ok((info, split, None))
+}
+
+fn prepare_resume(
+    job: &TrainingJob,
+    run: &RunFolder,
+) -> Result<(RunInfo, Split, Option<CheckpointState>), TrainError> {
+    let mut info = RunFolder::open(run.root())?.read_info()?;
+    info.config.epochs = job.config.epochs;
+    info.config.device = job.config.device;
+    let split = Split::load(&job.store, info.config.split, info.config.seed, &run.split_path())?;
+    let checkpoint = run.read_checkpoint()?;
+    Ok((info, split, checkpoint))
+}
+
+fn save_model(model: &CancerNet, path: &std::path::Path) -> Result<(), TrainError> {
+    model.clone().save_file(path).map_err(|err| TrainError::Save {
+        path: path.to_path_buf(),
+        why: err.to_string(),
+    })
+}
+
+/// Separate, reproducible random streams per epoch and purpose.
+fn epoch_seed(seed: u64, epoch: usize, purpose: u64) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((epoch as u64) << 8)
+        .wrapping_add(purpose)
+}

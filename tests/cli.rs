@@ -1,0 +1,168 @@
+//! The command line end to end, as a user types it: demo data, scan, train, eval, predict,
+//! and one clear line for every mistake.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn idc_studio(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idc-studio"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A failure is one line on standard error, naming the problem, with a non-zero exit.
+fn assert_one_line_error(output: &Output, needle: &str) {
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {stderr}");
+    assert!(lines[0].contains(needle), "{needle:?} in {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn demo_data_scan_train_eval_predict_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let output = idc_studio(&[
+        "demo-data",
+        data_arg,
+        "--patients",
+        "5",
+        "--patches-per-patient",
+        "100",
+        "--seed",
+        "3",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("synthetic demo data"));
+
+    let output = idc_studio(&["scan", data_arg]);
+    assert!(output.status.success());
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("SYNTHETIC demo data"));
+    assert!(stdout.contains("patients     5"), "{stdout}");
+    assert!(stdout.contains("skipped      0 files"), "{stdout}");
+
+    let run = dir.path().join("run");
+    let run_arg = run.to_str().unwrap();
+    let output = idc_studio(&[
+        "train", "--data", data_arg, "--epochs", "1", "--device", "cpu", "--out", run_arg,
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("device       CPU"), "{stdout}");
+    assert!(stdout.contains("confusion matrix at threshold 0.50"), "{stdout}");
+    assert!(stdout.contains("sensitivity (IDC)"), "{stdout}");
+    for file in [
+        "config.json",
+        "split.csv",
+        "epochs.csv",
+        "model.bpk",
+        "predictions.csv",
+        "metrics.json",
+    ] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+
+    let output = idc_studio(&["eval", run_arg, "--threshold", "0.3"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("confusion matrix at threshold 0.30"));
+
+    // Predict a file and a folder; a corrupt file is named and the rest still predicted.
+    let patient = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .find(|entry| entry.path().is_dir())
+        .unwrap()
+        .path();
+    let one_png = std::fs::read_dir(patient.join("0"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let folder_pngs = std::fs::read_dir(patient.join("1")).map_or(0, |entries| entries.count());
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let output = idc_studio(&[
+        "predict",
+        run_arg,
+        one_png.to_str().unwrap(),
+        patient.join("1").to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    let csv = text(&output.stdout);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("path,prob_idc,predicted"));
+    assert_eq!(lines.count(), 1 + folder_pngs);
+    assert_one_line_error(
+        &output,
+        &format!("{}: truncated or corrupt PNG", broken.display()),
+    );
+
+    // Resuming a finished run for one more epoch.
+    let output = idc_studio(&[
+        "train", "--data", data_arg, "--epochs", "2", "--device", "cpu", "--out", run_arg, "--resume",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("resuming at epoch 2 of 2"));
+}
+
+#[test]
+fn mistakes_get_one_clear_line_and_a_failing_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let missing_arg = missing.to_str().unwrap();
+    assert_one_line_error(
+        &idc_studio(&["scan", missing_arg]),
+        &format!("{missing_arg}: no such folder"),
+    );
+    assert_one_line_error(
+        &idc_studio(&["eval", missing_arg]),
+        &format!("{missing_arg}: no such run folder"),
+    );
+    assert_one_line_error(
+        &idc_studio(&["eval", dir.path().to_str().unwrap()]),
+        "not a run folder (no config.json)",
+    );
+    assert_one_line_error(
+        &idc_studio(&["train", "--data", missing_arg, "--epochs", "0"]),
+        "epochs must be at least 1",
+    );
+    assert_one_line_error(&idc_studio(&["train", "--epochs", "1"]), "say which dataset");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_one_line_error(
+        &idc_studio(&["scan", empty.to_str().unwrap()]),
+        "no usable patch found",
+    );
+
+    // A run folder whose model file is damaged.
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("config.json"), "{}").unwrap();
+    std::fs::write(run.join("model.bpk"), "garbage").unwrap();
+    let png = dir.path().join("a.png");
+    common::write(&png, &common::rgb_png(50, 50, [1, 2, 3]));
+    let output = idc_studio(&[
+        "predict",
+        run.to_str().unwrap(),
+        png.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert_one_line_error(
+        &output,
+        &format!("{}: cannot load the model", run.join("model.bpk").display()),
+    );
+    assert!(Path::new(&png).exists());
+}

@@ -1,0 +1,248 @@
+//! Training on the CPU: a short run learns, stops when asked, resumes, and its saved model
+//! predicts exactly what the run recorded.
+
+mod common;
+
+use std::sync::mpsc;
+
+use common::small_demo;
+use idc_studio::dataset::{Label, SplitKind};
+use idc_studio::metrics::Metrics;
+use idc_studio::model::DeviceChoice;
+use idc_studio::training::evaluate::{load_model, predict_patches};
+use idc_studio::training::{RunFolder, RunOutcome, TrainConfig, TrainingEvent, TrainingJob, spawn_training};
+
+fn cpu_config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        split: SplitKind::Patch,
+        device: DeviceChoice::Cpu,
+        ..TrainConfig::default()
+    }
+}
+
+fn train(job: TrainingJob) -> (RunOutcome, Vec<TrainingEvent>) {
+    let (sender, receiver) = mpsc::channel();
+    let handle = spawn_training(job, move |event| sender.send(event).unwrap()).unwrap();
+    let events: Vec<TrainingEvent> = receiver.iter().collect();
+    (handle.join().unwrap(), events)
+}
+
+#[test]
+fn a_short_run_learns_and_writes_a_complete_run_folder() {
+    let store = &small_demo().store;
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let job = TrainingJob {
+        store: store.clone(),
+        config: cpu_config(3),
+        run_dir: run_dir.clone(),
+        resume: false,
+    };
+    let (outcome, events) = train(job);
+    let RunOutcome::Finished(metrics) = outcome else {
+        panic!("run did not finish: {events:?}")
+    };
+
+    // The test part's majority class is the bar to clear.
+    let run = RunFolder::open(&run_dir).unwrap();
+    let rows = run.read_predictions().unwrap();
+    let idc = rows.iter().filter(|row| row.truth() == Label::Idc).count();
+    let majority = idc.max(rows.len() - idc) as f64 / rows.len() as f64;
+    println!(
+        "test accuracy {:.3}, majority rate {majority:.3}, {metrics:?}",
+        metrics.accuracy
+    );
+    assert!(
+        metrics.accuracy > majority + 0.05,
+        "accuracy {} vs majority {majority}",
+        metrics.accuracy
+    );
+    assert!(metrics.roc_auc.unwrap() > 0.75);
+
+    // Events: started, batches, three epochs with checkpoints, evaluation, finished.
+    assert!(matches!(
+        events.first(),
+        Some(TrainingEvent::Started {
+            first_epoch: 1,
+            epochs: 3,
+            ..
+        })
+    ));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, TrainingEvent::Epoch(_)))
+            .count(),
+        3
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, TrainingEvent::Checkpoint { .. }))
+            .count(),
+        3
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TrainingEvent::Batch { images_per_sec, .. } if *images_per_sec > 0.0))
+    );
+    assert!(matches!(events.last(), Some(TrainingEvent::Finished { .. })));
+
+    // The folder: config, split, per-epoch log, model, predictions and metrics.
+    for file in [
+        "config.json",
+        "split.csv",
+        "epochs.csv",
+        "model.bpk",
+        "predictions.csv",
+        "metrics.json",
+    ] {
+        assert!(run_dir.join(file).is_file(), "{file} written");
+    }
+    assert_eq!(run.read_epochs().unwrap().len(), 3);
+    let saved: Metrics = serde_json::from_str(&std::fs::read_to_string(run.metrics_path()).unwrap()).unwrap();
+    assert_eq!(&saved, metrics.as_ref());
+    let header = std::fs::read_to_string(run.predictions_path()).unwrap();
+    assert!(header.starts_with("path,patient,x,y,label,prob_idc\n"));
+    let json = std::fs::read_to_string(run.metrics_path()).unwrap();
+    for key in [
+        "accuracy",
+        "sensitivity",
+        "specificity",
+        "precision",
+        "f1",
+        "balanced_accuracy",
+        "roc_auc",
+        "confusion",
+    ] {
+        assert!(json.contains(&format!("\"{key}\"")), "metrics.json has {key}");
+    }
+
+    // Saved and loaded, the model predicts exactly what the run recorded.
+    let device = idc_studio::model::select_device(DeviceChoice::Cpu)
+        .unwrap()
+        .device;
+    let model = load_model(&run.model_path(), &device).unwrap();
+    let index = store.index_by_identity();
+    let test_indices: Vec<usize> = rows
+        .iter()
+        .map(|row| index[&(row.patient.as_str(), row.x, row.y)])
+        .collect();
+    let again = predict_patches(&model, store, &test_indices, &device).unwrap();
+    let recorded: Vec<f32> = rows.iter().map(|row| row.prob_idc).collect();
+    assert_eq!(again, recorded);
+}
+
+#[test]
+fn a_stop_request_is_honoured_within_one_batch_and_the_run_resumes() {
+    let store = &small_demo().store;
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let job = TrainingJob {
+        store: store.clone(),
+        config: cpu_config(1),
+        run_dir: run_dir.clone(),
+        resume: false,
+    };
+
+    // Finish one epoch, then ask for a second and stop it after its first batch.
+    let (outcome, _) = train(job.clone());
+    assert!(matches!(outcome, RunOutcome::Finished(_)));
+    let resumed = TrainingJob {
+        config: cpu_config(2),
+        resume: true,
+        ..job.clone()
+    };
+    let (sender, receiver) = mpsc::channel();
+    let handle = spawn_training(resumed.clone(), move |event| sender.send(event).unwrap()).unwrap();
+    let mut batches_after_stop = None;
+    let mut events = Vec::new();
+    for event in receiver.iter() {
+        if let TrainingEvent::Batch { .. } = event {
+            match &mut batches_after_stop {
+                None => {
+                    handle.stop();
+                    batches_after_stop = Some(0);
+                }
+                Some(count) => *count += 1,
+            }
+        }
+        events.push(event);
+    }
+    assert_eq!(
+        handle.join().unwrap(),
+        RunOutcome::Stopped { completed_epochs: 1 }
+    );
+    assert!(
+        batches_after_stop.unwrap() <= 1,
+        "at most the batch in flight completes"
+    );
+    assert!(matches!(
+        events.first(),
+        Some(TrainingEvent::Started { first_epoch: 2, .. })
+    ));
+    assert!(matches!(
+        events.last(),
+        Some(TrainingEvent::Stopped { epoch: 2, .. })
+    ));
+    let run = RunFolder::open(&run_dir).unwrap();
+    assert_eq!(
+        run.read_epochs().unwrap().len(),
+        1,
+        "the stopped epoch is not logged"
+    );
+
+    // Resumed again, it picks up at epoch 2 and finishes.
+    let (outcome, events) = train(resumed);
+    assert!(matches!(outcome, RunOutcome::Finished(_)));
+    assert!(matches!(
+        events.first(),
+        Some(TrainingEvent::Started { first_epoch: 2, .. })
+    ));
+    assert_eq!(run.read_epochs().unwrap().len(), 2);
+    assert!(
+        !run.checkpoint_model_path(1).exists(),
+        "older checkpoints are removed"
+    );
+    assert!(run.checkpoint_model_path(2).exists());
+}
+
+#[test]
+fn a_new_run_never_overwrites_an_existing_one() {
+    let store = &small_demo().store;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+    let job = TrainingJob {
+        store: store.clone(),
+        config: cpu_config(1),
+        run_dir: dir.path().to_path_buf(),
+        resume: false,
+    };
+    let (sender, receiver) = mpsc::channel();
+    let handle = spawn_training(job, move |event| sender.send(event).unwrap()).unwrap();
+    let events: Vec<TrainingEvent> = receiver.iter().collect();
+    let err = handle.join().unwrap_err();
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+    assert!(matches!(events.last(), Some(TrainingEvent::Failed { .. })));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("config.json")).unwrap(),
+        "{}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.bpk");
+    std::fs::write(&path, b"not a model at all").unwrap();
+    let device = idc_studio::model::select_device(DeviceChoice::Cpu)
+        .unwrap()
+        .device;
+    let err = load_model(&path, &device).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: cannot load the model", path.display())),
+        "{err}"
+    );
+}
