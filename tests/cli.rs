@@ -7,8 +7,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn idc_studio(args: &[&str]) -> Output {
+    // As in a desktop session: without it Mesa's Vulkan driver, probed by `--device auto`,
+    // complains on standard error on headless machines.
+    static RUNTIME_DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let runtime_dir = RUNTIME_DIR.get_or_init(|| tempfile::tempdir().unwrap());
     Command::new(env!("CARGO_BIN_EXE_idc-studio"))
         .args(args)
+        .env("XDG_RUNTIME_DIR", runtime_dir.path())
         .output()
         .expect("the binary runs")
 }
