@@ -14,6 +14,9 @@ use crate::training::RunFolder;
 use crate::training::batches::HostBatch;
 use crate::training::evaluate::{INFERENCE_BATCH, load_model, predict_batch};
 
+/// A decoded patch (pixels, width, height), or why the file is not one.
+type Decoded = Result<(Vec<u8>, u8, u8), String>;
+
 /// Decoded patches held in memory at once.
 const CHUNK: usize = 4096;
 
@@ -32,7 +35,7 @@ pub fn run(
     csv.write_record(["path", "prob_idc", "predicted"])?;
     let mut predicted = 0usize;
     for chunk in files.chunks(CHUNK) {
-        let decoded: Vec<(&PathBuf, Result<(Vec<u8>, u8, u8), String>)> = chunk
+        let decoded: Vec<(&PathBuf, Decoded)> = chunk
             .par_iter()
             .map(|path| {
                 let mut slot = vec![0u8; PATCH_BYTES];

@@ -223,6 +223,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Prints a line above the progress bar, also when standard error is not a terminal.
+fn println_above(bar: &ProgressBar, line: String) {
+    bar.suspend(|| println!("{line}"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::civil_from_days;
@@ -233,9 +238,4 @@ mod tests {
         assert_eq!(civil_from_days(20_419), (2025, 11, 27));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
-}
-
-/// Prints a line above the progress bar, also when standard error is not a terminal.
-fn println_above(bar: &ProgressBar, line: String) {
-    bar.suspend(|| println!("{line}"));
 }

@@ -171,7 +171,7 @@ pub fn scan_dataset(
                 .map_err(|err| SkipReason::Unreadable(err.to_string()))
                 .and_then(|bytes| decode_patch(&bytes, slot));
             let done = decoded_count.fetch_add(1, Ordering::Relaxed) + 1;
-            if done % 1024 == 0 || done == total {
+            if done.is_multiple_of(1024) || done == total {
                 progress(ScanProgress { decoded: done, total });
             }
             outcome
