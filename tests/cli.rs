@@ -114,9 +114,9 @@ fn demo_data_scan_train_eval_predict_end_to_end() {
         &format!("{}: truncated or corrupt PNG", broken.display()),
     );
 
-    // Resuming a finished run for one more epoch.
+    // Resuming a finished run for one more epoch: the run knows its dataset.
     let output = idc_studio(&[
-        "train", "--data", data_arg, "--epochs", "2", "--device", "cpu", "--out", run_arg, "--resume",
+        "train", "--epochs", "2", "--device", "cpu", "--out", run_arg, "--resume",
     ]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("resuming at epoch 2 of 2"));

@@ -11,11 +11,12 @@ use super::report::{print_metrics, print_scan_report};
 use super::scan::scan_with_progress;
 use crate::dataset::demo::{DemoConfig, default_demo_dir, ensure_demo_dataset};
 use crate::model::DeviceChoice;
-use crate::training::{RunOutcome, TrainConfig, TrainingEvent, TrainingJob, spawn_training};
+use crate::training::{RunFolder, RunOutcome, TrainConfig, TrainingEvent, TrainingJob, spawn_training};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// Dataset folder in the IDC layout (with --demo: where the demo dataset is, or goes).
+    /// Dataset folder in the IDC layout (with --demo: where the demo dataset is, or goes;
+    /// with --resume: the run's own dataset unless given).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Use the built-in synthetic demo dataset, generating it on first use.
@@ -56,6 +57,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             }
             dir
         }
+        // A resumed run knows its dataset.
+        (None, false) if args.resume => match &args.out {
+            Some(out) => RunFolder::open(out)?.read_info()?.dataset,
+            None => anyhow::bail!("--resume needs --out RUN_DIR"),
+        },
         (None, false) => {
             anyhow::bail!("say which dataset: --data DIR, or --demo for the built-in synthetic one")
         }
