@@ -1,5 +1,7 @@
 //! Decoding one patch file into the store's fixed 50x50 RGB slot.
 
+use image::ImageEncoder as _;
+
 use super::scan::SkipReason;
 use super::{PATCH_BYTES, PATCH_SIDE};
 
@@ -52,8 +54,6 @@ pub fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, image:
     )?;
     Ok(bytes)
 }
-
-use image::ImageEncoder as _;
 
 #[cfg(test)]
 mod tests {

@@ -82,10 +82,6 @@ impl Split {
         }
     }
 
-    pub fn part_of(&self, patch: usize) -> Option<SplitPart> {
-        self.parts[patch]
-    }
-
     /// Indices of the patches in `part`, in store order.
     pub fn indices(&self, part: SplitPart) -> Vec<usize> {
         (0..self.parts.len())

@@ -110,10 +110,6 @@ impl PatchStore {
         &self.pixels[index * PATCH_BYTES..(index + 1) * PATCH_BYTES]
     }
 
-    pub fn labels(&self) -> Vec<Label> {
-        self.patches.iter().map(|patch| patch.label).collect()
-    }
-
     /// Patches of class 0 and of class 1.
     pub fn class_counts(&self) -> [usize; 2] {
         let mut counts = [0; 2];

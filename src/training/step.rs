@@ -41,10 +41,6 @@ impl Learner {
         }
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Forward, backward and an AdaGrad update on `batch`. Takes the learner by value so the
     /// optimiser can update the parameters in place.
     pub fn step(mut self, batch: &HostBatch) -> Result<(Self, StepOutcome), String> {

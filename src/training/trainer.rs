@@ -57,7 +57,7 @@ pub enum TrainError {
     #[error(transparent)]
     Inference(#[from] InferenceError),
     #[error("{}: {why}", path.display())]
-    Save { path: PathBuf, why: String },
+    File { path: PathBuf, why: String },
     #[error("{0}")]
     Data(String),
     #[error("the compute backend failed: {0}")]
@@ -81,10 +81,6 @@ impl TrainingHandle {
     /// The flag [`TrainingHandle::stop`] sets, for stopping from elsewhere (a signal handler).
     pub fn stop_signal(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop)
-    }
-
-    pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
     }
 
     pub fn join(self) -> Result<RunOutcome, TrainError> {
@@ -177,12 +173,12 @@ pub fn run_training(
         learner.model = learner
             .model
             .try_load_file(&model_path)
-            .map_err(|err| TrainError::Save {
+            .map_err(|err| TrainError::File {
                 path: model_path.clone(),
                 why: format!("cannot load checkpoint: {err}"),
             })?;
         let optimizer_path = run.checkpoint_optimizer_path(saved.completed_epochs);
-        let record = OptimizerRecord::load(&optimizer_path).map_err(|err| TrainError::Save {
+        let record = OptimizerRecord::load(&optimizer_path).map_err(|err| TrainError::File {
             path: optimizer_path.clone(),
             why: format!("cannot load checkpoint: {err}"),
         })?;
@@ -190,7 +186,8 @@ pub fn run_training(
         state = saved;
     }
     let mut epoch_log = if state.completed_epochs > 0 {
-        let mut log = run.read_epochs().unwrap_or_default();
+        // A damaged log is an error, not a reason to start it over and lose its rows.
+        let mut log = run.read_epochs()?;
         log.truncate(state.completed_epochs);
         log
     } else {
@@ -264,6 +261,12 @@ pub fn run_training(
                 eta_secs: smoothed * batches_left as f64,
             });
         }
+        if seen < batches_per_epoch * config.batch_size {
+            return Err(TrainError::Crashed(format!(
+                "the batch thread ended after {seen} of {} images in epoch {epoch}",
+                batches_per_epoch * config.batch_size
+            )));
+        }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
 
         let validation_probabilities =
@@ -290,7 +293,7 @@ pub fn run_training(
             .optimizer
             .to_record()
             .save(&optimizer_path)
-            .map_err(|err| TrainError::Save {
+            .map_err(|err| TrainError::File {
                 path: optimizer_path.clone(),
                 why: err.to_string(),
             })?;
@@ -401,7 +404,7 @@ fn prepare_resume(
 }
 
 fn save_model(model: &CancerNet, path: &std::path::Path) -> Result<(), TrainError> {
-    model.clone().save_file(path).map_err(|err| TrainError::Save {
+    model.clone().save_file(path).map_err(|err| TrainError::File {
         path: path.to_path_buf(),
         why: err.to_string(),
     })
