@@ -7,11 +7,15 @@
 //! - [`metrics`]: confusion matrices and scores (plain numbers);
 //! - [`model`]: CancerNet, devices and batches on burn;
 //! - [`training`]: the training worker, its events, run folders, evaluation and prediction;
+//! - [`review`]: a run's results by confusion-matrix cell, and the reviewer's annotations;
+//! - [`app`]: the desktop app (egui), which draws and dispatches only;
 //! - [`cli`]: the command line, which only wires the above together.
 
+pub mod app;
 pub mod atomic_file;
 pub mod cli;
 pub mod dataset;
 pub mod metrics;
 pub mod model;
+pub mod review;
 pub mod training;

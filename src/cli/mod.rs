@@ -1,7 +1,9 @@
-//! The command line: `demo-data`, `scan`, `train`, `eval`, `predict` and `bench`. It only wires
+//! The command line: `app` (also what no arguments opens), `demo-data`, `scan`, `train`, `eval`,
+//! `predict` and `bench`. It only wires
 //! the engine together and prints; every failure ends as one line naming the file and the
 //! problem, with a non-zero exit.
 
+mod app;
 mod bench;
 mod demo;
 mod eval;
@@ -24,14 +26,16 @@ use crate::model::DeviceChoice;
     version,
     about = "Train and audit a CancerNet IDC classifier on breast histology patches"
 )]
-#[command(arg_required_else_help = true)]
 pub struct Cli {
+    /// Without a command, the desktop app opens (with the last dataset and run).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the desktop app.
+    App(AppArgs),
     /// Write the synthetic demo dataset (real PNGs in the IDC layout) to DIR.
     DemoData {
         dir: PathBuf,
@@ -67,6 +71,25 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct AppArgs {
+    /// Open this dataset folder.
+    #[arg(long, conflicts_with = "demo")]
+    pub data: Option<PathBuf>,
+    /// Open the built-in synthetic demo dataset (generated on first use).
+    #[arg(long)]
+    pub demo: bool,
+    /// Open this finished run in Review (and the dataset it was trained on).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Folder for training runs (remembered).
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
+    /// Walk through every view, save a screenshot of each in DIR with what was measured, then close.
+    #[arg(long, value_name = "DIR")]
+    pub screenshots: Option<PathBuf>,
+}
+
 /// Arguments shared by the commands that train.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SplitArgs {
@@ -80,6 +103,21 @@ pub struct SplitArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        None => app::run(None),
+        Some(command) => run_command(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {}", format!("{err:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::App(args) => app::run(Some(args)),
         Command::DemoData {
             dir,
             patients,
@@ -96,12 +134,5 @@ pub fn main() -> ExitCode {
             device,
         } => predict::run(&run_dir, &paths, out.as_deref(), device),
         Command::Bench(args) => bench::run(args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {}", format!("{err:#}").replace('\n', " "));
-            ExitCode::FAILURE
-        }
     }
 }

@@ -11,6 +11,7 @@ use super::report::{print_metrics, print_scan_report};
 use super::scan::scan_with_progress;
 use crate::dataset::demo::{DemoConfig, default_demo_dir, ensure_demo_dataset};
 use crate::model::DeviceChoice;
+use crate::training::run_folder::timestamped_run_name;
 use crate::training::{RunFolder, RunOutcome, TrainConfig, TrainingEvent, TrainingJob, spawn_training};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -198,50 +199,10 @@ fn format_duration(seconds: f64) -> String {
 
 /// `runs/run-YYYYMMDD-HHMMSS` (UTC) under the current folder.
 fn default_run_dir() -> PathBuf {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
-    let time = seconds % 86_400;
-    PathBuf::from("runs").join(format!(
-        "run-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        time / 3600,
-        time / 60 % 60,
-        time % 60
-    ))
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    PathBuf::from("runs").join(timestamped_run_name())
 }
 
 /// Prints a line above the progress bar, also when standard error is not a terminal.
 fn println_above(bar: &ProgressBar, line: String) {
     bar.suspend(|| println!("{line}"));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::civil_from_days;
-
-    #[test]
-    fn dates_run_folders_correctly() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_419), (2025, 11, 27));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 }

@@ -1,5 +1,6 @@
 //! The IDC dataset: its folder layout and file names, decoding patches into a compact
-//! in-memory store, the synthetic demo dataset, and train/validation/test splits.
+//! in-memory store, slides rebuilt from patch coordinates, the synthetic demo dataset, and
+//! train/validation/test splits.
 //!
 //! Nothing here knows about burn or the UI.
 
@@ -7,11 +8,13 @@ pub mod decode;
 pub mod demo;
 pub mod filename;
 pub mod scan;
+pub mod slide;
 pub mod split;
 pub mod store;
 
 pub use filename::{PatchName, parse_patch_name};
 pub use scan::{ScanReport, SkipReason, SkippedFile, scan_dataset};
+pub use slide::{SlideImage, SlideLayout};
 pub use split::{Split, SplitKind, SplitPart};
 pub use store::{Patch, PatchStore};
 

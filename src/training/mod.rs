@@ -7,10 +7,12 @@ pub mod config;
 pub mod evaluate;
 pub mod events;
 pub mod run_folder;
+pub mod run_list;
 pub mod step;
 pub mod trainer;
 
 pub use config::TrainConfig;
 pub use events::{EpochMetrics, TrainingEvent};
 pub use run_folder::{PredictionRow, RunFolder, RunInfo};
+pub use run_list::{RunState, RunSummary, list_runs};
 pub use trainer::{RunOutcome, TrainError, TrainingHandle, TrainingJob, run_training, spawn_training};

@@ -1,0 +1,55 @@
+//! The desktop app (eframe/egui): browse patients and slides, train with live plots, review a
+//! run's results by confusion-matrix cell and annotate them. It draws and dispatches only: the
+//! work happens in the dataset, training and review layers, on background threads.
+
+mod file_saver;
+mod frame_times;
+mod loading;
+mod patient_predictions;
+mod patients;
+mod review_view;
+mod settings;
+mod slide_view;
+mod studio;
+mod task;
+mod tile_grid;
+mod tiles;
+mod tour;
+mod training_monitor;
+mod training_view;
+mod welcome;
+mod workspace;
+
+pub use frame_times::FrameTimes;
+pub use patients::{PatientTab, PatientsView};
+pub use review_view::ReviewView;
+pub use settings::{Settings, default_settings_path};
+pub use studio::{LaunchOptions, StudioApp};
+pub use training_monitor::{Phase, TrainingMonitor};
+pub use training_view::TrainingView;
+pub use workspace::{Command, OpenRun, View, Workspace};
+
+/// Opens the window and runs the app until it is closed.
+pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
+    let app = StudioApp::new(options)?;
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("idc-studio")
+            .with_app_id("idc-studio")
+            .with_inner_size([1400.0, 860.0])
+            .with_min_inner_size([900.0, 600.0]),
+        ..eframe::NativeOptions::default()
+    };
+    eframe::run_native("idc-studio", native, Box::new(move |_| Ok(Box::new(app))))
+        .map_err(|err| anyhow::anyhow!("could not open the window: {err}"))
+}
+
+impl eframe::App for StudioApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.shut_down();
+    }
+}

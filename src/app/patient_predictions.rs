@@ -1,0 +1,87 @@
+//! The open run's probability of IDC for every patch of one patient (not only its test patches),
+//! computed on the CPU off the UI thread: the slide heatmap and the patch details use it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::task::{Poll, Task};
+use crate::dataset::PatchStore;
+use crate::model::{DeviceChoice, select_device};
+use crate::training::evaluate::{load_model, predict_patches};
+
+type Probabilities = Result<HashMap<usize, f32>, String>;
+
+#[derive(Default)]
+pub struct PatientPredictions {
+    /// The model file and patient the probabilities are for.
+    key: Option<(PathBuf, u32)>,
+    task: Option<Task<Probabilities>>,
+    probabilities: HashMap<usize, f32>,
+    pub error: Option<String>,
+}
+
+impl PatientPredictions {
+    /// Makes sure the probabilities of `patches` (all of `patient`'s) under `model` are on their way.
+    pub fn request(
+        &mut self,
+        ctx: &egui::Context,
+        store: &Arc<PatchStore>,
+        model: PathBuf,
+        patient: u32,
+        patches: &[usize],
+    ) {
+        let key = (model.clone(), patient);
+        if self.key.as_ref() == Some(&key) {
+            return;
+        }
+        self.key = Some(key);
+        self.probabilities.clear();
+        self.error = None;
+        let store = Arc::clone(store);
+        let patches = patches.to_vec();
+        self.task = Some(Task::spawn("idc-patient-predictions", ctx, move || {
+            let device = select_device(DeviceChoice::Cpu)
+                .map_err(|err| err.to_string())?
+                .device;
+            let network = load_model(&model, &device).map_err(|err| err.to_string())?;
+            let probabilities =
+                predict_patches(&network, &store, &patches, &device).map_err(|err| err.to_string())?;
+            Ok(patches.into_iter().zip(probabilities).collect())
+        }));
+    }
+
+    /// Forgets everything (the dataset or run changed).
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    pub fn poll(&mut self) {
+        let Some(task) = &self.task else {
+            return;
+        };
+        match task.poll() {
+            Poll::Pending => {}
+            Poll::Ready(Ok(probabilities)) => {
+                self.task = None;
+                self.probabilities = probabilities;
+            }
+            Poll::Ready(Err(message)) => {
+                self.task = None;
+                self.error = Some(message);
+            }
+            Poll::Lost => {
+                self.task = None;
+                self.error = Some("the prediction worker stopped unexpectedly".into());
+            }
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.task.is_some()
+    }
+
+    pub fn get(&self, patch: usize) -> Option<f32> {
+        self.probabilities.get(&patch).copied()
+    }
+}

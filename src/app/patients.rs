@@ -1,0 +1,338 @@
+//! The patients view: a searchable, sortable list of patients; the chosen patient's patches as a
+//! virtualised tile grid filtered by label, or their slide rebuilt with overlays; and the chosen
+//! patch large, with its file, coordinates, label and the run's probability.
+
+use std::sync::Arc;
+
+use super::patient_predictions::PatientPredictions;
+use super::slide_view::SlideView;
+use super::tile_grid::{TileGrid, TileGridState, tile_grid_ui};
+use super::workspace::{Dataset, Workspace};
+use crate::dataset::{Label, SlideLayout};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PatientOrder {
+    #[default]
+    Patient,
+    Patches,
+    IdcShare,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LabelFilter {
+    #[default]
+    All,
+    Only(Label),
+}
+
+impl LabelFilter {
+    fn admits(self, label: Label) -> bool {
+        match self {
+            LabelFilter::All => true,
+            LabelFilter::Only(wanted) => wanted == label,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PatientTab {
+    #[default]
+    Patches,
+    Slide,
+}
+
+#[derive(Default)]
+pub struct PatientsView {
+    search: String,
+    order: PatientOrder,
+    descending: bool,
+    patient: Option<u32>,
+    pub tab: PatientTab,
+    filter: LabelFilter,
+    selected_patch: Option<usize>,
+    layout: Option<Arc<SlideLayout>>,
+    /// The patient's patches that pass the label filter, in slide order.
+    shown_patches: Vec<usize>,
+    grid: TileGridState,
+    slide: SlideView,
+    predictions: PatientPredictions,
+}
+
+impl PatientsView {
+    pub fn dataset_changed(&mut self) {
+        *self = Self::default();
+    }
+
+    pub fn run_changed(&mut self) {
+        self.predictions.clear();
+    }
+
+    pub fn patient(&self) -> Option<u32> {
+        self.patient
+    }
+
+    pub fn selected_patch(&self) -> Option<usize> {
+        self.selected_patch
+    }
+
+    pub fn shown_patches(&self) -> &[usize] {
+        &self.shown_patches
+    }
+
+    pub fn slide_is_ready(&self) -> bool {
+        self.slide.is_ready()
+    }
+
+    pub fn predictions_pending(&self) -> bool {
+        self.predictions.is_pending()
+    }
+
+    /// Opens `patient`, with `patch` chosen if given.
+    pub fn select(&mut self, ws: &Workspace, patient: u32, patch: Option<usize>) {
+        let Some(dataset) = &ws.dataset else {
+            return;
+        };
+        if self.patient != Some(patient) {
+            self.patient = Some(patient);
+            let layout = Arc::new(SlideLayout::new(&dataset.store, patient));
+            self.layout = Some(layout);
+            self.slide.clear();
+        }
+        self.selected_patch = patch;
+        self.refilter(dataset);
+    }
+
+    fn refilter(&mut self, dataset: &Dataset) {
+        let Some(layout) = &self.layout else {
+            self.shown_patches.clear();
+            return;
+        };
+        let store = &dataset.store;
+        let mut patches: Vec<usize> = layout
+            .patches()
+            .iter()
+            .copied()
+            .filter(|&index| self.filter.admits(store.patch(index).label))
+            .collect();
+        // Reading order on the slide: row by row.
+        patches.sort_by_key(|&index| (store.patch(index).y, store.patch(index).x));
+        self.shown_patches = patches;
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) {
+        let Some(dataset) = ws.dataset.clone() else {
+            ui.label("No dataset is open: open one from the Start view.");
+            return;
+        };
+        self.predictions.poll();
+        if let (Some(run), Some(patient), Some(layout)) = (&ws.run, self.patient, &self.layout) {
+            self.predictions.request(
+                ui.ctx(),
+                &dataset.store,
+                run.folder.model_path(),
+                patient,
+                layout.patches(),
+            );
+        }
+
+        egui::Panel::left("patient-list")
+            .default_size(250.0)
+            .show(ui, |ui| self.patient_list_ui(ui, ws, &dataset));
+        egui::Panel::right("patch-details")
+            .default_size(280.0)
+            .show(ui, |ui| self.details_ui(ui, ws, &dataset));
+        egui::CentralPanel::default().show(ui, |ui| self.patient_ui(ui, ws, &dataset));
+    }
+
+    fn patient_list_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset) {
+        ui.heading(format!("{} patients", dataset.summaries.len()));
+        ui.add(egui::TextEdit::singleline(&mut self.search).hint_text("Search patients"));
+        ui.horizontal(|ui| {
+            ui.label("Sort:");
+            ui.selectable_value(&mut self.order, PatientOrder::Patient, "ID");
+            ui.selectable_value(&mut self.order, PatientOrder::Patches, "Patches");
+            ui.selectable_value(&mut self.order, PatientOrder::IdcShare, "% IDC");
+            let arrow = if self.descending {
+                "descending"
+            } else {
+                "ascending"
+            };
+            if ui
+                .small_button(arrow)
+                .on_hover_text("Reverse the order")
+                .clicked()
+            {
+                self.descending = !self.descending;
+            }
+        });
+        ui.separator();
+        let needle = self.search.trim().to_lowercase();
+        let mut rows: Vec<usize> = (0..dataset.summaries.len())
+            .filter(|&id| needle.is_empty() || dataset.summaries[id].patient.to_lowercase().contains(&needle))
+            .collect();
+        let summaries = &dataset.summaries;
+        match self.order {
+            PatientOrder::Patient => {
+                rows.sort_by(|&a, &b| natural_order(&summaries[a].patient, &summaries[b].patient))
+            }
+            PatientOrder::Patches => rows.sort_by_key(|&id| summaries[id].patches),
+            PatientOrder::IdcShare => rows.sort_by(|&a, &b| {
+                summaries[a]
+                    .idc_fraction()
+                    .total_cmp(&summaries[b].idc_fraction())
+            }),
+        }
+        if self.descending {
+            rows.reverse();
+        }
+        let row_height = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
+        egui::ScrollArea::vertical().id_salt("patients").show_rows(
+            ui,
+            row_height,
+            rows.len(),
+            |ui, range| {
+                for &id in &rows[range] {
+                    let summary = &summaries[id];
+                    let text = format!(
+                        "{}   {} patches · {:.0}% IDC",
+                        summary.patient,
+                        summary.patches,
+                        summary.idc_fraction() * 100.0
+                    );
+                    let chosen = self.patient == Some(id as u32);
+                    if ui.selectable_label(chosen, text).clicked() {
+                        self.select(ws, id as u32, None);
+                    }
+                }
+            },
+        );
+    }
+
+    fn patient_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset) {
+        let Some(patient) = self.patient else {
+            ui.label("Choose a patient on the left.");
+            return;
+        };
+        let summary = &dataset.summaries[patient as usize];
+        ui.horizontal(|ui| {
+            ui.heading(format!("Patient {}", summary.patient));
+            ui.label(format!(
+                "{} patches, {} IDC ({:.1}%)",
+                summary.patches,
+                summary.idc,
+                summary.idc_fraction() * 100.0
+            ));
+        });
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.tab, PatientTab::Patches, "Patches");
+            ui.selectable_value(&mut self.tab, PatientTab::Slide, "Slide");
+            ui.separator();
+            let before = self.filter;
+            ui.selectable_value(&mut self.filter, LabelFilter::All, "All");
+            ui.selectable_value(&mut self.filter, LabelFilter::Only(Label::Idc), "IDC only");
+            ui.selectable_value(&mut self.filter, LabelFilter::Only(Label::NonIdc), "Non-IDC only");
+            if self.filter != before {
+                self.refilter(dataset);
+            }
+        });
+        ui.separator();
+        match self.tab {
+            PatientTab::Patches => {
+                let tile = ws.settings.tile_size;
+                let grid = TileGrid {
+                    patches: &self.shown_patches,
+                    selected: self.selected_patch,
+                    tile_size: tile,
+                };
+                let predictions = &self.predictions;
+                let probabilities = |index: usize| predictions.get(index);
+                if let Some(clicked) =
+                    tile_grid_ui(ui, &mut self.grid, grid, dataset, &mut ws.tiles, &probabilities)
+                {
+                    self.selected_patch = Some(clicked);
+                }
+            }
+            PatientTab::Slide => {
+                ui.horizontal(|ui| {
+                    ui.checkbox(&mut self.slide.show_truth, "IDC regions (ground truth)");
+                    let has_run = ws.run.is_some();
+                    ui.add_enabled(
+                        has_run,
+                        egui::Checkbox::new(&mut self.slide.show_heatmap, "Predicted probability"),
+                    )
+                    .on_disabled_hover_text("Train or open a run to see its predictions.");
+                    if self.predictions.is_pending() {
+                        ui.spinner();
+                        ui.label("predicting…");
+                    }
+                    if let Some(error) = &self.predictions.error {
+                        ui.colored_label(ui.visuals().error_fg_color, error);
+                    }
+                });
+                if let Some(layout) = &self.layout {
+                    self.slide
+                        .set_layout(ui.ctx(), &dataset.store, Arc::clone(layout));
+                }
+                let predictions = &self.predictions;
+                let clicked = self
+                    .slide
+                    .show(ui, &dataset.store, self.selected_patch, &|index| {
+                        predictions.get(index)
+                    });
+                if clicked.is_some() {
+                    self.selected_patch = clicked;
+                }
+            }
+        }
+    }
+
+    fn details_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset) {
+        let Some(index) = self.selected_patch else {
+            ui.label("Click a patch to see it here.");
+            return;
+        };
+        let store = &dataset.store;
+        let patch = store.patch(index);
+        let texture = ws.tiles.get(ui.ctx(), store, index);
+        ui.add(egui::Image::new(&texture).fit_to_exact_size(egui::vec2(250.0, 250.0)));
+        egui::Grid::new("patch-facts").num_columns(2).show(ui, |ui| {
+            ui.label("Patient");
+            ui.label(store.patient_name(patch));
+            ui.end_row();
+            ui.label("Position");
+            ui.label(format!("x {}, y {}", patch.x, patch.y));
+            ui.end_row();
+            ui.label("Size");
+            ui.label(format!("{}x{}", patch.width, patch.height));
+            ui.end_row();
+            ui.label("Label");
+            ui.label(patch.label.name());
+            ui.end_row();
+            if ws.run.is_some() {
+                ui.label("P(IDC)");
+                let prob = self
+                    .predictions
+                    .get(index)
+                    .or_else(|| ws.run.as_ref().and_then(|run| run.prob_idc(index)));
+                ui.label(prob.map_or_else(|| "…".to_string(), |prob| format!("{prob:.3}")));
+                ui.end_row();
+            }
+        });
+        ui.label(
+            egui::RichText::new(patch.path.display().to_string())
+                .small()
+                .weak(),
+        );
+        if self.tab == PatientTab::Patches && ui.button("Show on slide").clicked() {
+            self.tab = PatientTab::Slide;
+        }
+    }
+}
+
+/// Numbers inside names compare as numbers: patient 9023 before 10253.
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(a), Ok(b)) => a.cmp(&b),
+        _ => a.cmp(b),
+    }
+}

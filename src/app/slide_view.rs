@@ -1,0 +1,162 @@
+//! A patient's slide rebuilt from patch coordinates: pan by dragging, zoom with the wheel, with
+//! the ground-truth IDC regions and the run's predicted probability as overlays. Clicking the
+//! slide picks the patch under the pointer.
+
+use std::sync::Arc;
+
+use super::task::{Poll, Task};
+use crate::dataset::{Label, PatchStore, SlideImage, SlideLayout};
+
+/// Longest side of the slide texture; IDC slides are at most a few thousand pixels.
+const MAX_TEXTURE_SIDE: usize = 2048;
+
+pub struct SlideView {
+    layout: Option<Arc<SlideLayout>>,
+    render: Option<Task<SlideImage>>,
+    texture: Option<egui::TextureHandle>,
+    scene_rect: egui::Rect,
+    pub show_truth: bool,
+    pub show_heatmap: bool,
+}
+
+impl Default for SlideView {
+    fn default() -> Self {
+        Self {
+            layout: None,
+            render: None,
+            texture: None,
+            scene_rect: egui::Rect::ZERO,
+            show_truth: true,
+            show_heatmap: true,
+        }
+    }
+}
+
+impl SlideView {
+    /// Shows `layout`'s slide from now on, rendering it off the UI thread.
+    pub fn set_layout(&mut self, ctx: &egui::Context, store: &Arc<PatchStore>, layout: Arc<SlideLayout>) {
+        if self
+            .layout
+            .as_ref()
+            .is_some_and(|shown| Arc::ptr_eq(shown, &layout))
+        {
+            return;
+        }
+        let store = Arc::clone(store);
+        let to_render = Arc::clone(&layout);
+        self.render = Some(Task::spawn("idc-slide-render", ctx, move || {
+            to_render.render(&store, MAX_TEXTURE_SIDE)
+        }));
+        self.layout = Some(layout);
+        self.texture = None;
+        self.scene_rect = egui::Rect::ZERO;
+    }
+
+    pub fn clear(&mut self) {
+        *self = Self {
+            show_truth: self.show_truth,
+            show_heatmap: self.show_heatmap,
+            ..Self::default()
+        };
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.texture.is_some()
+    }
+
+    /// Draws the slide; returns the patch clicked, if any. `prob_idc` gives the heatmap.
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        store: &PatchStore,
+        selected: Option<usize>,
+        prob_idc: &dyn Fn(usize) -> Option<f32>,
+    ) -> Option<usize> {
+        self.take_render(ui.ctx());
+        let (Some(layout), Some(texture)) = (self.layout.clone(), self.texture.clone()) else {
+            ui.spinner();
+            return None;
+        };
+        let (width, height) = layout.size();
+        let slide_rect = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(width as f32, height as f32));
+        if ui.button("Fit").clicked() {
+            self.scene_rect = slide_rect;
+        }
+        let mut clicked = None;
+        egui::Frame::canvas(ui.style()).show(ui, |ui| {
+            let scene = egui::Scene::new().zoom_range(0.05..=16.0);
+            scene.show(ui, &mut self.scene_rect, |ui| {
+                let response = ui.allocate_rect(slide_rect, egui::Sense::click());
+                response.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Image, true, "slide (click a patch to choose it)")
+                });
+                let painter = ui.painter();
+                painter.image(
+                    texture.id(),
+                    slide_rect,
+                    egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                    egui::Color32::WHITE,
+                );
+                let (origin_x, origin_y) = layout.origin();
+                let patch_rect = |index: usize| {
+                    let patch = store.patch(index);
+                    egui::Rect::from_min_size(
+                        egui::pos2((patch.x - origin_x) as f32, (patch.y - origin_y) as f32),
+                        egui::vec2(f32::from(patch.width), f32::from(patch.height)),
+                    )
+                };
+                for &index in layout.patches() {
+                    if self.show_heatmap
+                        && let Some(prob) = prob_idc(index)
+                    {
+                        painter.rect_filled(patch_rect(index), 0.0, heat_colour(prob));
+                    }
+                    if self.show_truth && store.patch(index).label == Label::Idc {
+                        painter.rect_stroke(
+                            patch_rect(index).shrink(1.5),
+                            0.0,
+                            egui::Stroke::new(3.0, egui::Color32::from_rgb(230, 30, 30)),
+                            egui::StrokeKind::Inside,
+                        );
+                    }
+                }
+                if let Some(index) = selected.filter(|&index| store.patch(index).patient == layout.patient())
+                {
+                    painter.rect_stroke(
+                        patch_rect(index).expand(2.0),
+                        0.0,
+                        egui::Stroke::new(5.0, egui::Color32::YELLOW),
+                        egui::StrokeKind::Outside,
+                    );
+                }
+                if response.clicked()
+                    && let Some(position) = response.interact_pointer_pos()
+                {
+                    let x = origin_x + position.x.max(0.0) as u32;
+                    let y = origin_y + position.y.max(0.0) as u32;
+                    clicked = layout.patch_at(store, x, y);
+                }
+            });
+        });
+        clicked
+    }
+
+    fn take_render(&mut self, ctx: &egui::Context) {
+        let Some(render) = &self.render else {
+            return;
+        };
+        if let Poll::Ready(image) = render.poll() {
+            let colour = egui::ColorImage::from_rgba_unmultiplied([image.width, image.height], &image.rgba);
+            self.texture = Some(ctx.load_texture("slide", colour, egui::TextureOptions::NEAREST));
+            self.render = None;
+        }
+    }
+}
+
+/// Blue (surely not IDC) through transparent to red (surely IDC), see-through over the tissue.
+pub fn heat_colour(prob_idc: f32) -> egui::Color32 {
+    let prob = prob_idc.clamp(0.0, 1.0);
+    let red = (255.0 * prob) as u8;
+    let blue = (255.0 * (1.0 - prob)) as u8;
+    egui::Color32::from_rgba_unmultiplied(red, 40, blue, 110)
+}

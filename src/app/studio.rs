@@ -1,0 +1,433 @@
+//! The app shell: launch options, the top bar with the views, the status bar, and the once-per-
+//! frame work of taking in background results and applying the views' commands.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::file_saver::{FileSaver, SaveReport};
+use super::frame_times::FrameTimes;
+use super::loading::{DatasetLoad, LoadOutcome};
+use super::patients::PatientsView;
+use super::review_view::ReviewView;
+use super::task::{Poll, Task};
+use super::tour::Tour;
+use super::training_view::TrainingView;
+use super::welcome::WelcomeView;
+use super::workspace::{Command, Dataset, OpenRun, View, Workspace};
+use crate::dataset::demo::default_demo_dir;
+
+/// How the app was started.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchOptions {
+    /// Open this dataset folder.
+    pub data: Option<PathBuf>,
+    /// Open the built-in demo dataset (generated on first use).
+    pub demo: bool,
+    /// Open this run in Review.
+    pub run: Option<PathBuf>,
+    /// Reopen the last dataset and run when nothing else is asked for.
+    pub restore_last: bool,
+    /// Settings file (default: the user's config folder).
+    pub settings_path: Option<PathBuf>,
+    /// Folder for training runs (default: the remembered one).
+    pub runs_folder: Option<PathBuf>,
+    /// Where the demo dataset lives (default: the user's data folder).
+    pub demo_dir: Option<PathBuf>,
+    /// Walk through every view, saving a screenshot of each here, then close.
+    pub screenshot_tour: Option<PathBuf>,
+}
+
+type RunLoad = Task<Result<(OpenRun, Option<String>), String>>;
+
+pub struct StudioApp {
+    pub(super) ws: Workspace,
+    pub(super) view: View,
+    ctx: Arc<OnceLock<egui::Context>>,
+    launch: Option<LaunchOptions>,
+    demo_dir: PathBuf,
+    pub(super) loading: Option<DatasetLoad>,
+    run_load: Option<RunLoad>,
+    /// A run to open once the dataset it needs is loaded.
+    pending_run: Option<PathBuf>,
+    pub(super) welcome: WelcomeView,
+    pub(super) patients: PatientsView,
+    pub(super) training: TrainingView,
+    pub(super) review: ReviewView,
+    pub(super) frame_times: FrameTimes,
+    pub(super) tour: Option<Tour>,
+}
+
+impl StudioApp {
+    pub fn new(options: LaunchOptions) -> anyhow::Result<Self> {
+        let ctx: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
+        let wake = Arc::clone(&ctx);
+        let saver = FileSaver::new(move || {
+            if let Some(ctx) = wake.get() {
+                ctx.request_repaint();
+            }
+        })?;
+        let mut ws = Workspace::new(options.settings_path.clone(), saver);
+        if let Some(folder) = &options.runs_folder {
+            ws.settings.runs_folder = folder.clone();
+        }
+        let demo_dir = options.demo_dir.clone().unwrap_or_else(default_demo_dir);
+        let tour = options.screenshot_tour.clone().map(Tour::new);
+        Ok(Self {
+            training: TrainingView::new(&ws.settings),
+            ws,
+            view: View::Welcome,
+            ctx,
+            launch: Some(options),
+            demo_dir,
+            loading: None,
+            run_load: None,
+            pending_run: None,
+            welcome: WelcomeView::default(),
+            patients: PatientsView::default(),
+            review: ReviewView::default(),
+            frame_times: FrameTimes::default(),
+            tour,
+        })
+    }
+
+    /// Draws one frame into `ui` (the whole window).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let started = Instant::now();
+        let ctx = ui.ctx().clone();
+        if self.ctx.get().is_none() {
+            let _ = self.ctx.set(ctx.clone());
+        }
+        if let Some(launch) = self.launch.take() {
+            self.apply_launch(launch);
+        }
+        self.take_in_background_results(&ctx);
+
+        egui::Panel::top("top-bar").show(ui, |ui| self.top_bar_ui(ui));
+        egui::Panel::bottom("status-bar").show(ui, |ui| self.status_bar_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(load) = &self.loading {
+                loading_ui(ui, load);
+                return;
+            }
+            match self.view {
+                View::Welcome => self.welcome.show(ui, &mut self.ws, &self.demo_dir),
+                View::Patients => self.patients.show(ui, &mut self.ws),
+                View::Training => self.training.show(ui, &mut self.ws),
+                View::Review => self.review.show(ui, &mut self.ws),
+            }
+        });
+
+        self.apply_commands();
+        if self.tour.is_some() {
+            self.drive_tour(&ctx);
+        }
+        self.frame_times.record(started.elapsed());
+    }
+
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    pub fn training(&self) -> &TrainingView {
+        &self.training
+    }
+
+    pub fn training_mut(&mut self) -> &mut TrainingView {
+        &mut self.training
+    }
+
+    /// Opens a run folder, as "Reopen last run" or the run list do.
+    pub fn open_run(&mut self, folder: PathBuf) {
+        self.ws.send(Command::OpenRun(folder));
+    }
+
+    pub fn review(&self) -> &ReviewView {
+        &self.review
+    }
+
+    pub fn patients(&self) -> &PatientsView {
+        &self.patients
+    }
+
+    pub fn frame_times(&self) -> &FrameTimes {
+        &self.frame_times
+    }
+
+    /// True while a dataset or run is being opened.
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some() || self.run_load.is_some() || self.pending_run.is_some()
+    }
+
+    /// Waits until every queued file write is on disk (on exit, and in tests).
+    pub fn flush_writes(&self, limit: Duration) -> bool {
+        self.ws.saver.flush(limit)
+    }
+
+    /// Stops a running training and waits for its checkpoint (on exit).
+    pub fn shut_down(&mut self) {
+        self.training.stop_and_wait();
+        if !self.flush_writes(Duration::from_secs(10)) {
+            eprintln!("error: some files were still being written when the app closed");
+        }
+    }
+
+    fn apply_launch(&mut self, launch: LaunchOptions) {
+        if let Some(data) = launch.data {
+            self.ws.send(Command::OpenDataset(data));
+        } else if launch.demo {
+            self.ws.send(Command::OpenDemoDataset);
+        } else if launch.restore_last
+            && launch.run.is_none()
+            && let Some(last) = self.ws.settings.last_dataset.clone()
+            && last.is_dir()
+        {
+            self.ws.send(Command::OpenDataset(last));
+            if let Some(run) = self.ws.settings.last_run.clone()
+                && run.is_dir()
+            {
+                self.pending_run = Some(run);
+            }
+        }
+        if let Some(run) = launch.run {
+            self.ws.send(Command::OpenRun(run));
+        }
+    }
+
+    fn take_in_background_results(&mut self, ctx: &egui::Context) {
+        if let Some(load) = &mut self.loading {
+            match load.poll() {
+                LoadOutcome::Pending => {}
+                LoadOutcome::Ready(dataset) => {
+                    self.loading = None;
+                    self.dataset_opened(dataset);
+                }
+                LoadOutcome::Failed(message) => {
+                    self.loading = None;
+                    self.pending_run = None;
+                    self.ws.error(message);
+                    self.view = View::Welcome;
+                }
+            }
+        }
+        if let Some(task) = &self.run_load {
+            match task.poll() {
+                Poll::Pending => {}
+                Poll::Ready(outcome) => {
+                    self.run_load = None;
+                    match outcome {
+                        Ok((run, warning)) => self.run_opened(run, warning),
+                        Err(message) => self.ws.error(message),
+                    }
+                }
+                Poll::Lost => {
+                    self.run_load = None;
+                    self.ws.error("opening the run failed unexpectedly");
+                }
+            }
+        }
+        if self.loading.is_none() && self.run_load.is_none() {
+            self.start_pending_run(ctx);
+        }
+        for report in self.ws.saver.finished() {
+            if let SaveReport::Failed { path, why } = report {
+                self.ws.error(format!("could not save {}: {why}", path.display()));
+            }
+        }
+        self.training.poll(ctx, &mut self.ws);
+    }
+
+    fn dataset_opened(&mut self, dataset: Arc<Dataset>) {
+        let root = dataset.store.root().to_path_buf();
+        let skipped = dataset.report.skipped.len();
+        self.ws.info(format!(
+            "opened {}: {} patients, {} patches{}",
+            root.display(),
+            dataset.summaries.len(),
+            dataset.store.len(),
+            if skipped > 0 {
+                format!(", {skipped} files skipped (see the scan report)")
+            } else {
+                String::new()
+            }
+        ));
+        self.ws.tiles.clear();
+        self.ws.run = None;
+        self.ws.dataset = Some(dataset);
+        self.patients.dataset_changed();
+        self.review.run_changed();
+        self.ws.settings.remember_dataset(&root);
+        self.ws.save_settings();
+        if self.view == View::Welcome {
+            self.view = View::Patients;
+        }
+    }
+
+    fn run_opened(&mut self, run: OpenRun, warning: Option<String>) {
+        if let Some(warning) = warning {
+            self.ws.error(warning);
+        }
+        let missing = run.missing_patches();
+        if missing > 0 {
+            self.ws.error(format!(
+                "{missing} of the run's {} test patches are not in the open dataset",
+                run.review.len()
+            ));
+        }
+        self.ws.settings.last_run = Some(run.folder.root().to_path_buf());
+        self.ws.save_settings();
+        self.training.show_run_log(run.folder.root());
+        self.ws.run = Some(run);
+        self.review.run_changed();
+        self.patients.run_changed();
+        self.view = View::Review;
+    }
+
+    fn start_pending_run(&mut self, ctx: &egui::Context) {
+        let Some(folder) = self.pending_run.clone() else {
+            return;
+        };
+        let wanted = match crate::training::RunFolder::open(&folder).and_then(|run| run.read_info()) {
+            Ok(info) => info.dataset,
+            Err(err) => {
+                self.pending_run = None;
+                self.ws.error(err.to_string());
+                return;
+            }
+        };
+        let open = self
+            .ws
+            .dataset
+            .as_ref()
+            .map(|dataset| dataset.store.root().to_path_buf());
+        if open.as_deref().map(canonical) != Some(canonical(&wanted)) {
+            // The run was trained on another dataset: open that one first.
+            self.start_dataset_load(wanted, false);
+            return;
+        }
+        self.pending_run = None;
+        if let Some(dataset) = self.ws.dataset.clone() {
+            self.run_load = Some(Task::spawn("idc-open-run", ctx, move || {
+                OpenRun::load(&folder, &dataset)
+            }));
+        }
+    }
+
+    fn start_dataset_load(&mut self, folder: PathBuf, demo: bool) {
+        if self.training.is_running() {
+            self.ws.error("stop the training before opening another dataset");
+            return;
+        }
+        if let Some(ctx) = self.ctx.get() {
+            self.loading = Some(DatasetLoad::start(folder, demo, ctx));
+        }
+    }
+
+    fn apply_commands(&mut self) {
+        for command in std::mem::take(&mut self.ws.commands) {
+            match command {
+                Command::Show(view) => self.view = view,
+                Command::OpenDataset(folder) => self.start_dataset_load(folder, false),
+                Command::OpenDemoDataset => self.start_dataset_load(self.demo_dir.clone(), true),
+                Command::OpenRun(folder) => self.pending_run = Some(folder),
+                Command::ShowPatient { patient, patch } => {
+                    self.patients.select(&self.ws, patient, patch);
+                    self.view = View::Patients;
+                }
+                Command::ReviewCell(cell) => {
+                    self.review.select_cell(cell);
+                    self.view = View::Review;
+                }
+                Command::SaveSettings => self.ws.save_settings(),
+            }
+        }
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("idc-studio");
+            ui.separator();
+            for view in View::ALL {
+                if ui.selectable_label(self.view == view, view.title()).clicked() {
+                    self.view = view;
+                }
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if let Some(dataset) = &self.ws.dataset {
+                    if dataset.store.is_synthetic() {
+                        ui.colored_label(egui::Color32::from_rgb(200, 120, 0), "synthetic demo data")
+                            .on_hover_text("Generated images, not real tissue: for trying the app only.");
+                    }
+                    ui.label(dataset.store.root().display().to_string());
+                }
+                if self.training.is_running() {
+                    ui.spinner();
+                    ui.label(format!(
+                        "training {:.0}%",
+                        self.training.monitor().progress() * 100.0
+                    ));
+                }
+            });
+        });
+    }
+
+    fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if let Some(notice) = self.ws.notices.last().cloned() {
+                if notice.is_error {
+                    ui.colored_label(ui.visuals().error_fg_color, &notice.text);
+                } else {
+                    ui.label(&notice.text);
+                }
+                if ui.small_button("Dismiss").clicked() {
+                    self.ws.notices.pop();
+                }
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.label(format!("frame {:.1} ms", self.frame_times.median_ms()))
+                    .on_hover_text("Median time to build a frame, over the last few seconds.");
+                if !self.ws.saver.is_idle() {
+                    ui.label("saving…");
+                }
+            });
+        });
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn loading_ui(ui: &mut egui::Ui, load: &DatasetLoad) {
+    ui.vertical_centered(|ui| {
+        ui.add_space(ui.available_height() / 3.0);
+        if load.generating {
+            ui.heading("Generating the demo dataset…");
+            ui.label(format!("{} (first use only)", load.folder.display()));
+            ui.spinner();
+        } else {
+            ui.heading(format!("Opening {}…", load.folder.display()));
+            match load.progress {
+                Some(progress) if progress.total > 0 => {
+                    let fraction = progress.decoded as f32 / progress.total as f32;
+                    ui.add(
+                        egui::ProgressBar::new(fraction)
+                            .desired_width(400.0)
+                            .text(format!(
+                                "{} of {} patches decoded",
+                                progress.decoded, progress.total
+                            )),
+                    );
+                }
+                _ => {
+                    ui.label("finding patches…");
+                    ui.spinner();
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,141 @@
+//! A virtualised grid of patch tiles: only the rows on screen are laid out and textured, so a
+//! patient or a confusion cell with thousands of patches scrolls as smoothly as one with ten.
+//! Tiles are framed by their true label (red IDC, blue non-IDC); the chosen one in yellow.
+
+use std::ops::Range;
+
+use super::tiles::TileTextures;
+use super::workspace::Dataset;
+use crate::dataset::Label;
+
+pub const IDC_COLOUR: egui::Color32 = egui::Color32::from_rgb(220, 40, 40);
+pub const NON_IDC_COLOUR: egui::Color32 = egui::Color32::from_rgb(60, 110, 220);
+const SPACING: f32 = 4.0;
+
+/// What to draw this frame.
+pub struct TileGrid<'a> {
+    pub patches: &'a [usize],
+    pub selected: Option<usize>,
+    pub tile_size: f32,
+}
+
+/// What the grid remembers between frames.
+#[derive(Default)]
+pub struct TileGridState {
+    visible_rows: Range<usize>,
+    /// Bring the chosen tile into view on the next frame (after keyboard stepping).
+    pub reveal_selected: bool,
+}
+
+/// Draws the grid; returns the patch clicked, if any. `prob_idc` labels tiles with the run's
+/// probability where known.
+pub fn tile_grid_ui(
+    ui: &mut egui::Ui,
+    state: &mut TileGridState,
+    grid: TileGrid<'_>,
+    dataset: &Dataset,
+    tiles: &mut TileTextures,
+    prob_idc: &dyn Fn(usize) -> Option<f32>,
+) -> Option<usize> {
+    let store = &dataset.store;
+    if grid.patches.is_empty() {
+        ui.label("No patches here.");
+        return None;
+    }
+    let pitch = grid.tile_size + SPACING;
+    let columns = ((ui.available_width() + SPACING) / pitch).floor().max(1.0) as usize;
+    let rows = grid.patches.len().div_ceil(columns);
+    let mut area = egui::ScrollArea::vertical()
+        .id_salt("tile-grid")
+        .auto_shrink(false);
+    if std::mem::take(&mut state.reveal_selected)
+        && let Some(position) = grid
+            .selected
+            .and_then(|selected| grid.patches.iter().position(|&p| p == selected))
+    {
+        let row = position / columns;
+        if !state.visible_rows.contains(&row) || state.visible_rows.end.saturating_sub(1) == row {
+            area = area.vertical_scroll_offset((row as f32 * pitch - pitch).max(0.0));
+        }
+    }
+    let mut clicked = None;
+    ui.spacing_mut().item_spacing = egui::vec2(SPACING, SPACING);
+    area.show_rows(ui, grid.tile_size, rows, |ui, visible| {
+        state.visible_rows = visible.clone();
+        for row in visible {
+            ui.horizontal(|ui| {
+                let first = row * columns;
+                let last = (first + columns).min(grid.patches.len());
+                for &index in &grid.patches[first..last] {
+                    let patch = store.patch(index);
+                    let (rect, response) = ui.allocate_exact_size(
+                        egui::vec2(grid.tile_size, grid.tile_size),
+                        egui::Sense::click(),
+                    );
+                    let name = format!(
+                        "patch {} x{} y{} {}",
+                        store.patient_name(patch),
+                        patch.x,
+                        patch.y,
+                        patch.label.name()
+                    );
+                    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &name));
+                    if ui.is_rect_visible(rect) {
+                        let texture = tiles.get(ui.ctx(), store, index);
+                        let painter = ui.painter();
+                        painter.image(
+                            texture.id(),
+                            rect,
+                            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                            egui::Color32::WHITE,
+                        );
+                        let frame = match patch.label {
+                            Label::Idc => IDC_COLOUR,
+                            Label::NonIdc => NON_IDC_COLOUR,
+                        };
+                        painter.rect_stroke(
+                            rect,
+                            0.0,
+                            egui::Stroke::new(2.0, frame),
+                            egui::StrokeKind::Inside,
+                        );
+                        if grid.selected == Some(index) {
+                            painter.rect_stroke(
+                                rect.expand(1.0),
+                                0.0,
+                                egui::Stroke::new(3.0, egui::Color32::YELLOW),
+                                egui::StrokeKind::Outside,
+                            );
+                        }
+                        if let Some(prob) = prob_idc(index) {
+                            let corner = rect.left_bottom() + egui::vec2(2.0, -2.0);
+                            let text = format!("{prob:.2}");
+                            let galley = painter.layout_no_wrap(
+                                text,
+                                egui::FontId::monospace(10.0),
+                                egui::Color32::WHITE,
+                            );
+                            let box_rect = egui::Rect::from_min_size(
+                                corner - egui::vec2(0.0, galley.size().y),
+                                galley.size(),
+                            );
+                            painter.rect_filled(box_rect, 0.0, egui::Color32::from_black_alpha(160));
+                            painter.galley(box_rect.min, galley, egui::Color32::WHITE);
+                        }
+                    }
+                    if response.clicked() {
+                        clicked = Some(index);
+                    }
+                    response.on_hover_text(format!(
+                        "{}\nx {}, y {} · {}",
+                        store.patient_name(patch),
+                        patch.x,
+                        patch.y,
+                        patch.label.name()
+                    ));
+                }
+            });
+        }
+    });
+    clicked
+}

@@ -1,0 +1,242 @@
+//! The screenshot tour (`idc-studio app --screenshots DIR`): drives the real app through every
+//! view like a person would (pick a patient, train, review the false negatives, open a slide
+//! with the run's heatmap), saves a screenshot of each, writes what it measured, then closes the
+//! window. The
+//! README's pictures and the real-window smoke test both come from it.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use super::patients::PatientTab;
+use super::studio::StudioApp;
+use super::training_monitor::Phase;
+use super::workspace::View;
+use crate::review::Cell;
+
+/// A tour that takes longer than this has hung: it fails loudly rather than run forever.
+const TOUR_LIMIT: Duration = Duration::from_secs(20 * 60);
+/// Frames to let a view settle (layout, textures) before its screenshot.
+const SETTLE_FRAMES: u32 = 10;
+/// Batches to watch the live plots grow before the training screenshot.
+const TRAINING_BATCHES: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    AwaitDataset,
+    Patients,
+    StartTraining,
+    Training,
+    AwaitRun,
+    Review,
+    Slide,
+    Finish,
+}
+
+pub struct Tour {
+    folder: PathBuf,
+    stage: Stage,
+    frames_in_stage: u32,
+    started: Instant,
+    shot_sender: Sender<Result<PathBuf, String>>,
+    shots: Receiver<Result<PathBuf, String>>,
+    awaiting_shot: bool,
+    training_frames_from: usize,
+    report: Vec<String>,
+}
+
+impl Tour {
+    pub fn new(folder: PathBuf) -> Self {
+        let (shot_sender, shots) = channel();
+        Self {
+            folder,
+            stage: Stage::AwaitDataset,
+            frames_in_stage: 0,
+            started: Instant::now(),
+            shot_sender,
+            shots,
+            awaiting_shot: false,
+            training_frames_from: 0,
+            report: Vec::new(),
+        }
+    }
+
+    fn advance(&mut self, stage: Stage) {
+        self.stage = stage;
+        self.frames_in_stage = 0;
+    }
+}
+
+impl StudioApp {
+    /// One frame of the tour; called at the end of every frame while a tour is on.
+    pub(super) fn drive_tour(&mut self, ctx: &egui::Context) {
+        let Some(mut tour) = self.tour.take() else {
+            return;
+        };
+        tour.frames_in_stage += 1;
+        ctx.request_repaint(); // keep frames coming while the tour waits on work
+        if tour.started.elapsed() > TOUR_LIMIT {
+            fail(&format!(
+                "the screenshot tour timed out in stage {:?}",
+                tour.stage
+            ));
+        }
+        if tour.awaiting_shot {
+            match tour.shots.try_recv() {
+                Ok(Ok(path)) => {
+                    tour.report.push(format!("screenshot {}", path.display()));
+                    tour.awaiting_shot = false;
+                }
+                Ok(Err(message)) => fail(&message),
+                Err(_) => {}
+            }
+            self.tour = Some(tour);
+            return;
+        }
+        let settled = tour.frames_in_stage > SETTLE_FRAMES;
+        match tour.stage {
+            Stage::AwaitDataset => {
+                if let Some(message) = self.ws.notices.iter().find(|notice| notice.is_error) {
+                    fail(&message.text);
+                }
+                if self.ws.dataset.is_some() && self.loading.is_none() {
+                    let patient = self.richest_patient();
+                    self.patients.select(&self.ws, patient, None);
+                    let first = self.patients.shown_patches().get(7).copied();
+                    self.patients.select(&self.ws, patient, first);
+                    self.view = View::Patients;
+                    tour.advance(Stage::Patients);
+                }
+            }
+            Stage::Patients if settled => {
+                screenshot(ctx, &mut tour, "patients");
+                tour.advance(Stage::StartTraining);
+            }
+            Stage::StartTraining => {
+                self.view = View::Training;
+                let form = self.training.form_mut();
+                form.epochs = 1;
+                form.batch_size = 32;
+                self.training.start(ctx, &mut self.ws, None);
+                tour.training_frames_from = self.frame_times.count();
+                tour.advance(Stage::Training);
+            }
+            Stage::Training => {
+                let monitor = self.training.monitor();
+                if let Phase::Failed(message) = &monitor.phase {
+                    fail(&format!("training failed: {message}"));
+                }
+                let enough = monitor.batches_seen >= TRAINING_BATCHES
+                    || !matches!(monitor.phase, Phase::Training | Phase::Starting);
+                if enough && settled {
+                    let (frames, median, p95, worst) =
+                        self.frame_times.summary_since(tour.training_frames_from);
+                    tour.report.push(format!(
+                        "frame time while training ({frames} frames): median {median:.2} ms, 95th percentile {p95:.2} ms, worst {worst:.2} ms"
+                    ));
+                    screenshot(ctx, &mut tour, "training");
+                    tour.advance(Stage::AwaitRun);
+                }
+            }
+            Stage::AwaitRun => {
+                if let Phase::Failed(message) = &self.training.monitor().phase {
+                    fail(&format!("training failed: {message}"));
+                }
+                if self.ws.run.is_some() && !self.is_loading() {
+                    self.review.select_cell(Cell::FalseNegative);
+                    self.view = View::Review;
+                    tour.advance(Stage::Review);
+                }
+            }
+            Stage::Review if settled => {
+                if tour.frames_in_stage == SETTLE_FRAMES + 1 {
+                    self.review.step(1);
+                } else {
+                    screenshot(ctx, &mut tour, "review");
+                    // Next: the slide of the reviewed tile, with the run's heatmap over it.
+                    if let Some(patch) = self.review.current_patch()
+                        && let Some(dataset) = &self.ws.dataset
+                    {
+                        let patient = dataset.store.patch(patch).patient;
+                        self.ws.send(super::workspace::Command::ShowPatient {
+                            patient,
+                            patch: Some(patch),
+                        });
+                    }
+                    self.patients.tab = PatientTab::Slide;
+                    tour.advance(Stage::Slide);
+                }
+            }
+            Stage::Slide
+                if settled && self.patients.slide_is_ready() && !self.patients.predictions_pending() =>
+            {
+                screenshot(ctx, &mut tour, "slide");
+                tour.advance(Stage::Finish);
+            }
+            Stage::Finish => {
+                tour.report.push(format!("resident memory {}", resident_memory()));
+                tour.report
+                    .push(format!("tile textures cached {}", self.ws.tiles.len()));
+                tour.report
+                    .push(format!("tour took {:.1} s", tour.started.elapsed().as_secs_f64()));
+                let text = tour.report.join("\n") + "\n";
+                if let Err(err) =
+                    crate::atomic_file::write_atomic(&tour.folder.join("tour.txt"), text.as_bytes())
+                {
+                    fail(&format!("{}: {err}", tour.folder.display()));
+                }
+                print!("{text}");
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                return; // the tour is over: it is not put back
+            }
+            _ => {}
+        }
+        self.tour = Some(tour);
+    }
+
+    /// The patient with the most IDC patches: the most to see on a slide.
+    fn richest_patient(&self) -> u32 {
+        self.ws.dataset.as_ref().map_or(0, |dataset| {
+            (0..dataset.summaries.len())
+                .max_by_key(|&id| dataset.summaries[id].idc)
+                .unwrap_or(0) as u32
+        })
+    }
+}
+
+fn screenshot(ctx: &egui::Context, tour: &mut Tour, name: &str) {
+    let path = tour.folder.join(format!("{name}.png"));
+    let sender = tour.shot_sender.clone();
+    tour.awaiting_shot = true;
+    ctx.request_screenshot(move |image| {
+        let [width, height] = image.size;
+        let rgba: Vec<u8> = image.pixels.iter().flat_map(|pixel| pixel.to_array()).collect();
+        let outcome = image::RgbaImage::from_raw(width as u32, height as u32, rgba)
+            .ok_or_else(|| format!("{}: the screenshot has the wrong size", path.display()))
+            .and_then(|picture| {
+                picture
+                    .save(&path)
+                    .map_err(|err| format!("{}: {err}", path.display()))
+            })
+            .map(|()| path);
+        let _ = sender.send(outcome);
+    });
+}
+
+/// The process's resident memory as the kernel reports it (Linux), else "unknown".
+fn resident_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .map(|line| line.trim_start_matches("VmRSS:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: screenshot tour: {message}");
+    std::process::exit(1);
+}

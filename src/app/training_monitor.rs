@@ -1,0 +1,209 @@
+//! The training view's picture of a run, built from the worker's events: phase, progress, speed,
+//! and the loss and accuracy series the plots draw.
+
+use std::path::PathBuf;
+
+use egui_plot::PlotPoint;
+
+use crate::metrics::Metrics;
+use crate::training::{EpochMetrics, TrainingEvent};
+
+/// Per-batch series keep at most this many points: a long run plots as fast as a short one.
+const MAX_POINTS: usize = 2048;
+
+/// A per-batch series averaged into buckets that double in size as the run grows.
+#[derive(Debug, Clone, Default)]
+pub struct BatchSeries {
+    points: Vec<PlotPoint>,
+    bucket: usize,
+    sum: [f64; 2],
+    count: usize,
+}
+
+impl BatchSeries {
+    pub fn push(&mut self, x: f64, y: f64) {
+        self.bucket = self.bucket.max(1);
+        self.sum[0] += x;
+        self.sum[1] += y;
+        self.count += 1;
+        if self.count < self.bucket {
+            return;
+        }
+        let n = self.count as f64;
+        self.points.push(PlotPoint::new(self.sum[0] / n, self.sum[1] / n));
+        self.sum = [0.0; 2];
+        self.count = 0;
+        if self.points.len() >= MAX_POINTS {
+            self.points = self
+                .points
+                .chunks(2)
+                .map(|pair| {
+                    let n = pair.len() as f64;
+                    PlotPoint::new(
+                        pair.iter().map(|point| point.x).sum::<f64>() / n,
+                        pair.iter().map(|point| point.y).sum::<f64>() / n,
+                    )
+                })
+                .collect();
+            self.bucket *= 2;
+        }
+    }
+
+    pub fn points(&self) -> &[PlotPoint] {
+        &self.points
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Phase {
+    #[default]
+    Idle,
+    /// Asked to start; the worker has not reported yet (finding the device, splitting).
+    Starting,
+    Training,
+    Evaluating {
+        patches: usize,
+    },
+    Finished {
+        metrics: Box<Metrics>,
+    },
+    Stopped {
+        epoch: usize,
+        batch: usize,
+    },
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TrainingMonitor {
+    pub phase: Phase,
+    pub device: String,
+    pub run_dir: Option<PathBuf>,
+    pub epochs: usize,
+    pub batches_per_epoch: usize,
+    pub split_sizes: [usize; 3],
+    pub epoch: usize,
+    pub batch: usize,
+    pub images_per_sec: f64,
+    pub eta_secs: f64,
+    pub train_loss: BatchSeries,
+    pub train_accuracy: BatchSeries,
+    pub epoch_log: Vec<EpochMetrics>,
+    pub batches_seen: usize,
+}
+
+impl TrainingMonitor {
+    /// A monitor showing a past run's epoch log (per-batch values are not kept on disk).
+    pub fn from_epoch_log(run_dir: PathBuf, epoch_log: Vec<EpochMetrics>) -> Self {
+        let mut monitor = TrainingMonitor {
+            run_dir: Some(run_dir),
+            epochs: epoch_log.len(),
+            epoch: epoch_log.len(),
+            ..TrainingMonitor::default()
+        };
+        for epoch in &epoch_log {
+            monitor.train_loss.push(epoch.epoch as f64, epoch.train_loss);
+            monitor
+                .train_accuracy
+                .push(epoch.epoch as f64, epoch.train_accuracy);
+        }
+        monitor.epoch_log = epoch_log;
+        monitor
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Starting | Phase::Training | Phase::Evaluating { .. }
+        )
+    }
+
+    pub fn apply(&mut self, event: TrainingEvent) {
+        match event {
+            TrainingEvent::Started {
+                device,
+                run_dir,
+                train_patches,
+                validation_patches,
+                test_patches,
+                first_epoch,
+                epochs,
+                batches_per_epoch,
+            } => {
+                self.phase = Phase::Training;
+                self.device = device;
+                self.run_dir = Some(run_dir);
+                self.split_sizes = [train_patches, validation_patches, test_patches];
+                self.epoch = first_epoch;
+                self.epochs = epochs;
+                self.batches_per_epoch = batches_per_epoch;
+            }
+            TrainingEvent::Batch {
+                epoch,
+                batch,
+                batches,
+                loss,
+                accuracy,
+                images_per_sec,
+                eta_secs,
+            } => {
+                self.epoch = epoch;
+                self.batch = batch;
+                self.batches_per_epoch = batches;
+                self.images_per_sec = images_per_sec;
+                self.eta_secs = eta_secs;
+                self.batches_seen += 1;
+                let x = (epoch - 1) as f64 + batch as f64 / batches.max(1) as f64;
+                self.train_loss.push(x, loss);
+                self.train_accuracy.push(x, accuracy);
+            }
+            TrainingEvent::Epoch(metrics) => self.epoch_log.push(metrics),
+            TrainingEvent::Checkpoint { .. } => {}
+            TrainingEvent::Evaluating { patches } => self.phase = Phase::Evaluating { patches },
+            TrainingEvent::Finished { metrics, .. } => self.phase = Phase::Finished { metrics },
+            TrainingEvent::Stopped { epoch, batch } => self.phase = Phase::Stopped { epoch, batch },
+            TrainingEvent::Failed { message } => self.phase = Phase::Failed(message),
+        }
+    }
+
+    /// Share of the whole run done, 0 to 1.
+    pub fn progress(&self) -> f32 {
+        if self.epochs == 0 || self.batches_per_epoch == 0 {
+            return 0.0;
+        }
+        let done = (self.epoch.saturating_sub(1) * self.batches_per_epoch + self.batch) as f32;
+        (done / (self.epochs * self.batches_per_epoch) as f32).clamp(0.0, 1.0)
+    }
+
+    pub fn validation_loss(&self) -> Vec<[f64; 2]> {
+        self.epoch_log
+            .iter()
+            .map(|epoch| [epoch.epoch as f64, epoch.validation_loss])
+            .collect()
+    }
+
+    pub fn validation_accuracy(&self) -> Vec<[f64; 2]> {
+        self.epoch_log
+            .iter()
+            .map(|epoch| [epoch.epoch as f64, epoch.validation_accuracy])
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_run_keeps_a_bounded_averaged_series() {
+        let mut series = BatchSeries::default();
+        for step in 0..100_000 {
+            series.push(step as f64, 1.0);
+        }
+        assert!(series.points().len() < MAX_POINTS);
+        assert!(series.points().len() > MAX_POINTS / 4);
+        assert!(series.points().iter().all(|point| (point.y - 1.0).abs() < 1e-12));
+        let last = series.points().last().unwrap();
+        assert!(last.x > 90_000.0, "{}", last.x);
+    }
+}

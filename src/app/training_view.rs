@@ -1,0 +1,531 @@
+//! The training view: hyper-parameters and device, Start and Stop, live loss and accuracy plots
+//! with linked axes, progress with speed and ETA, and the past runs (reopen, resume).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, channel};
+
+use egui_plot::{Legend, Line, Plot, Points};
+
+use super::settings::Settings;
+use super::task::{Poll, Task};
+use super::training_monitor::{Phase, TrainingMonitor};
+use super::workspace::{Command, Workspace};
+use crate::dataset::SplitKind;
+use crate::model::{DeviceChoice, select_device};
+use crate::training::run_folder::timestamped_run_name;
+use crate::training::{
+    EpochMetrics, RunFolder, RunOutcome, RunState, RunSummary, TrainConfig, TrainingEvent, TrainingHandle,
+    TrainingJob, list_runs, spawn_training,
+};
+
+type EpochLog = Result<(PathBuf, Vec<EpochMetrics>), String>;
+
+pub struct TrainingView {
+    form: TrainConfig,
+    handle: Option<TrainingHandle>,
+    events: Option<Receiver<TrainingEvent>>,
+    monitor: TrainingMonitor,
+    device_probe: Option<Task<String>>,
+    found_device: Option<String>,
+    runs: Vec<RunSummary>,
+    runs_task: Option<Task<Vec<RunSummary>>>,
+    /// List the runs folder again on the next frame.
+    refresh_runs: bool,
+    /// A past run whose epoch log the plots should show.
+    pending_log: Option<PathBuf>,
+    log_task: Option<Task<EpochLog>>,
+    folder_dialog: Option<Task<Option<PathBuf>>>,
+}
+
+impl TrainingView {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            form: settings.training.clone(),
+            handle: None,
+            events: None,
+            monitor: TrainingMonitor::default(),
+            device_probe: None,
+            found_device: None,
+            runs: Vec::new(),
+            runs_task: None,
+            refresh_runs: true,
+            pending_log: None,
+            log_task: None,
+            folder_dialog: None,
+        }
+    }
+
+    pub fn monitor(&self) -> &TrainingMonitor {
+        &self.monitor
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    pub fn runs(&self) -> &[RunSummary] {
+        &self.runs
+    }
+
+    /// The hyper-parameters in the form (the screenshot tour fills it in like a person would).
+    pub fn form_mut(&mut self) -> &mut TrainConfig {
+        &mut self.form
+    }
+
+    /// Shows a past run's epoch curves, unless a training is running.
+    pub fn show_run_log(&mut self, folder: &Path) {
+        // A run that just finished here keeps its live, per-batch curves.
+        let showing = self.monitor.run_dir.as_deref() == Some(folder);
+        if !self.is_running() && !showing {
+            self.pending_log = Some(folder.to_path_buf());
+        }
+    }
+
+    /// Takes in background results and the worker's events; runs every frame, whatever the view.
+    pub fn poll(&mut self, ctx: &egui::Context, ws: &mut Workspace) {
+        if let Some(events) = &self.events {
+            for event in events.try_iter() {
+                match &event {
+                    TrainingEvent::Finished { run_dir, .. } => ws.send(Command::OpenRun(run_dir.clone())),
+                    TrainingEvent::Failed { message } => ws.error(format!("training failed: {message}")),
+                    _ => {}
+                }
+                self.monitor.apply(event);
+            }
+        }
+        let ended = matches!(
+            self.monitor.phase,
+            Phase::Finished { .. } | Phase::Stopped { .. } | Phase::Failed(_)
+        );
+        if ended && let Some(handle) = self.handle.take() {
+            // The worker has sent its last event: joining only reaps the thread.
+            if let Ok(RunOutcome::Stopped { completed_epochs }) = handle.join() {
+                ws.info(format!(
+                    "training stopped; {completed_epochs} finished epochs are saved and can be resumed"
+                ));
+            }
+            self.events = None;
+            self.refresh_runs = true;
+        }
+
+        if self.device_probe.is_none() && self.found_device.is_none() {
+            self.device_probe = Some(Task::spawn("idc-device-probe", ctx, || {
+                select_device(DeviceChoice::Auto)
+                    .map_or_else(|err| err.to_string(), |found| found.description)
+            }));
+        }
+        if let Some(probe) = &self.device_probe {
+            match probe.poll() {
+                Poll::Pending => {}
+                Poll::Ready(found) => {
+                    self.found_device = Some(found);
+                    self.device_probe = None;
+                }
+                Poll::Lost => {
+                    self.found_device = Some("no GPU (the adapter probe failed)".into());
+                    self.device_probe = None;
+                }
+            }
+        }
+
+        if std::mem::take(&mut self.refresh_runs) {
+            let folder = ws.settings.runs_folder.clone();
+            self.runs_task = Some(Task::spawn("idc-list-runs", ctx, move || list_runs(&folder)));
+        }
+        if let Some(task) = &self.runs_task {
+            match task.poll() {
+                Poll::Pending => {}
+                Poll::Ready(runs) => {
+                    self.runs = runs;
+                    self.runs_task = None;
+                }
+                Poll::Lost => self.runs_task = None,
+            }
+        }
+
+        if let Some(folder) = self.pending_log.take() {
+            self.log_task = Some(Task::spawn("idc-read-epochs", ctx, move || {
+                let epochs = RunFolder::new(&folder)
+                    .read_epochs()
+                    .map_err(|err| err.to_string())?;
+                Ok((folder, epochs))
+            }));
+        }
+        if let Some(task) = &self.log_task {
+            match task.poll() {
+                Poll::Pending => {}
+                Poll::Ready(Ok((folder, epochs))) => {
+                    self.log_task = None;
+                    if !self.is_running() {
+                        self.monitor = TrainingMonitor::from_epoch_log(folder, epochs);
+                    }
+                }
+                Poll::Ready(Err(message)) => {
+                    self.log_task = None;
+                    ws.error(message);
+                }
+                Poll::Lost => self.log_task = None,
+            }
+        }
+    }
+
+    /// Stops a running training and waits for it to save its checkpoint.
+    pub fn stop_and_wait(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.stop();
+            let _ = handle.join();
+        }
+    }
+
+    /// Asks the running training to stop after its current batch.
+    pub fn request_stop(&self) {
+        if let Some(handle) = &self.handle {
+            handle.stop();
+        }
+    }
+
+    /// Starts training on the open dataset with the form's settings, in a new run folder (or
+    /// resuming `resume`).
+    pub fn start(&mut self, ctx: &egui::Context, ws: &mut Workspace, resume: Option<PathBuf>) {
+        if self.is_running() {
+            return;
+        }
+        let Some(dataset) = ws.dataset.clone() else {
+            ws.error("open a dataset before training");
+            return;
+        };
+        if let Err(message) = self.form.validate() {
+            ws.error(format!("invalid settings: {message}"));
+            return;
+        }
+        let runs_folder = ws.settings.runs_folder.clone();
+        if let Err(err) = std::fs::create_dir_all(&runs_folder) {
+            ws.error(format!("{}: {err}", runs_folder.display()));
+            return;
+        }
+        let run_dir = resume.clone().unwrap_or_else(|| unused_run_folder(&runs_folder));
+        let (sender, events) = channel();
+        let wake = ctx.clone();
+        let job = TrainingJob {
+            store: dataset.store.clone(),
+            config: self.form.clone(),
+            run_dir,
+            resume: resume.is_some(),
+        };
+        match spawn_training(job, move |event| {
+            let _ = sender.send(event);
+            wake.request_repaint();
+        }) {
+            Ok(handle) => {
+                self.handle = Some(handle);
+                self.events = Some(events);
+                self.monitor = TrainingMonitor {
+                    phase: Phase::Starting,
+                    ..TrainingMonitor::default()
+                };
+                ws.settings.training = self.form.clone();
+                ws.save_settings();
+                self.refresh_runs = true;
+            }
+            Err(err) => ws.error(format!("could not start the training thread: {err}")),
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) {
+        self.take_folder_choice(ws);
+        egui::Panel::left("training-settings")
+            .default_size(270.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.settings_ui(ui, ws);
+                    ui.separator();
+                    self.runs_ui(ui, ws);
+                });
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.progress_ui(ui);
+            self.plots_ui(ui);
+        });
+    }
+
+    fn settings_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) {
+        ui.heading("Settings");
+        let running = self.is_running();
+        ui.add_enabled_ui(!running, |ui| {
+            egui::Grid::new("hyper-parameters").num_columns(2).show(ui, |ui| {
+                let label = ui.label("Epochs");
+                ui.add(egui::DragValue::new(&mut self.form.epochs).range(1..=1000))
+                    .labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Batch size");
+                ui.add(egui::DragValue::new(&mut self.form.batch_size).range(1..=4096))
+                    .labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Learning rate");
+                ui.add(
+                    egui::DragValue::new(&mut self.form.learning_rate)
+                        .range(1e-6..=1.0)
+                        .speed(1e-4)
+                        .max_decimals(6),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
+                ui.label("Split");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut self.form.split, SplitKind::Patient, "by patient")
+                        .on_hover_text("No patient in two parts: an honest test (the default).");
+                    ui.selectable_value(&mut self.form.split, SplitKind::Patch, "by patch")
+                        .on_hover_text("The tutorial's split: neighbouring patches leak into the test part.");
+                });
+                ui.end_row();
+                let label = ui.label("Seed");
+                ui.add(egui::DragValue::new(&mut self.form.seed))
+                    .labelled_by(label.id);
+                ui.end_row();
+                ui.label("Device");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut self.form.device, DeviceChoice::Auto, "auto");
+                    ui.selectable_value(&mut self.form.device, DeviceChoice::Gpu, "GPU");
+                    ui.selectable_value(&mut self.form.device, DeviceChoice::Cpu, "CPU");
+                });
+                ui.end_row();
+                ui.label("Augmentation");
+                ui.checkbox(&mut self.form.augment, "rotate, shift, zoom, flip");
+                ui.end_row();
+            });
+        });
+        match &self.found_device {
+            Some(found) => ui.label(format!("Found: {found}")),
+            None => ui.label("Looking for a GPU…"),
+        };
+        ui.horizontal(|ui| {
+            ui.label("Runs go to");
+            ui.label(egui::RichText::new(ws.settings.runs_folder.display().to_string()).weak());
+        });
+        ui.add_enabled_ui(!running && self.folder_dialog.is_none(), |ui| {
+            if ui.button("Change folder…").clicked() {
+                self.folder_dialog = Some(Task::spawn("idc-folder-dialog", ui.ctx(), || {
+                    rfd::FileDialog::new()
+                        .set_title("Folder for training runs")
+                        .pick_folder()
+                }));
+            }
+        });
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            let can_start = !running && ws.dataset.is_some();
+            if ui
+                .add_enabled(can_start, egui::Button::new("Start training"))
+                .on_disabled_hover_text("Open a dataset first; one training at a time.")
+                .clicked()
+            {
+                self.start(ui.ctx(), ws, None);
+            }
+            if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
+                self.request_stop();
+            }
+        });
+    }
+
+    fn take_folder_choice(&mut self, ws: &mut Workspace) {
+        let Some(dialog) = &self.folder_dialog else {
+            return;
+        };
+        match dialog.poll() {
+            Poll::Pending => {}
+            Poll::Ready(choice) => {
+                self.folder_dialog = None;
+                if let Some(folder) = choice {
+                    ws.settings.runs_folder = folder;
+                    ws.save_settings();
+                    self.refresh_runs = true;
+                }
+            }
+            Poll::Lost => {
+                self.folder_dialog = None;
+                ws.error("the folder dialog could not be shown");
+            }
+        }
+    }
+
+    fn runs_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) {
+        ui.horizontal(|ui| {
+            ui.heading("Runs");
+            if ui.small_button("Refresh").clicked() {
+                self.refresh_runs = true;
+            }
+        });
+        if self.runs.is_empty() {
+            ui.weak("No runs yet in this folder.");
+        }
+        let mut resume = None;
+        let mut curves = None;
+        let running = self.is_running();
+        for run in &self.runs {
+            ui.group(|ui| {
+                ui.strong(&run.name);
+                match &run.state {
+                    RunState::Finished(metrics) => {
+                        ui.label(format!(
+                            "finished: accuracy {:.3}, balanced {:.3}, AUC {}",
+                            metrics.accuracy,
+                            metrics.balanced_accuracy,
+                            metrics
+                                .roc_auc
+                                .map_or_else(|| "n/a".to_string(), |auc| format!("{auc:.3}"))
+                        ));
+                        ui.horizontal(|ui| {
+                            if ui.button("Open in Review").clicked() {
+                                ws.send(Command::OpenRun(run.folder.clone()));
+                            }
+                            if ui.button("Curves").clicked() {
+                                curves = Some(run.folder.clone());
+                            }
+                        });
+                    }
+                    RunState::Unfinished { completed_epochs } => {
+                        let planned = run.info.as_ref().map_or(0, |info| info.config.epochs);
+                        ui.label(format!("unfinished: {completed_epochs} of {planned} epochs"));
+                        ui.horizontal(|ui| {
+                            let can_resume = !running && ws.dataset.is_some();
+                            if ui
+                                .add_enabled(can_resume, egui::Button::new("Resume"))
+                                .on_hover_text("Continue from the last checkpoint up to the form's epochs.")
+                                .clicked()
+                            {
+                                resume = Some(run.folder.clone());
+                            }
+                            if ui.button("Curves").clicked() {
+                                curves = Some(run.folder.clone());
+                            }
+                        });
+                    }
+                    RunState::Damaged(why) => {
+                        ui.colored_label(ui.visuals().error_fg_color, why);
+                    }
+                }
+            });
+        }
+        if let Some(folder) = curves {
+            self.pending_log = Some(folder);
+        }
+        if let Some(folder) = resume {
+            self.start(ui.ctx(), ws, Some(folder));
+        }
+    }
+
+    fn progress_ui(&mut self, ui: &mut egui::Ui) {
+        let monitor = &self.monitor;
+        match &monitor.phase {
+            Phase::Idle if monitor.epoch_log.is_empty() => {
+                ui.label("Set the hyper-parameters and press Start training.");
+            }
+            Phase::Idle => {
+                if let Some(run) = &monitor.run_dir {
+                    ui.label(format!("Epochs of {}", run.display()));
+                }
+            }
+            Phase::Starting => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Starting: choosing the device, splitting the data…");
+                });
+            }
+            Phase::Training => {
+                ui.label(format!(
+                    "Training on {} · train {}, validation {}, test {} patches",
+                    monitor.device, monitor.split_sizes[0], monitor.split_sizes[1], monitor.split_sizes[2]
+                ));
+                let text = format!(
+                    "epoch {}/{} · batch {}/{} · {:.0} images/s · ETA {}",
+                    monitor.epoch,
+                    monitor.epochs,
+                    monitor.batch,
+                    monitor.batches_per_epoch,
+                    monitor.images_per_sec,
+                    clock(monitor.eta_secs)
+                );
+                ui.add(egui::ProgressBar::new(monitor.progress()).text(text));
+            }
+            Phase::Evaluating { patches } => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(format!(
+                        "Predicting the {patches} test patches with the best model…"
+                    ));
+                });
+            }
+            Phase::Finished { metrics } => {
+                ui.label(format!(
+                    "Finished: test accuracy {:.3}, sensitivity {:.3}, specificity {:.3}. Opened in Review.",
+                    metrics.accuracy, metrics.sensitivity, metrics.specificity
+                ));
+            }
+            Phase::Stopped { epoch, batch } => {
+                ui.label(format!(
+                    "Stopped at epoch {epoch}, batch {batch}; resume it from the run list."
+                ));
+            }
+            Phase::Failed(message) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Training failed: {message}"));
+            }
+        }
+    }
+
+    fn plots_ui(&mut self, ui: &mut egui::Ui) {
+        let monitor = &self.monitor;
+        let group = egui::Id::unique("training-plots");
+        let height = ((ui.available_height() - 20.0) / 2.0).max(120.0);
+        let validation_loss = monitor.validation_loss();
+        let validation_accuracy = monitor.validation_accuracy();
+        Plot::new("loss-plot")
+            .height(height)
+            .legend(Legend::default())
+            .link_axis(group, [true, false])
+            .link_cursor(group, [true, false])
+            .y_axis_label("loss")
+            .include_y(0.0)
+            .show(ui, |plot| {
+                plot.line(Line::new(
+                    "training loss (per batch)",
+                    monitor.train_loss.points(),
+                ));
+                plot.line(Line::new("validation loss", validation_loss.clone()));
+                plot.points(Points::new("validation loss (epoch end)", validation_loss).radius(4.0));
+            });
+        Plot::new("accuracy-plot")
+            .height(height)
+            .legend(Legend::default())
+            .link_axis(group, [true, false])
+            .link_cursor(group, [true, false])
+            .x_axis_label("epoch")
+            .y_axis_label("accuracy")
+            .include_y(0.0)
+            .include_y(1.0)
+            .show(ui, |plot| {
+                plot.line(Line::new(
+                    "training accuracy (per batch)",
+                    monitor.train_accuracy.points(),
+                ));
+                plot.line(Line::new("validation accuracy", validation_accuracy.clone()));
+                plot.points(Points::new("validation accuracy (epoch end)", validation_accuracy).radius(4.0));
+            });
+    }
+}
+
+/// A run folder under `folder` named for the current time, never one that exists.
+fn unused_run_folder(folder: &Path) -> PathBuf {
+    let name = timestamped_run_name();
+    let mut candidate = folder.join(&name);
+    let mut suffix = 2;
+    while candidate.exists() {
+        candidate = folder.join(format!("{name}-{suffix}"));
+        suffix += 1;
+    }
+    candidate
+}
+
+fn clock(seconds: f64) -> String {
+    let seconds = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
+}

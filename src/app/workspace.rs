@@ -1,0 +1,268 @@
+//! What every view works on: the open dataset, the open run, settings, the file writer, tile
+//! textures, and the commands views send to the app (applied once per frame).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::file_saver::FileSaver;
+use super::settings::{Settings, default_settings_path};
+use super::tiles::TileTextures;
+use crate::dataset::store::PatientSummary;
+use crate::dataset::{PatchStore, ScanReport};
+use crate::review::{AnnotationBook, Cell, PatchKey, ReviewSet};
+use crate::training::{RunFolder, RunInfo};
+
+/// The app's screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Welcome,
+    Patients,
+    Training,
+    Review,
+}
+
+impl View {
+    pub const ALL: [View; 4] = [View::Welcome, View::Patients, View::Training, View::Review];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Welcome => "Start",
+            View::Patients => "Patients",
+            View::Training => "Training",
+            View::Review => "Review",
+        }
+    }
+}
+
+/// What a view asks the app to do; applied after the frame is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Show(View),
+    OpenDataset(PathBuf),
+    OpenDemoDataset,
+    OpenRun(PathBuf),
+    /// Opens a patient in the patients view, optionally with one patch selected.
+    ShowPatient {
+        patient: u32,
+        patch: Option<usize>,
+    },
+    ReviewCell(Cell),
+    SaveSettings,
+}
+
+/// A scanned dataset and the lookups the views need.
+pub struct Dataset {
+    pub store: Arc<PatchStore>,
+    pub report: ScanReport,
+    pub summaries: Vec<PatientSummary>,
+    patient_ids: HashMap<String, u32>,
+    by_position: HashMap<(u32, u32, u32), usize>,
+}
+
+impl Dataset {
+    pub fn new(store: PatchStore, report: ScanReport) -> Self {
+        let summaries = store.patient_summaries();
+        let patient_ids = store
+            .patients()
+            .iter()
+            .enumerate()
+            .map(|(id, name)| (name.clone(), id as u32))
+            .collect();
+        let by_position = store
+            .patches()
+            .iter()
+            .enumerate()
+            .map(|(index, patch)| ((patch.patient, patch.x, patch.y), index))
+            .collect();
+        Self {
+            store: Arc::new(store),
+            report,
+            summaries,
+            patient_ids,
+            by_position,
+        }
+    }
+
+    pub fn patient_id(&self, name: &str) -> Option<u32> {
+        self.patient_ids.get(name).copied()
+    }
+
+    /// The store index of the patch at (x, y) on `patient`'s slide.
+    pub fn find(&self, patient: &str, x: u32, y: u32) -> Option<usize> {
+        let id = self.patient_id(patient)?;
+        self.by_position.get(&(id, x, y)).copied()
+    }
+
+    pub fn key(&self, index: usize) -> PatchKey {
+        let patch = self.store.patch(index);
+        PatchKey {
+            patient: self.store.patient_name(patch).to_string(),
+            x: patch.x,
+            y: patch.y,
+        }
+    }
+}
+
+/// A trained run opened for review, its test rows matched to the open dataset.
+pub struct OpenRun {
+    pub folder: RunFolder,
+    pub info: RunInfo,
+    pub review: ReviewSet,
+    /// Per review row: the store index of its patch, if the dataset still has it.
+    pub store_index: Vec<Option<usize>>,
+    /// Store index -> review row, for the patients view and slide heatmaps.
+    pub row_of_patch: HashMap<usize, usize>,
+    pub annotations: AnnotationBook,
+}
+
+impl OpenRun {
+    /// Reads a finished run and matches its test rows to `dataset`. A damaged annotations file
+    /// is moved aside (never overwritten) and reported in the returned warning.
+    pub fn load(folder: &std::path::Path, dataset: &Dataset) -> Result<(OpenRun, Option<String>), String> {
+        let run = RunFolder::open(folder).map_err(|err| err.to_string())?;
+        let info = run.read_info().map_err(|err| err.to_string())?;
+        if !run.predictions_path().is_file() {
+            return Err(format!(
+                "{}: this run has no test predictions yet (it has not finished); resume it from Training",
+                folder.display()
+            ));
+        }
+        let rows = run.read_predictions().map_err(|err| err.to_string())?;
+        let review = ReviewSet::new(rows);
+        let store_index: Vec<Option<usize>> = review
+            .rows()
+            .iter()
+            .map(|row| dataset.find(&row.patient, row.x, row.y))
+            .collect();
+        let row_of_patch = store_index
+            .iter()
+            .enumerate()
+            .filter_map(|(row, index)| index.map(|index| (index, row)))
+            .collect();
+        let annotations_path = run.root().join(crate::review::annotations::ANNOTATIONS_FILE);
+        let (annotations, warning) = match AnnotationBook::load(&annotations_path) {
+            Ok(book) => (book, None),
+            Err(err) => {
+                let aside = annotations_path.with_extension("json.unreadable");
+                // Never write over annotations we cannot read: keep them aside, or do not open.
+                std::fs::rename(&annotations_path, &aside).map_err(|why| {
+                    format!("{err}; it could not be moved aside ({why}), so the run stays closed")
+                })?;
+                let warning = format!(
+                    "{err}; starting new annotations, the old file is kept as {}",
+                    aside.display()
+                );
+                (AnnotationBook::default(), Some(warning))
+            }
+        };
+        let open = OpenRun {
+            folder: run,
+            info,
+            review,
+            store_index,
+            row_of_patch,
+            annotations,
+        };
+        Ok((open, warning))
+    }
+
+    pub fn name(&self) -> String {
+        self.folder.root().file_name().map_or_else(
+            || self.folder.root().display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        )
+    }
+
+    pub fn annotations_path(&self) -> PathBuf {
+        self.folder
+            .root()
+            .join(crate::review::annotations::ANNOTATIONS_FILE)
+    }
+
+    /// The run's probability of IDC for a test patch.
+    pub fn prob_idc(&self, patch: usize) -> Option<f32> {
+        self.row_of_patch
+            .get(&patch)
+            .map(|&row| self.review.rows()[row].prob_idc)
+    }
+
+    pub fn missing_patches(&self) -> usize {
+        self.store_index.iter().filter(|index| index.is_none()).count()
+    }
+}
+
+/// A message in the status bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub is_error: bool,
+}
+
+pub struct Workspace {
+    pub settings: Settings,
+    pub settings_path: PathBuf,
+    pub saver: FileSaver,
+    pub dataset: Option<Arc<Dataset>>,
+    pub run: Option<OpenRun>,
+    pub tiles: TileTextures,
+    pub commands: Vec<Command>,
+    pub notices: Vec<Notice>,
+}
+
+impl Workspace {
+    pub fn new(settings_path: Option<PathBuf>, saver: FileSaver) -> Self {
+        let settings_path = settings_path.unwrap_or_else(default_settings_path);
+        let (settings, warning) = Settings::load(&settings_path);
+        let mut workspace = Self {
+            settings,
+            settings_path,
+            saver,
+            dataset: None,
+            run: None,
+            tiles: TileTextures::default(),
+            commands: Vec::new(),
+            notices: Vec::new(),
+        };
+        if let Some(warning) = warning {
+            workspace.error(warning);
+        }
+        workspace
+    }
+
+    pub fn send(&mut self, command: Command) {
+        self.commands.push(command);
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.notices.push(Notice {
+            text: text.into(),
+            is_error: false,
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        eprintln!("error: {text}");
+        self.notices.push(Notice { text, is_error: true });
+    }
+
+    /// Queues the settings for writing (off the UI thread, atomically).
+    pub fn save_settings(&mut self) {
+        if let Some(folder) = self.settings_path.parent()
+            && let Err(err) = std::fs::create_dir_all(folder)
+        {
+            self.error(format!("{}: {err}", folder.display()));
+            return;
+        }
+        self.saver
+            .save(self.settings_path.clone(), self.settings.to_json());
+    }
+
+    /// Queues the open run's annotations for writing.
+    pub fn save_annotations(&mut self) {
+        if let Some(run) = &self.run {
+            self.saver.save(run.annotations_path(), run.annotations.to_json());
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The desktop app driven like a person drives it (egui_kittest): open the demo dataset, pick a
+//! patient, look at the slide, train, watch the plots, review the false negatives with the
+//! keyboard, annotate, and find the annotation in the run folder and in the export.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use idc_studio::app::{LaunchOptions, Phase, StudioApp, View};
+use idc_studio::review::Cell;
+
+/// A fresh app whose settings, runs and demo dataset live in `home`.
+fn app_in(home: &Path, restore_last: bool) -> Harness<'static, StudioApp> {
+    let options = LaunchOptions {
+        settings_path: Some(home.join("settings.json")),
+        runs_folder: Some(home.join("runs")),
+        demo_dir: Some(common::small_demo().root.clone()),
+        restore_last,
+        ..LaunchOptions::default()
+    };
+    let app = StudioApp::new(options).unwrap();
+    Harness::builder()
+        .with_size([1500.0, 950.0])
+        .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app)
+}
+
+/// Runs frames until `done` holds, as a person waits for the app; fails after `limit`.
+fn wait_for(
+    harness: &mut Harness<'static, StudioApp>,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&StudioApp) -> bool,
+) {
+    let start = Instant::now();
+    while !done(harness.state()) {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.run_steps(3);
+}
+
+fn open_demo(harness: &mut Harness<'static, StudioApp>) {
+    harness.run_steps(2);
+    harness.get_by_label("Use demo dataset").click();
+    wait_for(harness, "the demo dataset", Duration::from_secs(60), |app| {
+        app.workspace().dataset.is_some() && !app.is_loading()
+    });
+}
+
+fn patient_names() -> Vec<String> {
+    common::small_demo().store.patients().to_vec()
+}
+
+#[test]
+fn a_person_opens_the_demo_picks_a_patient_and_sees_the_slide() {
+    let home = tempfile::tempdir().unwrap();
+    let mut harness = app_in(home.path(), false);
+    open_demo(&mut harness);
+    assert_eq!(harness.state().view(), View::Patients);
+    harness.get_by_label("6 patients");
+
+    let patient = &patient_names()[2];
+    harness.get_by_label_contains(&format!("{patient}   ")).click();
+    harness.run_steps(3);
+    let store = &common::small_demo().store;
+    let of_patient = store
+        .patches()
+        .iter()
+        .filter(|patch| store.patient_name(patch) == patient)
+        .count();
+    let shown = harness.state().patients().shown_patches().to_vec();
+    assert_eq!(
+        shown.len(),
+        of_patient,
+        "all of the patient's patches are in the grid"
+    );
+    let tiles = harness
+        .query_all_by_label_contains(&format!("patch {patient} "))
+        .count();
+    assert!(
+        tiles > 10,
+        "the grid shows the patient's tiles ({tiles} on screen)"
+    );
+
+    // Only IDC tiles once filtered.
+    harness.get_by_label("IDC only").click();
+    harness.run_steps(3);
+    let idc = harness.state().patients().shown_patches().to_vec();
+    assert!(!idc.is_empty() && idc.len() < of_patient);
+    assert!(
+        idc.iter()
+            .all(|&index| store.patch(index).label == idc_studio::dataset::Label::Idc)
+    );
+
+    // A click on a tile shows it large with its position.
+    let first = store.patch(idc[0]);
+    harness
+        .get_by_label(&format!("patch {patient} x{} y{} IDC", first.x, first.y))
+        .click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().patients().selected_patch(), Some(idc[0]));
+    harness.get_by_label(&format!("x {}, y {}", first.x, first.y));
+
+    harness.get_by_label("Show on slide").click();
+    wait_for(&mut harness, "the slide", Duration::from_secs(30), |app| {
+        app.patients().slide_is_ready()
+    });
+    harness.get_by_label("IDC regions (ground truth)");
+
+    // The dataset is remembered: the next launch reopens it by itself.
+    assert!(harness.state().flush_writes(Duration::from_secs(10)));
+    drop(harness);
+    let settings = std::fs::read_to_string(home.path().join("settings.json")).unwrap();
+    assert!(
+        settings.contains(&common::small_demo().root.display().to_string()),
+        "{settings}"
+    );
+    let mut again = app_in(home.path(), true);
+    wait_for(
+        &mut again,
+        "the last dataset to reopen",
+        Duration::from_secs(60),
+        |app| app.workspace().dataset.is_some() && !app.is_loading(),
+    );
+}
+
+#[test]
+fn a_person_trains_reviews_the_false_negatives_and_annotates_them() {
+    let home = tempfile::tempdir().unwrap();
+    let mut harness = app_in(home.path(), false);
+    open_demo(&mut harness);
+
+    harness.get_by_label("Training").click();
+    harness.run_steps(2);
+    // The form as a person would set it for a quick look: one short epoch on the CPU.
+    {
+        let form = harness.state_mut().training_mut().form_mut();
+        form.epochs = 1;
+        form.batch_size = 16;
+        form.device = idc_studio::model::DeviceChoice::Cpu;
+    }
+    harness.get_by_label("Start training").click();
+    wait_for(
+        &mut harness,
+        "live training batches",
+        Duration::from_secs(120),
+        |app| app.training().monitor().batches_seen >= 3,
+    );
+    let plotted = harness.state().training().monitor().train_loss.points().len();
+    assert!(
+        plotted >= 3,
+        "the loss plot grows batch by batch ({plotted} points)"
+    );
+    harness.get_by_label_contains("images/s");
+
+    wait_for(
+        &mut harness,
+        "the finished run in Review",
+        Duration::from_secs(300),
+        |app| app.view() == View::Review && app.workspace().run.is_some(),
+    );
+    assert!(matches!(
+        harness.state().training().monitor().phase,
+        Phase::Finished { .. }
+    ));
+    let run_dir = harness
+        .state()
+        .workspace()
+        .run
+        .as_ref()
+        .unwrap()
+        .folder
+        .root()
+        .to_path_buf();
+    assert!(run_dir.starts_with(home.path().join("runs")));
+    harness.get_by_label_contains("True positives (TP)");
+    harness.get_by_label("ROC AUC");
+
+    // At threshold 1 every IDC patch is missed: the false-negative cell holds them all.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Slider, "Threshold")
+        .set_value_accesskit(1.0);
+    harness.run_steps(3);
+    let run = harness.state().workspace().run.as_ref().unwrap();
+    let idc_in_test = run.review.rows().iter().filter(|row| row.label == 1).count();
+    assert!(idc_in_test >= 2, "the test part has IDC patches");
+    harness.get_by_label_contains("True negatives (TN)").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().review().cell(), Cell::TrueNegative);
+    harness.get_by_label_contains("False negatives (FN)").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().review().cell(), Cell::FalseNegative);
+    assert_eq!(harness.state().review().tiles().len(), idc_in_test);
+
+    // Arrow keys step through the cell, the large view following.
+    let tiles = harness.state().review().tiles().to_vec();
+    assert_eq!(harness.state().review().current_patch(), Some(tiles[0]));
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run_steps(2);
+    assert_eq!(harness.state().review().current_patch(), Some(tiles[1]));
+    harness.get_by_label(&format!("2 of {}", tiles.len()));
+    harness.key_press(egui::Key::ArrowLeft);
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run_steps(2);
+    assert_eq!(harness.state().review().current_patch(), Some(tiles[1]));
+
+    // Annotate the tile: flag, relabel to non-IDC, a note.
+    let store = &harness
+        .state()
+        .workspace()
+        .dataset
+        .as_ref()
+        .unwrap()
+        .store
+        .clone();
+    let patch = store.patch(tiles[1]).clone();
+    let image_before = std::fs::read(&patch.path).unwrap();
+    harness.get_by_label("Flag (F)").click();
+    harness.run_steps(2);
+    harness.get_by_label("0 non-IDC").click();
+    harness.run_steps(2);
+    let note = harness.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "Note");
+    note.focus();
+    note.type_text("looks like stroma, not carcinoma");
+    harness.run_steps(3);
+
+    assert!(harness.state().flush_writes(Duration::from_secs(10)));
+    let saved = std::fs::read_to_string(run_dir.join("annotations.json")).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let annotations = file["annotations"].as_array().unwrap();
+    assert_eq!(annotations.len(), 1, "{saved}");
+    let annotation = &annotations[0];
+    assert_eq!(annotation["x"], patch.x);
+    assert_eq!(annotation["y"], patch.y);
+    assert_eq!(annotation["flagged"], true);
+    assert_eq!(annotation["relabel"], "NonIdc");
+    assert_eq!(annotation["note"], "looks like stroma, not carcinoma");
+    assert_eq!(
+        std::fs::read(&patch.path).unwrap(),
+        image_before,
+        "a relabel never touches the image"
+    );
+
+    // Filter to the annotated tiles, then export.
+    harness.get_by_label_contains("Annotated only").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().review().tiles(), &[tiles[1]]);
+    harness.get_by_label("Export CSV").click();
+    harness.run_steps(2);
+    assert!(harness.state().flush_writes(Duration::from_secs(10)));
+    let csv = std::fs::read_to_string(run_dir.join("annotations.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("patient,x,y,path,label,prob_idc,flagged,relabel,note")
+    );
+    let row = lines.next().unwrap();
+    assert!(row.contains(&format!(",{},{},", patch.x, patch.y)), "{row}");
+    assert!(
+        row.contains(",true,0,\"looks like stroma, not carcinoma\","),
+        "{row}"
+    );
+
+    // "Open on slide" takes the tile to its patient's slide.
+    harness.get_by_label("Open on slide").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().view(), View::Patients);
+    assert_eq!(harness.state().patients().selected_patch(), Some(tiles[1]));
+
+    // Reopening the run brings the annotation back.
+    let mut again = app_in(home.path(), false);
+    again.state_mut().open_run(run_dir.clone());
+    wait_for(&mut again, "the run to reopen", Duration::from_secs(60), |app| {
+        app.workspace().run.is_some() && !app.is_loading()
+    });
+    assert_eq!(
+        again.state().workspace().run.as_ref().unwrap().annotations.len(),
+        1
+    );
+}
+
+#[test]
+fn a_run_folder_that_is_not_a_run_is_reported_by_name() {
+    let home = tempfile::tempdir().unwrap();
+    let mut harness = app_in(home.path(), false);
+    let bogus: PathBuf = home.path().join("not-a-run");
+    std::fs::create_dir_all(&bogus).unwrap();
+    harness.state_mut().open_run(bogus.clone());
+    harness.run_steps(3);
+    let notice = harness.state().workspace().notices.last().cloned().unwrap();
+    assert!(notice.is_error && notice.text.contains("not-a-run"), "{notice:?}");
+    harness.get_by_label_contains("not a run folder");
+}
