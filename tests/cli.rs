@@ -171,3 +171,20 @@ fn mistakes_get_one_clear_line_and_a_failing_exit() {
     );
     assert!(Path::new(&png).exists());
 }
+
+#[test]
+fn the_app_without_a_display_says_so_in_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_idc-studio"))
+        .args(["app", "--demo"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", home.path())
+        .env("IDC_STUDIO_CONFIG_DIR", home.path())
+        .env("IDC_STUDIO_DEMO_DIR", home.path().join("demo"))
+        .output()
+        .expect("the binary runs");
+    assert_one_line_error(&output, "could not open the window");
+    // Nothing was generated or written for a window that never opened.
+    assert!(!home.path().join("demo").exists());
+}

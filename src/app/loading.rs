@@ -13,7 +13,7 @@ use crate::dataset::scan_dataset;
 enum LoadMessage {
     Generating,
     Scanning(ScanProgress),
-    Done(Result<Dataset, String>),
+    Done(Box<Result<Dataset, String>>),
 }
 
 /// A dataset being opened.
@@ -41,7 +41,7 @@ impl DatasetLoad {
             .name("idc-dataset-scan".into())
             .spawn(move || {
                 let outcome = load(&worker_folder, demo, &sender, &ctx);
-                let _ = sender.send(LoadMessage::Done(outcome));
+                let _ = sender.send(LoadMessage::Done(Box::new(outcome)));
                 ctx.request_repaint();
             });
         let load = Self {
@@ -65,8 +65,12 @@ impl DatasetLoad {
                     self.generating = false;
                     self.progress = Some(progress);
                 }
-                Ok(LoadMessage::Done(Ok(dataset))) => return LoadOutcome::Ready(Arc::new(dataset)),
-                Ok(LoadMessage::Done(Err(message))) => return LoadOutcome::Failed(message),
+                Ok(LoadMessage::Done(outcome)) => {
+                    return match *outcome {
+                        Ok(dataset) => LoadOutcome::Ready(Arc::new(dataset)),
+                        Err(message) => LoadOutcome::Failed(message),
+                    };
+                }
                 Err(TryRecvError::Empty) => return LoadOutcome::Pending,
                 Err(TryRecvError::Disconnected) => {
                     return LoadOutcome::Failed(format!(

@@ -20,7 +20,7 @@ mod training_view;
 mod welcome;
 mod workspace;
 
-pub use frame_times::FrameTimes;
+pub use frame_times::{FrameSummary, FrameTimes};
 pub use patients::{PatientTab, PatientsView};
 pub use review_view::ReviewView;
 pub use settings::{Settings, default_settings_path};
@@ -45,7 +45,10 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
 }
 
 impl eframe::App for StudioApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if let Some(seconds) = frame.info().cpu_usage {
+            self.frame_times.record_whole_frame(seconds);
+        }
         self.show(ui);
     }
 

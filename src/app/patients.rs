@@ -53,7 +53,7 @@ pub struct PatientsView {
     layout: Option<Arc<SlideLayout>>,
     /// The patient's patches that pass the label filter, in slide order.
     shown_patches: Vec<usize>,
-    grid: TileGridState,
+    pub(super) grid: TileGridState,
     slide: SlideView,
     predictions: PatientPredictions,
 }
@@ -100,6 +100,7 @@ impl PatientsView {
         }
         self.selected_patch = patch;
         self.refilter(dataset);
+        self.grid.reveal_selected = patch.is_some();
     }
 
     fn refilter(&mut self, dataset: &Dataset) {

@@ -418,6 +418,7 @@ impl ReviewView {
             ws.send(Command::ShowPatient {
                 patient: patch.patient,
                 patch: Some(index),
+                on_slide: true,
             });
         }
         ui.separator();

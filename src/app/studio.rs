@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::file_saver::{FileSaver, SaveReport};
 use super::frame_times::FrameTimes;
 use super::loading::{DatasetLoad, LoadOutcome};
-use super::patients::PatientsView;
+use super::patients::{PatientTab, PatientsView};
 use super::review_view::ReviewView;
 use super::task::{Poll, Task};
 use super::tour::Tour;
@@ -334,8 +334,17 @@ impl StudioApp {
                 Command::OpenDataset(folder) => self.start_dataset_load(folder, false),
                 Command::OpenDemoDataset => self.start_dataset_load(self.demo_dir.clone(), true),
                 Command::OpenRun(folder) => self.pending_run = Some(folder),
-                Command::ShowPatient { patient, patch } => {
+                Command::ShowPatient {
+                    patient,
+                    patch,
+                    on_slide,
+                } => {
                     self.patients.select(&self.ws, patient, patch);
+                    self.patients.tab = if on_slide {
+                        PatientTab::Slide
+                    } else {
+                        PatientTab::Patches
+                    };
                     self.view = View::Patients;
                 }
                 Command::ReviewCell(cell) => {

@@ -25,6 +25,10 @@ pub struct TileGridState {
     visible_rows: Range<usize>,
     /// Bring the chosen tile into view on the next frame (after keyboard stepping).
     pub reveal_selected: bool,
+    /// Scroll to this offset on the next frame (the screenshot tour scrolls like a wheel).
+    pub scroll_to: Option<f32>,
+    /// Height of all rows, as of the last frame.
+    pub content_height: f32,
 }
 
 /// Draws the grid; returns the patch clicked, if any. `prob_idc` labels tiles with the run's
@@ -58,6 +62,10 @@ pub fn tile_grid_ui(
             area = area.vertical_scroll_offset((row as f32 * pitch - pitch).max(0.0));
         }
     }
+    if let Some(offset) = state.scroll_to.take() {
+        area = area.vertical_scroll_offset(offset);
+    }
+    state.content_height = rows as f32 * pitch;
     let mut clicked = None;
     ui.spacing_mut().item_spacing = egui::vec2(SPACING, SPACING);
     area.show_rows(ui, grid.tile_size, rows, |ui, visible| {

@@ -42,10 +42,12 @@ pub enum Command {
     OpenDataset(PathBuf),
     OpenDemoDataset,
     OpenRun(PathBuf),
-    /// Opens a patient in the patients view, optionally with one patch selected.
+    /// Opens a patient in the patients view, optionally with one patch chosen, on its slide or
+    /// among its tiles.
     ShowPatient {
         patient: u32,
         patch: Option<usize>,
+        on_slide: bool,
     },
     ReviewCell(Cell),
     SaveSettings,

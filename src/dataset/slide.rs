@@ -136,12 +136,9 @@ impl SlideLayout {
         }
         let mut rgba = Vec::with_capacity(width * height * 4);
         for (cell, &count) in counts.iter().enumerate() {
-            if count == 0 {
-                rgba.extend_from_slice(&BACKGROUND_RGB);
-            } else {
-                for channel in 0..3 {
-                    rgba.push((sums[cell * 3 + channel] / count) as u8);
-                }
+            for channel in 0..3 {
+                let mean = sums[cell * 3 + channel].checked_div(count);
+                rgba.push(mean.map_or(BACKGROUND_RGB[channel], |mean| mean as u8));
             }
             rgba.push(255);
         }
@@ -151,5 +148,77 @@ impl SlideLayout {
             scale,
             rgba,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::dataset::{Label, PATCH_BYTES, Patch};
+
+    /// Patient 0: three full patches in an L at (100,100), (150,100), (100,150), one a flat
+    /// colour each; patient 1: one patch elsewhere.
+    fn store() -> PatchStore {
+        let mut patches = Vec::new();
+        let mut pixels = Vec::new();
+        for (patient, x, y, value) in [
+            (0, 100, 100, 10u8),
+            (0, 150, 100, 20),
+            (0, 100, 150, 30),
+            (1, 0, 0, 40),
+        ] {
+            patches.push(Patch {
+                patient,
+                x,
+                y,
+                label: Label::NonIdc,
+                width: 50,
+                height: 50,
+                path: PathBuf::from(format!("{patient}-{x}-{y}.png")),
+            });
+            pixels.extend(std::iter::repeat_n(value, PATCH_BYTES));
+        }
+        PatchStore::new(
+            PathBuf::from("/data"),
+            false,
+            vec!["a".into(), "b".into()],
+            patches,
+            pixels,
+        )
+    }
+
+    #[test]
+    fn a_slide_is_rebuilt_where_its_patches_sit() {
+        let store = store();
+        let layout = SlideLayout::new(&store, 0);
+        assert_eq!(layout.patches(), &[0, 1, 2]);
+        assert_eq!((layout.origin(), layout.size()), ((100, 100), (100, 100)));
+        assert_eq!(layout.patch_at(&store, 160, 120), Some(1));
+        assert_eq!(layout.patch_at(&store, 160, 160), None);
+
+        let full = layout.render(&store, 1000);
+        assert_eq!((full.width, full.height, full.scale), (100, 100, 1));
+        let pixel = |image: &SlideImage, x: usize, y: usize| image.rgba[(y * image.width + x) * 4];
+        assert_eq!(pixel(&full, 10, 10), 10);
+        assert_eq!(pixel(&full, 60, 10), 20);
+        assert_eq!(pixel(&full, 10, 60), 30);
+        assert_eq!(pixel(&full, 60, 60), BACKGROUND_RGB[0]);
+
+        let small = layout.render(&store, 10);
+        assert_eq!((small.width, small.height, small.scale), (10, 10, 10));
+        assert_eq!(pixel(&small, 1, 1), 10);
+    }
+
+    #[test]
+    fn neighbours_are_the_patches_around_on_the_same_slide() {
+        let store = store();
+        let layout = SlideLayout::new(&store, 0);
+        let around = layout.neighbours(&store, 0, 1);
+        assert_eq!(
+            around,
+            vec![None, None, None, None, Some(0), Some(1), None, Some(2), None]
+        );
     }
 }

@@ -76,6 +76,31 @@ impl Cell {
     }
 }
 
+/// The ROC curve is drawn every frame: points closer than this to the last one kept are dropped
+/// (at most a few hundred remain; 55,000 test patches would give as many points).
+const ROC_RESOLUTION: f64 = 0.002;
+
+/// Keeps the first and last points and each point at least `resolution` away (in either rate)
+/// from the previous point kept.
+fn thin_curve(points: Vec<(f64, f64)>, resolution: f64) -> Vec<(f64, f64)> {
+    let Some(&last) = points.last() else {
+        return points;
+    };
+    let mut kept: Vec<(f64, f64)> = Vec::new();
+    for point in points {
+        let far = kept
+            .last()
+            .is_none_or(|&(x, y)| (point.0 - x).abs() >= resolution || (point.1 - y).abs() >= resolution);
+        if far {
+            kept.push(point);
+        }
+    }
+    if kept.last() != Some(&last) {
+        kept.push(last);
+    }
+    kept
+}
+
 /// The test predictions of one run.
 #[derive(Debug, Clone)]
 pub struct ReviewSet {
@@ -92,7 +117,7 @@ impl ReviewSet {
         let prob_idc: Vec<f32> = rows.iter().map(|row| row.prob_idc).collect();
         // Both depend on the ranking only, not the threshold: computed once.
         let roc_auc = roc_auc(&labels, &prob_idc);
-        let roc = roc_curve(&labels, &prob_idc);
+        let roc = thin_curve(roc_curve(&labels, &prob_idc), ROC_RESOLUTION);
         Self {
             rows,
             labels,
@@ -190,5 +215,14 @@ mod tests {
         assert!((metrics.sensitivity - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(set.operating_point(0.3), (2.0 / 3.0, 2.0 / 3.0));
         assert_eq!(set.metrics(0.9).roc_auc, set.metrics(0.1).roc_auc);
+    }
+
+    #[test]
+    fn a_long_roc_curve_is_thinned_but_keeps_its_ends() {
+        let points: Vec<(f64, f64)> = (0..=50_000).map(|step| (step as f64 / 50_000.0, 1.0)).collect();
+        let thinned = thin_curve(points, ROC_RESOLUTION);
+        assert!(thinned.len() <= 502, "{}", thinned.len());
+        assert_eq!(thinned.first(), Some(&(0.0, 1.0)));
+        assert_eq!(thinned.last(), Some(&(1.0, 1.0)));
     }
 }
