@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::patient_predictions::PatientPredictions;
 use super::slide_view::SlideView;
-use super::tile_grid::{TileGrid, TileGridState, tile_grid_ui};
+use super::tile_grid::{TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
 use super::workspace::{Dataset, Workspace};
 use crate::dataset::{Label, SlideLayout};
 
@@ -292,38 +292,11 @@ impl PatientsView {
             ui.label("Click a patch to see it here.");
             return;
         };
-        let store = &dataset.store;
-        let patch = store.patch(index);
-        let texture = ws.tiles.get(ui.ctx(), store, index);
-        ui.add(egui::Image::new(&texture).fit_to_exact_size(egui::vec2(250.0, 250.0)));
-        egui::Grid::new("patch-facts").num_columns(2).show(ui, |ui| {
-            ui.label("Patient");
-            ui.label(store.patient_name(patch));
-            ui.end_row();
-            ui.label("Position");
-            ui.label(format!("x {}, y {}", patch.x, patch.y));
-            ui.end_row();
-            ui.label("Size");
-            ui.label(format!("{}x{}", patch.width, patch.height));
-            ui.end_row();
-            ui.label("Label");
-            ui.label(patch.label.name());
-            ui.end_row();
-            if ws.run.is_some() {
-                ui.label("P(IDC)");
-                let prob = self
-                    .predictions
-                    .get(index)
-                    .or_else(|| ws.run.as_ref().and_then(|run| run.prob_idc(index)));
-                ui.label(prob.map_or_else(|| "…".to_string(), |prob| format!("{prob:.3}")));
-                ui.end_row();
-            }
-        });
-        ui.label(
-            egui::RichText::new(patch.path.display().to_string())
-                .small()
-                .weak(),
-        );
+        let prob = ws
+            .run
+            .as_ref()
+            .map(|run| self.predictions.get(index).or_else(|| run.prob_idc(index)));
+        patch_card_ui(ui, dataset, &mut ws.tiles, index, prob);
         if self.tab == PatientTab::Patches && ui.button("Show on slide").clicked() {
             self.tab = PatientTab::Slide;
         }

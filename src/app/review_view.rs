@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use egui_plot::{Line, Plot, Points};
 
-use super::task::{Poll, Task};
-use super::tile_grid::{IDC_COLOUR, NON_IDC_COLOUR, TileGrid, TileGridState, tile_grid_ui};
+use super::task::{Task, take_finished};
+use super::tile_grid::{IDC_COLOUR, NON_IDC_COLOUR, TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
 use super::workspace::{Command, Dataset, OpenRun, Workspace};
 use crate::dataset::{Label, SlideLayout};
 use crate::review::annotations::ANNOTATIONS_CSV;
@@ -269,22 +269,15 @@ impl ReviewView {
     }
 
     fn take_export_choice(&mut self, ws: &mut Workspace) {
-        let Some(dialog) = &self.export_dialog else {
-            return;
-        };
-        match dialog.poll() {
-            Poll::Pending => {}
-            Poll::Ready(choice) => {
-                self.export_dialog = None;
-                if let (Some(path), Some(run)) = (choice, &ws.run) {
+        match take_finished(&mut self.export_dialog) {
+            None | Some(Some(None)) => {}
+            Some(Some(Some(path))) => {
+                if let Some(run) = &ws.run {
                     ws.saver.save(path.clone(), run.annotations.to_csv());
                     ws.info(format!("exporting annotations to {}", path.display()));
                 }
             }
-            Poll::Lost => {
-                self.export_dialog = None;
-                ws.error("the save dialog could not be shown; use Export CSV instead");
-            }
+            Some(None) => ws.error("the save dialog could not be shown; use Export CSV instead"),
         }
     }
 
@@ -383,7 +376,6 @@ impl ReviewView {
         };
         let store = &dataset.store;
         let patch = store.patch(index);
-        let texture = ws.tiles.get(ui.ctx(), store, index);
         ui.horizontal(|ui| {
             if ui.button("Previous").clicked() {
                 self.step(-1);
@@ -393,27 +385,8 @@ impl ReviewView {
                 self.step(1);
             }
         });
-        ui.add(egui::Image::new(&texture).fit_to_exact_size(egui::vec2(240.0, 240.0)));
-        let prob = ws.run.as_ref().and_then(|run| run.prob_idc(index));
-        egui::Grid::new("review-facts").num_columns(2).show(ui, |ui| {
-            ui.label("Patient");
-            ui.label(store.patient_name(patch));
-            ui.end_row();
-            ui.label("Position");
-            ui.label(format!("x {}, y {}", patch.x, patch.y));
-            ui.end_row();
-            ui.label("Label");
-            ui.label(patch.label.name());
-            ui.end_row();
-            ui.label("P(IDC)");
-            ui.label(prob.map_or_else(|| "?".into(), |prob| format!("{prob:.4}")));
-            ui.end_row();
-        });
-        ui.label(
-            egui::RichText::new(patch.path.display().to_string())
-                .small()
-                .weak(),
-        );
+        let prob = ws.run.as_ref().map(|run| run.prob_idc(index));
+        patch_card_ui(ui, dataset, &mut ws.tiles, index, prob);
         if ui.button("Open on slide").clicked() {
             ws.send(Command::ShowPatient {
                 patient: patch.patient,

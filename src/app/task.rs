@@ -31,6 +31,18 @@ pub enum Poll<T> {
     Lost,
 }
 
+/// Polls the task in `slot` and empties the slot once the task has ended: `Some(Some(value))`
+/// when it finished, `Some(None)` when it was lost, `None` while it runs (or with no task).
+pub fn take_finished<T>(slot: &mut Option<Task<T>>) -> Option<Option<T>> {
+    let ended = match slot.as_ref()?.poll() {
+        Poll::Pending => return None,
+        Poll::Ready(value) => Some(value),
+        Poll::Lost => None,
+    };
+    *slot = None;
+    Some(ended)
+}
+
 impl<T> Task<T> {
     pub fn poll(&self) -> Poll<T> {
         match self.result.try_recv() {

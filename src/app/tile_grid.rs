@@ -12,6 +12,45 @@ pub const IDC_COLOUR: egui::Color32 = egui::Color32::from_rgb(220, 40, 40);
 pub const NON_IDC_COLOUR: egui::Color32 = egui::Color32::from_rgb(60, 110, 220);
 const SPACING: f32 = 4.0;
 
+/// A patch shown large with its facts: patient, position, size, label, the run's probability
+/// (`None`: no run open; `Some(None)`: not known yet) and its file.
+pub fn patch_card_ui(
+    ui: &mut egui::Ui,
+    dataset: &Dataset,
+    tiles: &mut TileTextures,
+    index: usize,
+    prob_idc: Option<Option<f32>>,
+) {
+    let store = &dataset.store;
+    let patch = store.patch(index);
+    let texture = tiles.get(ui.ctx(), store, index);
+    ui.add(egui::Image::new(&texture).fit_to_exact_size(egui::vec2(240.0, 240.0)));
+    egui::Grid::new("patch-facts").num_columns(2).show(ui, |ui| {
+        ui.label("Patient");
+        ui.label(store.patient_name(patch));
+        ui.end_row();
+        ui.label("Position");
+        ui.label(format!("x {}, y {}", patch.x, patch.y));
+        ui.end_row();
+        ui.label("Size");
+        ui.label(format!("{}x{}", patch.width, patch.height));
+        ui.end_row();
+        ui.label("Label");
+        ui.label(patch.label.name());
+        ui.end_row();
+        if let Some(prob) = prob_idc {
+            ui.label("P(IDC)");
+            ui.label(prob.map_or_else(|| "…".to_string(), |prob| format!("{prob:.4}")));
+            ui.end_row();
+        }
+    });
+    ui.label(
+        egui::RichText::new(patch.path.display().to_string())
+            .small()
+            .weak(),
+    );
+}
+
 /// What to draw this frame.
 pub struct TileGrid<'a> {
     pub patches: &'a [usize],

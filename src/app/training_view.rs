@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, channel};
 use egui_plot::{Legend, Line, Plot, Points};
 
 use super::settings::Settings;
-use super::task::{Poll, Task};
+use super::task::{Task, take_finished};
 use super::training_monitor::{Phase, TrainingMonitor};
 use super::workspace::{Command, Workspace};
 use crate::dataset::SplitKind;
@@ -114,33 +114,18 @@ impl TrainingView {
                     .map_or_else(|err| err.to_string(), |found| found.description)
             }));
         }
-        if let Some(probe) = &self.device_probe {
-            match probe.poll() {
-                Poll::Pending => {}
-                Poll::Ready(found) => {
-                    self.found_device = Some(found);
-                    self.device_probe = None;
-                }
-                Poll::Lost => {
-                    self.found_device = Some("no GPU (the adapter probe failed)".into());
-                    self.device_probe = None;
-                }
-            }
+        match take_finished(&mut self.device_probe) {
+            None => {}
+            Some(Some(found)) => self.found_device = Some(found),
+            Some(None) => self.found_device = Some("no GPU (the adapter probe failed)".into()),
         }
 
         if std::mem::take(&mut self.refresh_runs) {
             let folder = ws.settings.runs_folder.clone();
             self.runs_task = Some(Task::spawn("idc-list-runs", ctx, move || list_runs(&folder)));
         }
-        if let Some(task) = &self.runs_task {
-            match task.poll() {
-                Poll::Pending => {}
-                Poll::Ready(runs) => {
-                    self.runs = runs;
-                    self.runs_task = None;
-                }
-                Poll::Lost => self.runs_task = None,
-            }
+        if let Some(Some(runs)) = take_finished(&mut self.runs_task) {
+            self.runs = runs;
         }
 
         if let Some(folder) = self.pending_log.take() {
@@ -151,21 +136,12 @@ impl TrainingView {
                 Ok((folder, epochs))
             }));
         }
-        if let Some(task) = &self.log_task {
-            match task.poll() {
-                Poll::Pending => {}
-                Poll::Ready(Ok((folder, epochs))) => {
-                    self.log_task = None;
-                    if !self.is_running() {
-                        self.monitor = TrainingMonitor::from_epoch_log(folder, epochs);
-                    }
-                }
-                Poll::Ready(Err(message)) => {
-                    self.log_task = None;
-                    ws.error(message);
-                }
-                Poll::Lost => self.log_task = None,
+        match take_finished(&mut self.log_task) {
+            Some(Some(Ok((folder, epochs)))) if !self.is_running() => {
+                self.monitor = TrainingMonitor::from_epoch_log(folder, epochs);
             }
+            Some(Some(Err(message))) => ws.error(message),
+            _ => {}
         }
     }
 
@@ -328,23 +304,14 @@ impl TrainingView {
     }
 
     fn take_folder_choice(&mut self, ws: &mut Workspace) {
-        let Some(dialog) = &self.folder_dialog else {
-            return;
-        };
-        match dialog.poll() {
-            Poll::Pending => {}
-            Poll::Ready(choice) => {
-                self.folder_dialog = None;
-                if let Some(folder) = choice {
-                    ws.settings.runs_folder = folder;
-                    ws.save_settings();
-                    self.refresh_runs = true;
-                }
+        match take_finished(&mut self.folder_dialog) {
+            None | Some(Some(None)) => {}
+            Some(Some(Some(folder))) => {
+                ws.settings.runs_folder = folder;
+                ws.save_settings();
+                self.refresh_runs = true;
             }
-            Poll::Lost => {
-                self.folder_dialog = None;
-                ws.error("the folder dialog could not be shown");
-            }
+            Some(None) => ws.error("the folder dialog could not be shown"),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::task::{Poll, Task};
+use super::task::{Task, take_finished};
 use super::workspace::{Command, Dataset, Workspace};
 
 #[derive(Default)]
@@ -69,21 +69,10 @@ impl WelcomeView {
     }
 
     fn take_dialog_result(&mut self, ws: &mut Workspace) {
-        let Some(dialog) = &self.folder_dialog else {
-            return;
-        };
-        match dialog.poll() {
-            Poll::Pending => {}
-            Poll::Ready(choice) => {
-                self.folder_dialog = None;
-                if let Some(folder) = choice {
-                    ws.send(Command::OpenDataset(folder));
-                }
-            }
-            Poll::Lost => {
-                self.folder_dialog = None;
-                ws.error("the folder dialog could not be shown; type the folder's path instead");
-            }
+        match take_finished(&mut self.folder_dialog) {
+            None | Some(Some(None)) => {}
+            Some(Some(Some(folder))) => ws.send(Command::OpenDataset(folder)),
+            Some(None) => ws.error("the folder dialog could not be shown; type the folder's path instead"),
         }
     }
 }
