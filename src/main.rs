@@ -1,3 +1,9 @@
+// burn's CPU backend allocates a fresh buffer for nearly every tensor operation, many of them
+// megabytes; the system allocator hands those back to the kernel and faults them in again on
+// every step. mimalloc keeps them for reuse.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // burn puts a resumed optimiser's state on its *default* device before moving it to the
     // model's; with wgpu compiled in that default is a GPU, which a CPU-only machine lacks.

@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Timed runs per figure (the median is printed).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Instead: the time of each layer of a training step (forward + backward).
+    #[arg(long)]
+    pub layers: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -37,6 +40,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
     let compute = select_device(args.device)?;
     println!("device     {}", compute.description);
+    if args.layers {
+        super::bench_layers::run(&compute.device, args.batch_size, args.runs)?;
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let folder = tempfile::tempdir()?;
     let demo = DemoConfig {

@@ -5,6 +5,7 @@
 
 mod app;
 mod bench;
+mod bench_layers;
 mod demo;
 mod eval;
 mod predict;

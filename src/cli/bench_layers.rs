@@ -1,0 +1,105 @@
+//! `idc-studio bench --layers`: where a CancerNet training step spends its time, one layer kind
+//! at a time with the model's real shapes: forward plus backward (input and weight gradients),
+//! the median of several runs after a warm-up. The rows add up to about one training step.
+
+use std::time::Instant;
+
+use burn::nn::BatchNormConfig;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::pool::MaxPool2dConfig;
+use burn::prelude::*;
+
+/// One layer of CancerNet at its place in the network: what it is and its input shape.
+struct LayerCase {
+    name: String,
+    input: [usize; 4],
+    forward: Box<dyn Fn(Tensor<4>) -> Tensor<4>>,
+}
+
+fn cases(device: &Device) -> Vec<LayerCase> {
+    let mut cases = Vec::new();
+    // (channels in, channels out, side) of every separable conv unit, then the pools.
+    let units = [
+        (3, 32, 48),
+        (32, 64, 24),
+        (64, 64, 24),
+        (64, 128, 12),
+        (128, 128, 12),
+        (128, 128, 12),
+    ];
+    for (channels_in, channels_out, side) in units {
+        let depthwise = Conv2dConfig::new([channels_in, channels_in], [3, 3])
+            .with_groups(channels_in)
+            .with_padding(PaddingConfig2d::Same)
+            .with_bias(false)
+            .init(device);
+        cases.push(LayerCase {
+            name: format!("depthwise 3x3, {channels_in} ch, {side}x{side}"),
+            input: [0, channels_in, side, side],
+            forward: Box::new(move |x| depthwise.forward(x)),
+        });
+        let pointwise = Conv2dConfig::new([channels_in, channels_out], [1, 1]).init(device);
+        cases.push(LayerCase {
+            name: format!("pointwise 1x1, {channels_in}->{channels_out}, {side}x{side}"),
+            input: [0, channels_in, side, side],
+            forward: Box::new(move |x| pointwise.forward(x)),
+        });
+        let norm = BatchNormConfig::new(channels_out).init(device);
+        cases.push(LayerCase {
+            name: format!("ReLU + batch norm, {channels_out} ch, {side}x{side}"),
+            input: [0, channels_out, side, side],
+            forward: Box::new(move |x| norm.forward(burn::tensor::activation::relu(x))),
+        });
+    }
+    for (channels, side) in [(32, 48), (64, 24), (128, 12)] {
+        let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+        cases.push(LayerCase {
+            name: format!("max pool 2x2, {channels} ch, {side}x{side}"),
+            input: [0, channels, side, side],
+            forward: Box::new(move |x| pool.forward(x)),
+        });
+    }
+    cases
+}
+
+/// Prints milliseconds per layer for a batch of `batch_size` on `device` (made autodiff here).
+pub fn run(device: &Device, batch_size: usize, runs: usize) -> anyhow::Result<()> {
+    let device = device.clone().autodiff();
+    let cases = cases(&device);
+    let mut total_ms = 0.0;
+    println!("layer times, batch {batch_size}, forward + backward, median of {runs}:");
+    for case in &cases {
+        let [_, channels, height, width] = case.input;
+        let mut times = Vec::new();
+        for run in 0..runs + 1 {
+            // Made on the host, so that only the layer's own work is timed.
+            let values: Vec<f32> = (0..batch_size * channels * height * width)
+                .map(|i| ((i * 7919 + run * 104_729) % 1000) as f32 / 1000.0 - 0.5)
+                .collect();
+            let data = TensorData::new(values, [batch_size, channels, height, width]);
+            let input = Tensor::<4>::from_data(data, &device).require_grad();
+            std::hint::black_box(input.clone().sum().into_scalar::<f32>());
+            let started = Instant::now();
+            let output = (case.forward)(input.clone());
+            let gradients = output.sum().backward();
+            let gradient = input
+                .grad(&gradients)
+                .ok_or_else(|| anyhow::anyhow!("{}: no input gradient", case.name))?;
+            // Reading a value back waits for the work to be done.
+            std::hint::black_box(gradient.sum().into_scalar::<f32>());
+            if run > 0 {
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        total_ms += median;
+        println!("  {:<42} {median:>8.2} ms", case.name);
+    }
+    println!(
+        "  {:<42} {total_ms:>8.2} ms",
+        "sum (the dense head and AdaGrad not included)"
+    );
+    Ok(())
+}
