@@ -40,8 +40,24 @@ impl SeparableConv {
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        self.pointwise.forward(self.depthwise.forward(input))
+        pointwise_as_matmul(&self.pointwise, self.depthwise.forward(input))
     }
+}
+
+/// A 1x1 convolution computed as one batched matrix product, `weight [out, in]` times
+/// `input [batch, in, height * width]`: the same numbers as `conv.forward(input)`, but on burn's
+/// CPU backend forward and backward take a third to a sixth of the time of its generic
+/// convolution (`idc-studio bench --layers`), with no layout copies.
+pub fn pointwise_as_matmul(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+    let [batch, channels_in, height, width] = input.dims();
+    let [channels_out, ..] = conv.weight.val().dims();
+    let weight: Tensor<3> = conv.weight.val().reshape([1, channels_out, channels_in]);
+    let output = weight.matmul(input.reshape([batch, channels_in, height * width]));
+    let output = match &conv.bias {
+        Some(bias) => output + bias.val().reshape([1, channels_out, 1]),
+        None => output,
+    };
+    output.reshape([batch, channels_out, height, width])
 }
 
 /// Separable convolution, ReLU, batch norm (in that order, as the reference has it).
@@ -141,5 +157,41 @@ mod tests {
         // 1,233,533 trainable (95.7% in the 4608->256 dense layer) plus 1,600 batch-norm
         // running statistics, as Keras counts CancerNet.
         assert_eq!(model.num_params(), 1_233_533 + 1_600);
+    }
+
+    #[test]
+    fn the_pointwise_matmul_is_the_same_convolution() {
+        let device = Device::flex().autodiff();
+        let conv = Conv2dConfig::new([5, 7], [1, 1]).init(&device);
+        let values: Vec<f32> = (0..2 * 5 * 4 * 3)
+            .map(|i| ((i * 37) % 23) as f32 / 11.0 - 1.0)
+            .collect();
+        let input = Tensor::<4>::from_data(TensorData::new(values, [2, 5, 4, 3]), &device).require_grad();
+        let by_conv = conv.forward(input.clone());
+        let by_matmul = pointwise_as_matmul(&conv, input.clone());
+        let difference = (by_conv.clone() - by_matmul.clone())
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(difference < 1e-5, "outputs differ by {difference}");
+
+        // And the same gradients, for the input and the weights.
+        let conv_gradients = (by_conv * 1.5).sum().backward();
+        let matmul_gradients = (by_matmul * 1.5).sum().backward();
+        let input_difference = (input.grad(&conv_gradients).unwrap()
+            - input.grad(&matmul_gradients).unwrap())
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+        let weight = conv.weight.val();
+        let weight_difference = (weight.grad(&conv_gradients).unwrap()
+            - weight.grad(&matmul_gradients).unwrap())
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+        assert!(
+            input_difference < 1e-5 && weight_difference < 1e-5,
+            "{input_difference} {weight_difference}"
+        );
     }
 }
