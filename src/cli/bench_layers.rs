@@ -10,7 +10,7 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::prelude::*;
 
-use crate::model::cancernet::pointwise_as_matmul;
+use crate::model::cancernet::{batch_norm_from_sums, pointwise_as_matmul};
 
 /// One layer of CancerNet at its place in the network: what it is and its input shape.
 struct LayerCase {
@@ -60,10 +60,17 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         });
         let norm = BatchNormConfig::new(channels_out).init(device);
         cases.push(LayerCase {
-            name: format!("ReLU + batch norm, {channels_out} ch, {side}x{side}"),
-            in_model: true,
+            name: format!("(burn's ReLU + batch norm, {channels_out} ch, {side}x{side})"),
+            in_model: false,
             input: [0, channels_out, side, side],
             forward: Box::new(move |x| norm.forward(burn::tensor::activation::relu(x))),
+        });
+        let norm = BatchNormConfig::new(channels_out).init(device);
+        cases.push(LayerCase {
+            name: format!("ReLU + batch norm from sums, {channels_out} ch, {side}x{side}"),
+            in_model: true,
+            input: [0, channels_out, side, side],
+            forward: Box::new(move |x| batch_norm_from_sums(&norm, burn::tensor::activation::relu(x))),
         });
     }
     for (channels, side) in [(32, 48), (64, 24), (128, 12)] {
