@@ -300,3 +300,38 @@ fn a_run_folder_that_is_not_a_run_is_reported_by_name() {
     assert!(notice.is_error && notice.text.contains("not-a-run"), "{notice:?}");
     harness.get_by_label_contains("not a run folder");
 }
+
+#[test]
+fn a_run_whose_dataset_is_gone_is_reported_once_and_let_go() {
+    let home = tempfile::tempdir().unwrap();
+    let run = home.path().join("run-gone");
+    let folder = idc_studio::training::RunFolder::new(&run);
+    folder.create().unwrap();
+    let gone = home.path().join("deleted-dataset");
+    folder
+        .write_info(&idc_studio::training::RunInfo {
+            config: idc_studio::training::TrainConfig::default(),
+            dataset: gone.clone(),
+            synthetic: false,
+            class_weights: [1.0, 1.0],
+            version: "test".into(),
+        })
+        .unwrap();
+    let mut harness = app_in(home.path(), false);
+    harness.state_mut().open_run(run);
+    harness.run_steps(2);
+    wait_for(&mut harness, "the failed open", Duration::from_secs(30), |app| {
+        !app.is_loading()
+    });
+    harness.run_steps(5);
+    let errors: Vec<_> = harness
+        .state()
+        .workspace()
+        .notices
+        .iter()
+        .filter(|notice| notice.is_error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].text.contains("deleted-dataset"), "{errors:?}");
+    assert!(harness.state().workspace().run.is_none());
+}

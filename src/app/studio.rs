@@ -50,6 +50,8 @@ pub struct StudioApp {
     run_load: Option<RunLoad>,
     /// A run to open once the dataset it needs is loaded.
     pending_run: Option<PathBuf>,
+    /// The dataset already opened for `pending_run`: asked for once, never in a loop.
+    run_dataset_tried: Option<PathBuf>,
     pub(super) welcome: WelcomeView,
     pub(super) patients: PatientsView,
     pub(super) training: TrainingView,
@@ -83,6 +85,7 @@ impl StudioApp {
             loading: None,
             run_load: None,
             pending_run: None,
+            run_dataset_tried: None,
             welcome: WelcomeView::default(),
             patients: PatientsView::default(),
             review: ReviewView::default(),
@@ -209,6 +212,7 @@ impl StudioApp {
                 LoadOutcome::Failed(message) => {
                     self.loading = None;
                     self.pending_run = None;
+                    self.run_dataset_tried = None;
                     self.ws.error(message);
                     self.view = View::Welcome;
                 }
@@ -305,11 +309,25 @@ impl StudioApp {
             .as_ref()
             .map(|dataset| dataset.store.root().to_path_buf());
         if open.as_deref().map(canonical) != Some(canonical(&wanted)) {
-            // The run was trained on another dataset: open that one first.
-            self.start_dataset_load(wanted, false);
+            // The run was trained on another dataset: open that one first, once.
+            let already_tried = self.run_dataset_tried.as_ref() == Some(&wanted);
+            if already_tried {
+                self.ws.error(format!(
+                    "{}: the run's dataset {} did not open as the same folder",
+                    folder.display(),
+                    wanted.display()
+                ));
+            }
+            if already_tried || !self.start_dataset_load(wanted.clone(), false) {
+                self.pending_run = None;
+                self.run_dataset_tried = None;
+            } else {
+                self.run_dataset_tried = Some(wanted);
+            }
             return;
         }
         self.pending_run = None;
+        self.run_dataset_tried = None;
         if let Some(dataset) = self.ws.dataset.clone() {
             self.run_load = Some(Task::spawn("idc-open-run", ctx, move || {
                 OpenRun::load(&folder, &dataset)
@@ -317,13 +335,18 @@ impl StudioApp {
         }
     }
 
-    fn start_dataset_load(&mut self, folder: PathBuf, demo: bool) {
+    /// Starts opening a dataset; false (with a message) when it cannot start now.
+    fn start_dataset_load(&mut self, folder: PathBuf, demo: bool) -> bool {
         if self.training.is_running() {
             self.ws.error("stop the training before opening another dataset");
-            return;
+            return false;
         }
-        if let Some(ctx) = self.ctx.get() {
-            self.loading = Some(DatasetLoad::start(folder, demo, ctx));
+        match self.ctx.get() {
+            Some(ctx) => {
+                self.loading = Some(DatasetLoad::start(folder, demo, ctx));
+                true
+            }
+            None => false,
         }
     }
 
@@ -331,9 +354,16 @@ impl StudioApp {
         for command in std::mem::take(&mut self.ws.commands) {
             match command {
                 Command::Show(view) => self.view = view,
-                Command::OpenDataset(folder) => self.start_dataset_load(folder, false),
-                Command::OpenDemoDataset => self.start_dataset_load(self.demo_dir.clone(), true),
-                Command::OpenRun(folder) => self.pending_run = Some(folder),
+                Command::OpenDataset(folder) => {
+                    self.start_dataset_load(folder, false);
+                }
+                Command::OpenDemoDataset => {
+                    self.start_dataset_load(self.demo_dir.clone(), true);
+                }
+                Command::OpenRun(folder) => {
+                    self.pending_run = Some(folder);
+                    self.run_dataset_tried = None;
+                }
                 Command::ShowPatient {
                     patient,
                     patch,

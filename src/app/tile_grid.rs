@@ -119,14 +119,17 @@ pub fn tile_grid_ui(
                         egui::vec2(grid.tile_size, grid.tile_size),
                         egui::Sense::click(),
                     );
-                    let name = format!(
-                        "patch {} x{} y{} {}",
-                        store.patient_name(patch),
-                        patch.x,
-                        patch.y,
-                        patch.label.name()
-                    );
-                    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &name));
+                    // The accessible name is only built when something (a screen reader, a test) asks.
+                    response.widget_info(|| {
+                        let name = format!(
+                            "patch {} x{} y{} {}",
+                            store.patient_name(patch),
+                            patch.x,
+                            patch.y,
+                            patch.label.name()
+                        );
+                        egui::WidgetInfo::labeled(egui::Role::Image, true, name)
+                    });
                     if ui.is_rect_visible(rect) {
                         let texture = tiles.get(ui.ctx(), store, index);
                         let painter = ui.painter();

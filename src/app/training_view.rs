@@ -12,6 +12,7 @@ use super::training_monitor::{Phase, TrainingMonitor};
 use super::workspace::{Command, Workspace};
 use crate::dataset::SplitKind;
 use crate::model::{DeviceChoice, select_device};
+use crate::training::events::format_duration;
 use crate::training::run_folder::timestamped_run_name;
 use crate::training::{
     EpochMetrics, RunFolder, RunOutcome, RunState, RunSummary, TrainConfig, TrainingEvent, TrainingHandle,
@@ -410,7 +411,7 @@ impl TrainingView {
                     monitor.batch,
                     monitor.batches_per_epoch,
                     monitor.images_per_sec,
-                    clock(monitor.eta_secs)
+                    format_duration(monitor.eta_secs)
                 );
                 ui.add(egui::ProgressBar::new(monitor.progress()).text(text));
             }
@@ -490,9 +491,4 @@ fn unused_run_folder(folder: &Path) -> PathBuf {
         suffix += 1;
     }
     candidate
-}
-
-fn clock(seconds: f64) -> String {
-    let seconds = seconds.max(0.0).round() as u64;
-    format!("{}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }

@@ -11,6 +11,7 @@ use super::report::{print_metrics, print_scan_report};
 use super::scan::scan_with_progress;
 use crate::dataset::demo::{DemoConfig, default_demo_dir, ensure_demo_dataset};
 use crate::model::DeviceChoice;
+use crate::training::events::format_duration;
 use crate::training::run_folder::timestamped_run_name;
 use crate::training::{RunFolder, RunOutcome, TrainConfig, TrainingEvent, TrainingJob, spawn_training};
 
@@ -190,11 +191,6 @@ fn show_event(bar: &ProgressBar, event: TrainingEvent) {
         }
         TrainingEvent::Failed { .. } => bar.finish_and_clear(),
     }
-}
-
-fn format_duration(seconds: f64) -> String {
-    let seconds = seconds.max(0.0).round() as u64;
-    format!("{}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
 
 /// `runs/run-YYYYMMDD-HHMMSS` (UTC) under the current folder.

@@ -63,3 +63,9 @@ pub enum TrainingEvent {
         message: String,
     },
 }
+
+/// A duration as `H:MM:SS`, for ETAs and epoch times.
+pub fn format_duration(seconds: f64) -> String {
+    let seconds = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
+}
