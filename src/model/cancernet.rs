@@ -8,6 +8,12 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
+use super::depthwise;
+use super::device::uses_cpu_kernels;
+use super::dropout::dropout;
+use super::max_pool::max_pool_2x2;
+use super::relu_batch_norm::relu_batch_norm;
+
 /// The model sees patches resized to 48x48 RGB.
 pub const INPUT_SIDE: usize = 48;
 pub const INPUT_CHANNELS: usize = 3;
@@ -40,7 +46,18 @@ impl SeparableConv {
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        pointwise_as_matmul(&self.pointwise, self.depthwise.forward(input))
+        pointwise_as_matmul(&self.pointwise, depthwise_same_3x3(&self.depthwise, input))
+    }
+}
+
+/// `conv.forward(input)` for a depthwise 3x3 'same' convolution without bias, through our own
+/// backward pass where the backend has one (`model::depthwise`): on burn's CPU backend its
+/// generic grouped-convolution backward is the largest cost of a training step.
+pub fn depthwise_same_3x3(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+    if uses_cpu_kernels(&input.device()) {
+        depthwise::depthwise_conv3x3(input, conv.weight.val())
+    } else {
+        conv.forward(input)
     }
 }
 
@@ -158,15 +175,22 @@ impl CancerNet {
         let mut x = images;
         for stage in &self.stages {
             for unit in &stage.units {
-                x = batch_norm_from_sums(&unit.norm, self.activation.forward(unit.conv.forward(x)));
+                x = self.relu_then_norm(&unit.norm, unit.conv.forward(x));
             }
-            x = self.conv_dropout.forward(self.pool.forward(x));
+            x = dropout(&self.conv_dropout, max_pool_2x2(&self.pool, x));
         }
         let x: Tensor<2> = x.flatten(1, 3);
-        let x = self
-            .dense_norm
-            .forward(self.activation.forward(self.dense.forward(x)));
-        self.classifier.forward(self.dense_dropout.forward(x))
+        let x = relu_batch_norm(&self.dense_norm, self.dense.forward(x));
+        self.classifier.forward(dropout(&self.dense_dropout, x))
+    }
+
+    /// ReLU then batch norm after a separable convolution: fused on the CPU backend.
+    fn relu_then_norm(&self, norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+        if uses_cpu_kernels(&x.device()) {
+            relu_batch_norm(norm, x)
+        } else {
+            batch_norm_from_sums(norm, self.activation.forward(x))
+        }
     }
 
     /// Probability of IDC for each image: softmax of the logits, class 1.

@@ -4,6 +4,7 @@
 
 use std::sync::OnceLock;
 
+use burn::backend::DispatchDevice;
 use burn::prelude::*;
 use burn::tensor::wgpu::wgpu;
 
@@ -35,6 +36,13 @@ pub enum DeviceError {
     NoGpu(String),
     #[error("no software Vulkan adapter found ({0}); install mesa-vulkan-drivers")]
     NoSoftwareAdapter(String),
+}
+
+/// Whether CancerNet runs on `device` through our own CPU kernels (`depthwise`,
+/// `relu_batch_norm`, `dropout`): burn's flex backend, with or without autodiff. Other backends
+/// (wgpu) keep burn's layers.
+pub fn uses_cpu_kernels(device: &Device) -> bool {
+    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
 /// Finds the device for `choice`. Adapters are probed once per process (wgpu allows one

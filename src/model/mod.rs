@@ -1,7 +1,11 @@
 //! CancerNet on burn and the compute devices it runs on. Knows nothing of the UI.
 
 pub mod cancernet;
+pub mod depthwise;
 pub mod device;
+pub mod dropout;
+pub mod max_pool;
+pub mod relu_batch_norm;
 
 pub use cancernet::{CancerNet, INPUT_CHANNELS, INPUT_SIDE, NUM_CLASSES};
 pub use device::{ComputeDevice, DeviceChoice, DeviceError, select_device};

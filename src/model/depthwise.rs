@@ -1,0 +1,279 @@
+//! CancerNet's depthwise 3x3 convolution ('same' padding, stride 1, no bias) as a burn backend
+//! extension, so that training on the CPU does not pay for burn's generic grouped-convolution
+//! backward pass: its weight gradient runs one small convolution per channel and its input
+//! gradient goes through a general transposed convolution.
+//!
+//! Forward is burn's own `conv2d` (flex already has a direct depthwise kernel). Backward:
+//! - input gradient: the same depthwise convolution of the output gradient with each filter
+//!   rotated by 180 degrees, so it reuses that direct kernel;
+//! - weight gradient: nine dot products per channel between the output gradient and the shifted
+//!   input, summed over the batch ([`weight_gradient_f32`]), one channel per rayon task.
+//!
+//! Only flex (and autodiff over it) is routed here; other backends keep `Conv2d::forward`.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::ModuleOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn::tensor::ops::ConvOptions;
+use rayon::prelude::*;
+
+/// 'same' padding, stride 1, one filter per channel.
+fn depthwise_options(channels: usize) -> ConvOptions<2> {
+    ConvOptions::new([1, 1], [1, 1], [1, 1], channels)
+}
+
+#[backend_extension(Flex, Autodiff)]
+pub trait DepthwiseConvBackend: Backend {
+    /// `x [batch, channels, height, width]` convolved with `weight [channels, 1, 3, 3]`.
+    fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        let channels = x.shape().dims::<4>()[1];
+        Self::conv2d(x, weight, None, depthwise_options(channels))
+    }
+
+    /// The gradient of the loss for the weight `[channels, 1, 3, 3]`, given the convolution's
+    /// input and the gradient of its output.
+    fn depthwise_conv3x3_weight_gradient(
+        x: FloatTensor<Self>,
+        output_gradient: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let channels = x.shape().dims::<4>()[1];
+        let weight = Self::float_zeros([channels, 1, 3, 3].into(), &x.device(), x.dtype().into());
+        Self::conv2d_weight_backward(x, weight, output_gradient, depthwise_options(channels))
+    }
+}
+
+impl DepthwiseConvBackend for Flex {
+    fn depthwise_conv3x3_weight_gradient(x: FlexTensor, output_gradient: FlexTensor) -> FlexTensor {
+        if x.dtype() != DType::F32 || output_gradient.dtype() != DType::F32 {
+            let channels = x.shape().dims::<4>()[1];
+            let weight = FlexTensor::zeros([channels, 1, 3, 3].into(), x.dtype());
+            return Self::conv2d_weight_backward(x, weight, output_gradient, depthwise_options(channels));
+        }
+        let dims: [usize; 4] = x.shape().dims();
+        let x = x.to_contiguous();
+        let output_gradient = output_gradient.to_contiguous();
+        let (Some(x_values), Some(gradient_values)) =
+            (x.as_slice::<f32>(), output_gradient.as_slice::<f32>())
+        else {
+            unreachable!("contiguous f32 tensors have a slice view");
+        };
+        let weight_gradient = weight_gradient_f32(x_values, gradient_values, dims);
+        FlexTensor::from_data(TensorData::new(weight_gradient, [dims[1], 1, 3, 3]))
+    }
+}
+
+impl<B: DepthwiseConvBackend, C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<B, C> {
+    fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct DepthwiseConvBackward;
+
+        impl<B: DepthwiseConvBackend> Backward<B, 2> for DepthwiseConvBackward {
+            type State = (NodeId, NodeId);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_weight] = ops.parents;
+                let output_gradient = grads.consume::<B>(&ops.node);
+                let (x_state, weight_state) = ops.state;
+                if let Some(node) = node_weight {
+                    let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+                    let gradient = B::depthwise_conv3x3_weight_gradient(x, output_gradient.clone());
+                    grads.register::<B>(node.id, gradient);
+                }
+                if let Some(node) = node_x {
+                    let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+                    let rotated = B::float_flip(weight, &[2, 3]);
+                    grads.register::<B>(node.id, B::depthwise_conv3x3(output_gradient, rotated));
+                }
+            }
+        }
+
+        match DepthwiseConvBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let output = B::depthwise_conv3x3(x.into_primitive(), weight.into_primitive());
+                prep.finish((x_state, weight_state), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::depthwise_conv3x3(x.into_primitive(), weight.into_primitive()))
+            }
+        }
+    }
+}
+
+/// Depthwise 3x3 'same' convolution of `x [batch, channels, height, width]` with
+/// `weight [channels, 1, 3, 3]`, differentiable, on a device where
+/// [`uses_cpu_kernels`](super::device::uses_cpu_kernels) holds.
+pub fn depthwise_conv3x3(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::depthwise_conv3x3(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+    ))
+}
+
+/// Lanes summed side by side: enough independent sums for the compiler to keep them in vector
+/// registers (floating-point addition is not reassociated on its own).
+const LANES: usize = 8;
+
+/// `dW[c, kh, kw] = sum over b, h, w of dY[b, c, h, w] * X[b, c, h + kh - 1, w + kw - 1]` (zero
+/// outside the image), for `x` and `output_gradient` of shape `dims`, both contiguous.
+///
+/// Each plane is copied once into a zero-bordered buffer with rows of `width + 2`, and the output
+/// gradient into rows of the same stride whose two extra columns are zero. Then every (kh, kw) is
+/// one long dot product between the gradient and the bordered input shifted by
+/// `kh * (width + 2) + kw`: the zero columns cancel the terms that would wrap into the next row,
+/// so there are no bounds inside the loop.
+pub fn weight_gradient_f32(x: &[f32], output_gradient: &[f32], dims: [usize; 4]) -> Vec<f32> {
+    let [batch, channels, height, width] = dims;
+    let plane = height * width;
+    assert_eq!(
+        x.len(),
+        batch * channels * plane,
+        "input does not match its shape"
+    );
+    assert_eq!(
+        output_gradient.len(),
+        x.len(),
+        "output gradient does not match the input"
+    );
+    let stride = width + 2;
+    let span = height * stride;
+    (0..channels)
+        .into_par_iter()
+        .flat_map_iter(|channel| {
+            // Two spare zeros at the end: the (2, 2) shift reads two past the last bordered row.
+            let mut bordered = vec![0f32; (height + 2) * stride + 2];
+            let mut gradient = vec![0f32; span];
+            let mut sums = [0f32; 9];
+            for item in 0..batch {
+                let start = (item * channels + channel) * plane;
+                let x_plane = &x[start..start + plane];
+                let gradient_plane = &output_gradient[start..start + plane];
+                for row in 0..height {
+                    let source = row * width..(row + 1) * width;
+                    bordered[(row + 1) * stride + 1..][..width].copy_from_slice(&x_plane[source.clone()]);
+                    gradient[row * stride..][..width].copy_from_slice(&gradient_plane[source]);
+                }
+                for kh in 0..3 {
+                    let shifted = &bordered[kh * stride..];
+                    let [a, b, c] = three_shifted_dots(&gradient, shifted);
+                    sums[kh * 3] += a;
+                    sums[kh * 3 + 1] += b;
+                    sums[kh * 3 + 2] += c;
+                }
+            }
+            sums
+        })
+        .collect()
+}
+
+/// `[sum g[i] * s[i], sum g[i] * s[i + 1], sum g[i] * s[i + 2]]` over `i < g.len()`.
+fn three_shifted_dots(g: &[f32], s: &[f32]) -> [f32; 3] {
+    let n = g.len();
+    let s = &s[..n + 2];
+    let mut lanes = [[0f32; LANES]; 3];
+    let whole = n - n % LANES;
+    for start in (0..whole).step_by(LANES) {
+        let g = &g[start..start + LANES];
+        let s = &s[start..start + LANES + 2];
+        for lane in 0..LANES {
+            lanes[0][lane] += g[lane] * s[lane];
+            lanes[1][lane] += g[lane] * s[lane + 1];
+            lanes[2][lane] += g[lane] * s[lane + 2];
+        }
+    }
+    let mut sums = lanes.map(|lane| lane.iter().sum::<f32>());
+    for i in whole..n {
+        sums[0] += g[i] * s[i];
+        sums[1] += g[i] * s[i + 1];
+        sums[2] += g[i] * s[i + 2];
+    }
+    sums
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+
+    use super::*;
+
+    fn max_difference(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    #[test]
+    fn is_burns_depthwise_convolution_forward_and_backward() {
+        let device = Device::flex().autodiff();
+        let [batch, channels, height, width] = [3, 5, 7, 6];
+        let conv = Conv2dConfig::new([channels, channels], [3, 3])
+            .with_groups(channels)
+            .with_padding(PaddingConfig2d::Same)
+            .with_bias(false)
+            .init(&device);
+        let values: Vec<f32> = (0..batch * channels * height * width)
+            .map(|i| ((i * 37) % 23) as f32 / 11.0 - 1.0)
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(values, [batch, channels, height, width]), &device)
+            .require_grad();
+        let output_weights = Tensor::<4>::from_data(
+            TensorData::new(
+                (0..batch * channels * height * width)
+                    .map(|i| ((i * 53) % 17) as f32 / 8.0 - 1.0)
+                    .collect::<Vec<f32>>(),
+                [batch, channels, height, width],
+            ),
+            &device,
+        );
+        assert!(crate::model::device::uses_cpu_kernels(&device));
+        let ours = depthwise_conv3x3(x.clone(), conv.weight.val());
+        let burns = conv.forward(x.clone());
+        assert!(max_difference(ours.clone(), burns.clone()) < 1e-5);
+
+        let our_gradients = (ours * output_weights.clone()).sum().backward();
+        let burn_gradients = (burns * output_weights).sum().backward();
+        let input_difference =
+            max_difference(x.grad(&our_gradients).unwrap(), x.grad(&burn_gradients).unwrap());
+        let weight = conv.weight.val();
+        let weight_difference = max_difference(
+            weight.grad(&our_gradients).unwrap(),
+            weight.grad(&burn_gradients).unwrap(),
+        );
+        assert!(
+            input_difference < 1e-4 && weight_difference < 1e-4,
+            "input gradients differ by {input_difference}, weight gradients by {weight_difference}"
+        );
+    }
+
+    #[test]
+    fn weight_gradient_counts_only_pixels_inside_the_image() {
+        // All-ones input and output gradient on a 4x5 image: each filter tap sees as many
+        // products as there are output pixels whose shifted input pixel is inside the image.
+        let [batch, channels, height, width] = [2, 1, 4, 5];
+        let ones = vec![1f32; batch * channels * height * width];
+        let gradient = weight_gradient_f32(&ones, &ones, [batch, channels, height, width]);
+        let rows = |kh: usize| if kh == 1 { height } else { height - 1 };
+        let columns = |kw: usize| if kw == 1 { width } else { width - 1 };
+        let expected: Vec<f32> = (0..9)
+            .map(|k| (batch * rows(k / 3) * columns(k % 3)) as f32)
+            .collect();
+        assert_eq!(gradient, expected);
+    }
+}

@@ -1,0 +1,592 @@
+//! ReLU followed by batch norm, as CancerNet has it after every convolution and the dense layer,
+//! fused into one burn backend extension for the CPU backend: two passes over the activation
+//! forward (channel moments, then normalise) and two backward (channel sums, then the input
+//! gradient). Composed of burn's tensor operations the same layer takes about ten passes each
+//! way, each with its own allocation, and was a fifth of a CPU training step.
+//!
+//! With batch statistics (training) the backward pass includes the mean's and variance's
+//! dependence on the input, as `BatchNorm` differentiates it; with running statistics
+//! (inference) they are constants.
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::{DType, FloatDType};
+use rayon::prelude::*;
+
+use super::device::uses_cpu_kernels;
+
+#[backend_extension(Flex, Autodiff)]
+pub trait ReluBatchNormBackend: Backend {
+    /// `[2, channels]`: the mean and the biased variance of `relu(x)` per channel (axis 1) over
+    /// every other axis. Not differentiable (the gradient through the statistics is part of
+    /// [`relu_batch_norm`](Self::relu_batch_norm)'s own).
+    fn relu_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `(relu(x) - mean) / sqrt(variance + epsilon) * gamma + beta` per channel, with
+    /// `moments = [mean; variance]`. `batch_statistics`: the moments are those of this `x`
+    /// (training), so its gradient flows through them too.
+    fn relu_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        epsilon: f64,
+        batch_statistics: bool,
+    ) -> FloatTensor<Self>;
+}
+
+/// The backward pass, on the backend that autodiff wraps.
+pub trait ReluBatchNormBackward: Backend {
+    /// Gradients for `x`, `gamma` and `beta`.
+    fn relu_batch_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        output_gradient: FloatTensor<Self>,
+        epsilon: f64,
+        batch_statistics: bool,
+    ) -> [FloatTensor<Self>; 3];
+}
+
+/// A flex tensor's values as contiguous f32 (CancerNet trains in f32; others are converted).
+fn f32_values(tensor: FlexTensor) -> (FlexTensor, DType) {
+    let dtype = tensor.dtype();
+    let tensor = if dtype == DType::F32 {
+        tensor
+    } else {
+        Flex::float_cast(tensor, FloatDType::F32)
+    };
+    (tensor.to_contiguous(), dtype)
+}
+
+fn slice(tensor: &FlexTensor) -> &[f32] {
+    tensor
+        .as_slice::<f32>()
+        .expect("a contiguous f32 tensor has a slice view")
+}
+
+fn flex_tensor(values: Vec<f32>, shape: Shape, dtype: DType) -> FlexTensor {
+    let tensor = FlexTensor::from_data(TensorData::new(values, shape));
+    match dtype {
+        DType::F32 => tensor,
+        DType::F64 => Flex::float_cast(tensor, FloatDType::F64),
+        DType::F16 => Flex::float_cast(tensor, FloatDType::F16),
+        DType::BF16 => Flex::float_cast(tensor, FloatDType::BF16),
+        _ => tensor,
+    }
+}
+
+/// `[batch, channels, positions]` of a `[batch, channels, ...]` shape.
+fn layout(shape: &Shape) -> [usize; 3] {
+    let dims = shape.as_slice();
+    assert!(
+        dims.len() >= 2,
+        "batch norm needs [batch, channels, ...], got {dims:?}"
+    );
+    [dims[0], dims[1], dims[2..].iter().product()]
+}
+
+impl ReluBatchNormBackend for Flex {
+    fn relu_channel_moments(x: FlexTensor) -> FlexTensor {
+        let shape = x.shape();
+        let (x, dtype) = f32_values(x);
+        let [_, channels, _] = layout(&shape);
+        flex_tensor(
+            channel_moments(slice(&x), layout(&shape)),
+            [2, channels].into(),
+            dtype,
+        )
+    }
+
+    fn relu_batch_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        moments: FlexTensor,
+        epsilon: f64,
+        _batch_statistics: bool,
+    ) -> FlexTensor {
+        let shape = x.shape();
+        let (x, dtype) = f32_values(x);
+        let (gamma, _) = f32_values(gamma);
+        let (beta, _) = f32_values(beta);
+        let (moments, _) = f32_values(moments);
+        let coefficients = Coefficients::new(slice(&moments), epsilon);
+        let output = normalise(
+            slice(&x),
+            slice(&gamma),
+            slice(&beta),
+            &coefficients,
+            layout(&shape),
+        );
+        flex_tensor(output, shape, dtype)
+    }
+}
+
+impl ReluBatchNormBackward for Flex {
+    fn relu_batch_norm_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        moments: FlexTensor,
+        output_gradient: FlexTensor,
+        epsilon: f64,
+        batch_statistics: bool,
+    ) -> [FlexTensor; 3] {
+        let shape = x.shape();
+        let gamma_shape = gamma.shape();
+        let (x, dtype) = f32_values(x);
+        let (gamma, _) = f32_values(gamma);
+        let (moments, _) = f32_values(moments);
+        let (output_gradient, _) = f32_values(output_gradient);
+        let coefficients = Coefficients::new(slice(&moments), epsilon);
+        let (x_gradient, gamma_gradient, beta_gradient) = backward(
+            slice(&x),
+            slice(&gamma),
+            &coefficients,
+            slice(&output_gradient),
+            layout(&shape),
+            batch_statistics,
+        );
+        [
+            flex_tensor(x_gradient, shape, dtype),
+            flex_tensor(gamma_gradient, gamma_shape.clone(), dtype),
+            flex_tensor(beta_gradient, gamma_shape, dtype),
+        ]
+    }
+}
+
+impl<B, C> ReluBatchNormBackend for Autodiff<B, C>
+where
+    B: ReluBatchNormBackend + ReluBatchNormBackward,
+    C: CheckpointStrategy,
+{
+    fn relu_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(B::relu_channel_moments(Self::inner(x)))
+    }
+
+    fn relu_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        epsilon: f64,
+        batch_statistics: bool,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct ReluBatchNormStep;
+
+        impl<B: ReluBatchNormBackward> Backward<B, 3> for ReluBatchNormStep {
+            type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64, bool);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_gamma, node_beta] = ops.parents;
+                let output_gradient = grads.consume::<B>(&ops.node);
+                let (x, gamma, moments, epsilon, batch_statistics) = ops.state;
+                let [x_gradient, gamma_gradient, beta_gradient] = B::relu_batch_norm_backward(
+                    x,
+                    gamma,
+                    moments,
+                    output_gradient,
+                    epsilon,
+                    batch_statistics,
+                );
+                for (node, gradient) in [
+                    (node_x, x_gradient),
+                    (node_gamma, gamma_gradient),
+                    (node_beta, beta_gradient),
+                ] {
+                    if let Some(node) = node {
+                        grads.register::<B>(node.id, gradient);
+                    }
+                }
+            }
+        }
+
+        let moments = Self::inner(moments);
+        match ReluBatchNormStep
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            // Keeps its inputs rather than recomputing them when checkpointing.
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                let gamma = gamma.into_primitive();
+                let output = B::relu_batch_norm(
+                    x.clone(),
+                    gamma.clone(),
+                    beta.into_primitive(),
+                    moments.clone(),
+                    epsilon,
+                    batch_statistics,
+                );
+                prep.finish((x, gamma, moments, epsilon, batch_statistics), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::relu_batch_norm(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                moments,
+                epsilon,
+                batch_statistics,
+            )),
+        }
+    }
+}
+
+/// `norm.forward(relu(x))` for `x [batch, channels, ...]`, fused where
+/// [`uses_cpu_kernels`] holds (burn's layers elsewhere). In training (an autodiff device and the layer's training
+/// flag on) it normalises with the batch's statistics and updates the running ones as
+/// `BatchNorm` does (biased variance, its momentum); otherwise it uses the running statistics.
+pub fn relu_batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    if !uses_cpu_kernels(&device) {
+        return norm.forward(burn::tensor::activation::relu(x));
+    }
+    let batch_statistics = device.is_autodiff() && norm.training.is_enabled();
+    let moments: Tensor<2> = if batch_statistics {
+        let moments: Tensor<2> =
+            Tensor::from_dispatch(Dispatch::relu_channel_moments(x.clone().inner().into_dispatch()));
+        update_running_statistics(norm, &moments);
+        moments
+    } else {
+        Tensor::stack::<2>(
+            vec![
+                norm.running_mean.value_sync().inner(),
+                norm.running_var.value_sync().inner(),
+            ],
+            0,
+        )
+    };
+    Tensor::from_dispatch(Dispatch::relu_batch_norm(
+        x.into_dispatch(),
+        norm.gamma.val().into_dispatch(),
+        norm.beta.val().into_dispatch(),
+        moments.into_dispatch(),
+        norm.epsilon,
+        batch_statistics,
+    ))
+}
+
+fn update_running_statistics(norm: &BatchNorm, moments: &Tensor<2>) {
+    let [_, channels] = moments.dims();
+    let keep = 1.0 - norm.momentum;
+    let updated = |running: Tensor<1>, row: usize| {
+        let device = running.device();
+        let batch = moments
+            .clone()
+            .slice([row..row + 1, 0..channels])
+            .reshape([channels])
+            .to_device(&device);
+        (running.mul_scalar(keep) + batch.mul_scalar(norm.momentum)).detach()
+    };
+    norm.running_mean
+        .update(updated(norm.running_mean.value_sync(), 0));
+    norm.running_var.update(updated(norm.running_var.value_sync(), 1));
+}
+
+/// Per channel: `scale = 1 / sqrt(variance + epsilon)` and the mean.
+struct Coefficients {
+    mean: Vec<f32>,
+    inverse_std: Vec<f32>,
+}
+
+impl Coefficients {
+    fn new(moments: &[f32], epsilon: f64) -> Self {
+        let channels = moments.len() / 2;
+        let (mean, variance) = moments.split_at(channels);
+        Self {
+            mean: mean.to_vec(),
+            inverse_std: variance
+                .iter()
+                .map(|&variance| (1.0 / (f64::from(variance) + epsilon).sqrt()) as f32)
+                .collect(),
+        }
+    }
+}
+
+/// Mean and biased variance of `relu(x)` per channel: `[means..., variances...]`.
+fn channel_moments(x: &[f32], [batch, channels, positions]: [usize; 3]) -> Vec<f32> {
+    let count = (batch * positions) as f64;
+    let sums: Vec<(f64, f64)> = (0..channels)
+        .into_par_iter()
+        .map(|channel| {
+            let (mut sum, mut squares) = (0f64, 0f64);
+            for item in 0..batch {
+                let row = &x[(item * channels + channel) * positions..][..positions];
+                let (row_sum, row_squares) = relu_sums(row);
+                sum += f64::from(row_sum);
+                squares += f64::from(row_squares);
+            }
+            (sum, squares)
+        })
+        .collect();
+    let means = sums.iter().map(|&(sum, _)| sum / count);
+    let variances = sums
+        .iter()
+        .map(|&(sum, squares)| (squares / count - (sum / count).powi(2)).max(0.0));
+    means.chain(variances).map(|value| value as f32).collect()
+}
+
+const LANES: usize = 8;
+
+/// `(sum relu(v), sum relu(v)^2)` in lanes the compiler can keep in vector registers.
+fn relu_sums(row: &[f32]) -> (f32, f32) {
+    let mut sums = [0f32; LANES];
+    let mut squares = [0f32; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for lane in 0..LANES {
+            let value = chunk[lane].max(0.0);
+            sums[lane] += value;
+            squares[lane] += value * value;
+        }
+    }
+    let (mut sum, mut square) = (sums.iter().sum::<f32>(), squares.iter().sum::<f32>());
+    for &value in chunks.remainder() {
+        let value = value.max(0.0);
+        sum += value;
+        square += value * value;
+    }
+    (sum, square)
+}
+
+fn normalise(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    coefficients: &Coefficients,
+    [_, channels, positions]: [usize; 3],
+) -> Vec<f32> {
+    // y = relu(x) * scale + shift, per channel.
+    let scale: Vec<f32> = (0..channels)
+        .map(|c| gamma[c] * coefficients.inverse_std[c])
+        .collect();
+    let shift: Vec<f32> = (0..channels)
+        .map(|c| beta[c] - coefficients.mean[c] * scale[c])
+        .collect();
+    let mut output = vec![0f32; x.len()];
+    output
+        .par_chunks_mut(channels * positions)
+        .zip(x.par_chunks(channels * positions))
+        .for_each(|(output, x)| {
+            for channel in 0..channels {
+                let (scale, shift) = (scale[channel], shift[channel]);
+                let range = channel * positions..(channel + 1) * positions;
+                for (y, &x) in output[range.clone()].iter_mut().zip(&x[range]) {
+                    *y = x.max(0.0) * scale + shift;
+                }
+            }
+        });
+    output
+}
+
+/// Gradients for `x`, `gamma` and `beta` given the output's.
+fn backward(
+    x: &[f32],
+    gamma: &[f32],
+    coefficients: &Coefficients,
+    output_gradient: &[f32],
+    [batch, channels, positions]: [usize; 3],
+    batch_statistics: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let count = (batch * positions) as f32;
+    // Per channel: sum g and sum g * relu(x).
+    let sums: Vec<(f32, f32)> = (0..channels)
+        .into_par_iter()
+        .map(|channel| {
+            let (mut sum, mut weighted) = (0f64, 0f64);
+            for item in 0..batch {
+                let start = (item * channels + channel) * positions;
+                let (row_sum, row_weighted) = gradient_sums(
+                    &output_gradient[start..start + positions],
+                    &x[start..start + positions],
+                );
+                sum += f64::from(row_sum);
+                weighted += f64::from(row_weighted);
+            }
+            (sum as f32, weighted as f32)
+        })
+        .collect();
+    let Coefficients { mean, inverse_std } = coefficients;
+    let beta_gradient: Vec<f32> = sums.iter().map(|&(sum, _)| sum).collect();
+    // sum g * x_hat = inverse_std * (sum g * relu(x) - mean * sum g)
+    let gamma_gradient: Vec<f32> = (0..channels)
+        .map(|c| inverse_std[c] * (sums[c].1 - mean[c] * sums[c].0))
+        .collect();
+    // d relu(x) = gamma * inverse_std * (g - [sum g + x_hat * sum g x_hat] / count), the bracket
+    // only with batch statistics; then zero where x <= 0. Per channel: d = g * a + relu(x) * b + c.
+    let mut a = vec![0f32; channels];
+    let mut b = vec![0f32; channels];
+    let mut c = vec![0f32; channels];
+    for channel in 0..channels {
+        a[channel] = gamma[channel] * inverse_std[channel];
+        if batch_statistics {
+            let per_x_hat = gamma_gradient[channel] / count;
+            // x_hat = (relu(x) - mean) * inverse_std
+            b[channel] = -a[channel] * per_x_hat * inverse_std[channel];
+            c[channel] = -a[channel]
+                * (beta_gradient[channel] / count - per_x_hat * mean[channel] * inverse_std[channel]);
+        }
+    }
+    let mut x_gradient = vec![0f32; x.len()];
+    x_gradient
+        .par_chunks_mut(channels * positions)
+        .zip(x.par_chunks(channels * positions))
+        .zip(output_gradient.par_chunks(channels * positions))
+        .for_each(|((x_gradient, x), output_gradient)| {
+            for channel in 0..channels {
+                let (a, b, c) = (a[channel], b[channel], c[channel]);
+                let range = channel * positions..(channel + 1) * positions;
+                for ((dx, &x), &g) in x_gradient[range.clone()]
+                    .iter_mut()
+                    .zip(&x[range.clone()])
+                    .zip(&output_gradient[range])
+                {
+                    *dx = if x > 0.0 { g * a + x * b + c } else { 0.0 };
+                }
+            }
+        });
+    (x_gradient, gamma_gradient, beta_gradient)
+}
+
+/// `(sum g, sum g * relu(x))` in vector lanes.
+fn gradient_sums(g: &[f32], x: &[f32]) -> (f32, f32) {
+    let mut sums = [0f32; LANES];
+    let mut weighted = [0f32; LANES];
+    let mut g_chunks = g.chunks_exact(LANES);
+    let mut x_chunks = x.chunks_exact(LANES);
+    for (g, x) in (&mut g_chunks).zip(&mut x_chunks) {
+        for lane in 0..LANES {
+            sums[lane] += g[lane];
+            weighted[lane] += g[lane] * x[lane].max(0.0);
+        }
+    }
+    let (mut sum, mut weight) = (sums.iter().sum::<f32>(), weighted.iter().sum::<f32>());
+    for (&g, &x) in g_chunks.remainder().iter().zip(x_chunks.remainder()) {
+        sum += g;
+        weight += g * x.max(0.0);
+    }
+    (sum, weight)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+
+    use super::*;
+    use crate::model::cancernet::batch_norm_from_sums;
+
+    fn max_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    fn values(count: usize, multiplier: usize, modulus: usize) -> Vec<f32> {
+        (0..count)
+            .map(|i| ((i * multiplier) % modulus) as f32 / (modulus as f32 / 4.0) - 1.5)
+            .collect()
+    }
+
+    #[test]
+    fn training_matches_relu_then_burns_batch_norm() {
+        let device = Device::flex().autodiff();
+        let shape = [3, 5, 4, 6];
+        let count = shape.iter().product();
+        // Gammas and betas other than 1 and 0, so that a missing factor would show.
+        let with_parameters = || {
+            let mut norm = BatchNormConfig::new(5).init(&device);
+            norm.gamma = Param::from_tensor(Tensor::<1>::from_floats([0.5, 1.0, 1.5, -0.7, 2.0], &device));
+            norm.beta = Param::from_tensor(Tensor::<1>::from_floats([0.1, -0.2, 0.0, 0.3, 1.0], &device));
+            norm
+        };
+        let (ours, burns) = (with_parameters(), with_parameters());
+        let x = Tensor::<4>::from_data(TensorData::new(values(count, 37, 23), shape), &device).require_grad();
+        let output_weights = Tensor::<4>::from_data(TensorData::new(values(count, 53, 17), shape), &device);
+
+        let fused = relu_batch_norm(&ours, x.clone());
+        let reference = burns.forward(burn::tensor::activation::relu(x.clone()));
+        assert!(max_difference(fused.clone(), reference.clone()) < 1e-5);
+
+        let fused_gradients = (fused * output_weights.clone()).sum().backward();
+        let reference_gradients = (reference * output_weights).sum().backward();
+        let x_difference = max_difference(
+            x.grad(&fused_gradients).unwrap(),
+            x.grad(&reference_gradients).unwrap(),
+        );
+        assert!(x_difference < 1e-4, "input gradients differ by {x_difference}");
+        for (a, b) in [(&ours.gamma, &burns.gamma), (&ours.beta, &burns.beta)] {
+            let difference = max_difference(
+                a.val().grad(&fused_gradients).unwrap(),
+                b.val().grad(&reference_gradients).unwrap(),
+            );
+            assert!(difference < 1e-4, "parameter gradients differ by {difference}");
+        }
+        for (a, b) in [
+            (&ours.running_mean, &burns.running_mean),
+            (&ours.running_var, &burns.running_var),
+        ] {
+            assert!(max_difference(a.value(), b.value()) < 1e-6);
+        }
+    }
+
+    #[test]
+    fn inference_uses_the_running_statistics_in_two_and_four_dimensions() {
+        let device = Device::flex().autodiff();
+        let norm = BatchNormConfig::new(4).init(&device);
+        // A few training batches give the running statistics values of their own.
+        for round in 0..3 {
+            let x = Tensor::<4>::from_data(
+                TensorData::new(values(2 * 4 * 3 * 3, 31 + round, 19), [2, 4, 3, 3]),
+                &device,
+            );
+            let _ = batch_norm_from_sums(&norm, burn::tensor::activation::relu(x.clone()));
+        }
+        let inference = norm.valid();
+        let plain = Device::flex();
+        let x4 = Tensor::<4>::from_data(TensorData::new(values(72, 41, 13), [2, 4, 3, 3]), &plain);
+        assert!(
+            max_difference(
+                relu_batch_norm(&inference, x4.clone()),
+                inference.forward(burn::tensor::activation::relu(x4))
+            ) < 1e-5
+        );
+        let x2 = Tensor::<2>::from_data(TensorData::new(values(24, 7, 11), [6, 4]), &plain);
+        assert!(
+            max_difference(
+                relu_batch_norm(&inference, x2.clone()),
+                inference.forward(burn::tensor::activation::relu(x2))
+            ) < 1e-5
+        );
+    }
+
+    #[test]
+    fn a_dense_layers_batch_norm_trains_the_same() {
+        // [batch, channels] as after CancerNet's dense layer: one position per channel.
+        let device = Device::flex().autodiff();
+        let ours = BatchNormConfig::new(6).init(&device);
+        let burns = BatchNormConfig::new(6).init(&device);
+        let x = Tensor::<2>::from_data(TensorData::new(values(48, 29, 13), [8, 6]), &device).require_grad();
+        let weights = Tensor::<2>::from_data(TensorData::new(values(48, 17, 7), [8, 6]), &device);
+        let fused = relu_batch_norm(&ours, x.clone());
+        let reference = burns.forward(burn::tensor::activation::relu(x.clone()));
+        assert!(max_difference(fused.clone(), reference.clone()) < 1e-5);
+        let a = x.grad(&(fused * weights.clone()).sum().backward()).unwrap();
+        let b = x.grad(&(reference * weights).sum().backward()).unwrap();
+        assert!(max_difference(a, b) < 1e-4);
+    }
+}
