@@ -3,9 +3,10 @@
 //! backward pass: its weight gradient runs one small convolution per channel and its input
 //! gradient goes through a general transposed convolution.
 //!
-//! Forward is burn's own `conv2d` (flex already has a direct depthwise kernel). Backward:
+//! Forward: [`forward_f32`], one pass per output row over a zero-bordered copy of the plane.
+//! Backward:
 //! - input gradient: the same depthwise convolution of the output gradient with each filter
-//!   rotated by 180 degrees, so it reuses that direct kernel;
+//!   rotated by 180 degrees, so it reuses the forward kernel;
 //! - weight gradient: nine dot products per channel between the output gradient and the shifted
 //!   input, summed over the batch ([`weight_gradient_f32`]), one channel per rayon task.
 //!
@@ -24,6 +25,8 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
+
+use super::simd::with_avx2;
 
 /// 'same' padding, stride 1, one filter per channel.
 fn depthwise_options(channels: usize) -> ConvOptions<2> {
@@ -51,6 +54,20 @@ pub trait DepthwiseConvBackend: Backend {
 }
 
 impl DepthwiseConvBackend for Flex {
+    fn depthwise_conv3x3(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+            let channels = x.shape().dims::<4>()[1];
+            return Self::conv2d(x, weight, None, depthwise_options(channels));
+        }
+        let dims: [usize; 4] = x.shape().dims();
+        let x = x.to_contiguous();
+        let weight = weight.to_contiguous();
+        let (Some(x_values), Some(weight_values)) = (x.as_slice::<f32>(), weight.as_slice::<f32>()) else {
+            unreachable!("contiguous f32 tensors have a slice view");
+        };
+        FlexTensor::from_data(TensorData::new(forward_f32(x_values, weight_values, dims), dims))
+    }
+
     fn depthwise_conv3x3_weight_gradient(x: FlexTensor, output_gradient: FlexTensor) -> FlexTensor {
         if x.dtype() != DType::F32 || output_gradient.dtype() != DType::F32 {
             let channels = x.shape().dims::<4>()[1];
@@ -128,6 +145,71 @@ pub fn depthwise_conv3x3(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
     ))
 }
 
+/// The depthwise 3x3 'same' convolution of `x` (`dims`) with `weight [channels, 1, 3, 3]`.
+///
+/// Each plane is copied into a zero-bordered buffer (rows of `width + 2`), so every output row
+/// is nine multiply-adds per element over three bordered rows with no bounds to check: one
+/// store per output element (burn's flex kernel goes over each output row nine times).
+pub fn forward_f32(x: &[f32], weight: &[f32], dims: [usize; 4]) -> Vec<f32> {
+    let [batch, channels, height, width] = dims;
+    let plane = height * width;
+    assert_eq!(
+        x.len(),
+        batch * channels * plane,
+        "input does not match its shape"
+    );
+    assert_eq!(weight.len(), channels * 9, "weight is not [channels, 1, 3, 3]");
+    let mut output = vec![0f32; x.len()];
+    if plane == 0 {
+        return output;
+    }
+    let stride = width + 2;
+    output
+        .par_chunks_mut(plane)
+        .zip(x.par_chunks(plane))
+        .enumerate()
+        .for_each_init(
+            // The border is never written, so it stays zero from one plane to the next.
+            || vec![0f32; (height + 2) * stride],
+            |bordered, (index, (output, x))| {
+                for row in 0..height {
+                    bordered[(row + 1) * stride + 1..][..width].copy_from_slice(&x[row * width..][..width]);
+                }
+                let channel = index % channels;
+                let taps: &[f32; 9] = weight[channel * 9..][..9].try_into().expect("nine taps");
+                convolve_plane(output, bordered, taps, width);
+            },
+        );
+    output
+}
+
+with_avx2! {
+    /// One output plane from its bordered input, with the widest vectors the CPU has.
+    fn convolve_plane(output: &mut [f32], bordered: &[f32], taps: &[f32; 9], width: usize)
+        => convolve_plane_portable
+}
+
+#[inline(always)]
+fn convolve_plane_portable(output: &mut [f32], bordered: &[f32], taps: &[f32; 9], width: usize) {
+    let stride = width + 2;
+    for (row, output) in output.chunks_exact_mut(width).enumerate() {
+        let top = &bordered[row * stride..][..stride];
+        let middle = &bordered[(row + 1) * stride..][..stride];
+        let bottom = &bordered[(row + 2) * stride..][..stride];
+        for (column, out) in output.iter_mut().enumerate() {
+            *out = taps[0] * top[column]
+                + taps[1] * top[column + 1]
+                + taps[2] * top[column + 2]
+                + taps[3] * middle[column]
+                + taps[4] * middle[column + 1]
+                + taps[5] * middle[column + 2]
+                + taps[6] * bottom[column]
+                + taps[7] * bottom[column + 1]
+                + taps[8] * bottom[column + 2];
+        }
+    }
+}
+
 /// Lanes summed side by side: enough independent sums for the compiler to keep them in vector
 /// registers (floating-point addition is not reassociated on its own).
 const LANES: usize = 8;
@@ -184,8 +266,13 @@ pub fn weight_gradient_f32(x: &[f32], output_gradient: &[f32], dims: [usize; 4])
         .collect()
 }
 
-/// `[sum g[i] * s[i], sum g[i] * s[i + 1], sum g[i] * s[i + 2]]` over `i < g.len()`.
-fn three_shifted_dots(g: &[f32], s: &[f32]) -> [f32; 3] {
+with_avx2! {
+    /// `[sum g[i] * s[i], sum g[i] * s[i + 1], sum g[i] * s[i + 2]]` over `i < g.len()`.
+    fn three_shifted_dots(g: &[f32], s: &[f32]) -> [f32; 3] => three_shifted_dots_portable
+}
+
+#[inline(always)]
+fn three_shifted_dots_portable(g: &[f32], s: &[f32]) -> [f32; 3] {
     let n = g.len();
     let s = &s[..n + 2];
     let mut lanes = [[0f32; LANES]; 3];

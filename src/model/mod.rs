@@ -6,6 +6,7 @@ pub mod device;
 pub mod dropout;
 pub mod max_pool;
 pub mod relu_batch_norm;
+mod simd;
 
 pub use cancernet::{CancerNet, INPUT_CHANNELS, INPUT_SIDE, NUM_CLASSES};
 pub use device::{ComputeDevice, DeviceChoice, DeviceError, select_device};

@@ -23,6 +23,7 @@ use burn::tensor::{DType, FloatDType};
 use rayon::prelude::*;
 
 use super::device::uses_cpu_kernels;
+use super::simd::with_avx2;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait ReluBatchNormBackend: Backend {
@@ -344,8 +345,13 @@ fn channel_moments(x: &[f32], [batch, channels, positions]: [usize; 3]) -> Vec<f
 
 const LANES: usize = 8;
 
-/// `(sum relu(v), sum relu(v)^2)` in lanes the compiler can keep in vector registers.
-fn relu_sums(row: &[f32]) -> (f32, f32) {
+with_avx2! {
+    /// `(sum relu(v), sum relu(v)^2)` in lanes the compiler can keep in vector registers.
+    fn relu_sums(row: &[f32]) -> (f32, f32) => relu_sums_portable
+}
+
+#[inline(always)]
+fn relu_sums_portable(row: &[f32]) -> (f32, f32) {
     let mut sums = [0f32; LANES];
     let mut squares = [0f32; LANES];
     let mut chunks = row.chunks_exact(LANES);
@@ -385,14 +391,29 @@ fn normalise(
         .zip(x.par_chunks(channels * positions))
         .for_each(|(output, x)| {
             for channel in 0..channels {
-                let (scale, shift) = (scale[channel], shift[channel]);
                 let range = channel * positions..(channel + 1) * positions;
-                for (y, &x) in output[range.clone()].iter_mut().zip(&x[range]) {
-                    *y = x.max(0.0) * scale + shift;
-                }
+                normalise_row(
+                    &mut output[range.clone()],
+                    &x[range],
+                    scale[channel],
+                    shift[channel],
+                );
             }
         });
     output
+}
+
+with_avx2! {
+    /// `y = relu(x) * scale + shift` along one row.
+    fn normalise_row(y: &mut [f32], x: &[f32], scale: f32, shift: f32) => normalise_row_portable
+}
+
+#[inline(always)]
+fn normalise_row_portable(y: &mut [f32], x: &[f32], scale: f32, shift: f32) {
+    let x = &x[..y.len()];
+    for index in 0..y.len() {
+        y[index] = x[index].max(0.0) * scale + shift;
+    }
 }
 
 /// Gradients for `x`, `gamma` and `beta` given the output's.
@@ -450,22 +471,41 @@ fn backward(
         .zip(output_gradient.par_chunks(channels * positions))
         .for_each(|((x_gradient, x), output_gradient)| {
             for channel in 0..channels {
-                let (a, b, c) = (a[channel], b[channel], c[channel]);
                 let range = channel * positions..(channel + 1) * positions;
-                for ((dx, &x), &g) in x_gradient[range.clone()]
-                    .iter_mut()
-                    .zip(&x[range.clone()])
-                    .zip(&output_gradient[range])
-                {
-                    *dx = if x > 0.0 { g * a + x * b + c } else { 0.0 };
-                }
+                input_gradient_row(
+                    &mut x_gradient[range.clone()],
+                    &x[range.clone()],
+                    &output_gradient[range],
+                    [a[channel], b[channel], c[channel]],
+                );
             }
         });
     (x_gradient, gamma_gradient, beta_gradient)
 }
 
-/// `(sum g, sum g * relu(x))` in vector lanes.
-fn gradient_sums(g: &[f32], x: &[f32]) -> (f32, f32) {
+with_avx2! {
+    /// `dx = g * a + x * b + c` where `x > 0`, else `0`, along one row.
+    fn input_gradient_row(dx: &mut [f32], x: &[f32], g: &[f32], coefficients: [f32; 3])
+        => input_gradient_row_portable
+}
+
+#[inline(always)]
+fn input_gradient_row_portable(dx: &mut [f32], x: &[f32], g: &[f32], [a, b, c]: [f32; 3]) {
+    let (x, g) = (&x[..dx.len()], &g[..dx.len()]);
+    for index in 0..dx.len() {
+        let value = g[index] * a + x[index] * b + c;
+        // A select rather than a branch, so that the loop vectorises.
+        dx[index] = if x[index] > 0.0 { value } else { 0.0 };
+    }
+}
+
+with_avx2! {
+    /// `(sum g, sum g * relu(x))` in vector lanes.
+    fn gradient_sums(g: &[f32], x: &[f32]) -> (f32, f32) => gradient_sums_portable
+}
+
+#[inline(always)]
+fn gradient_sums_portable(g: &[f32], x: &[f32]) -> (f32, f32) {
     let mut sums = [0f32; LANES];
     let mut weighted = [0f32; LANES];
     let mut g_chunks = g.chunks_exact(LANES);
