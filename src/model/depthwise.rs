@@ -145,19 +145,25 @@ pub fn depthwise_conv3x3(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
     ))
 }
 
+fn assert_matches_shape(x: &[f32], dims: [usize; 4]) {
+    let expected: usize = dims.iter().product();
+    assert_eq!(
+        x.len(),
+        expected,
+        "input of {} values does not match its shape {dims:?}",
+        x.len()
+    );
+}
+
 /// The depthwise 3x3 'same' convolution of `x` (`dims`) with `weight [channels, 1, 3, 3]`.
 ///
 /// Each plane is copied into a zero-bordered buffer (rows of `width + 2`), so every output row
 /// is nine multiply-adds per element over three bordered rows with no bounds to check: one
 /// store per output element (burn's flex kernel goes over each output row nine times).
 pub fn forward_f32(x: &[f32], weight: &[f32], dims: [usize; 4]) -> Vec<f32> {
-    let [batch, channels, height, width] = dims;
+    let [_, channels, height, width] = dims;
     let plane = height * width;
-    assert_eq!(
-        x.len(),
-        batch * channels * plane,
-        "input does not match its shape"
-    );
+    assert_matches_shape(x, dims);
     assert_eq!(weight.len(), channels * 9, "weight is not [channels, 1, 3, 3]");
     let mut output = vec![0f32; x.len()];
     if plane == 0 {
@@ -225,11 +231,7 @@ const LANES: usize = 8;
 pub fn weight_gradient_f32(x: &[f32], output_gradient: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let [batch, channels, height, width] = dims;
     let plane = height * width;
-    assert_eq!(
-        x.len(),
-        batch * channels * plane,
-        "input does not match its shape"
-    );
+    assert_matches_shape(x, dims);
     assert_eq!(
         output_gradient.len(),
         x.len(),
