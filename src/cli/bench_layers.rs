@@ -10,7 +10,8 @@ use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNormConfig, DropoutConfig, LinearConfig};
 use burn::prelude::*;
 
-use crate::model::cancernet::{batch_norm_from_sums, depthwise_same_3x3, pointwise_as_matmul};
+use crate::model::cancernet::{batch_norm_from_sums, pointwise_as_matmul};
+use crate::model::depthwise::depthwise_conv3x3;
 use crate::model::dropout::dropout;
 use crate::model::max_pool::max_pool_2x2;
 use crate::model::relu_batch_norm::relu_batch_norm;
@@ -54,7 +55,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
             name: format!("depthwise 3x3, {channels_in} ch, {side}x{side}"),
             in_model: true,
             input: [0, channels_in, side, side],
-            forward: Box::new(move |x| depthwise_same_3x3(&depthwise, x)),
+            forward: Box::new(move |x| depthwise_conv3x3(&depthwise, x)),
         });
         let pointwise = Conv2dConfig::new([channels_in, channels_out], [1, 1]).init(device);
         cases.push(LayerCase {

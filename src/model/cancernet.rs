@@ -8,7 +8,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
-use super::depthwise;
+use super::depthwise::depthwise_conv3x3;
 use super::device::uses_cpu_kernels;
 use super::dropout::dropout;
 use super::max_pool::max_pool_2x2;
@@ -46,18 +46,7 @@ impl SeparableConv {
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        pointwise_as_matmul(&self.pointwise, depthwise_same_3x3(&self.depthwise, input))
-    }
-}
-
-/// `conv.forward(input)` for a depthwise 3x3 'same' convolution without bias, through our own
-/// backward pass where the backend has one (`model::depthwise`): on burn's CPU backend its
-/// generic grouped-convolution backward is the largest cost of a training step.
-pub fn depthwise_same_3x3(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
-    if uses_cpu_kernels(&input.device()) {
-        depthwise::depthwise_conv3x3(input, conv.weight.val())
-    } else {
-        conv.forward(input)
+        pointwise_as_matmul(&self.pointwise, depthwise_conv3x3(&self.depthwise, input))
     }
 }
 

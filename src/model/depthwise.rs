@@ -10,7 +10,8 @@
 //! - weight gradient: nine dot products per channel between the output gradient and the shifted
 //!   input, summed over the batch ([`weight_gradient_f32`]), one channel per rayon task.
 //!
-//! Only flex (and autodiff over it) is routed here; other backends keep `Conv2d::forward`.
+//! Only flex (and autodiff over it) is routed here; [`depthwise_conv3x3`] keeps
+//! `Conv2d::forward` on other backends.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -21,10 +22,13 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
+
+use super::device::uses_cpu_kernels;
 
 use super::simd::with_avx2;
 
@@ -135,13 +139,16 @@ impl<B: DepthwiseConvBackend, C: CheckpointStrategy> DepthwiseConvBackend for Au
     }
 }
 
-/// Depthwise 3x3 'same' convolution of `x [batch, channels, height, width]` with
-/// `weight [channels, 1, 3, 3]`, differentiable, on a device where
-/// [`uses_cpu_kernels`](super::device::uses_cpu_kernels) holds.
-pub fn depthwise_conv3x3(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+/// `conv.forward(x)` for CancerNet's depthwise 3x3 'same' convolution without bias
+/// (`x [batch, channels, height, width]`, `conv.weight [channels, 1, 3, 3]`): our kernels where
+/// [`uses_cpu_kernels`] holds, burn's convolution elsewhere.
+pub fn depthwise_conv3x3(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if !uses_cpu_kernels(&x.device()) {
+        return conv.forward(x);
+    }
     Tensor::from_dispatch(Dispatch::depthwise_conv3x3(
         x.into_dispatch(),
-        weight.into_dispatch(),
+        conv.weight.val().into_dispatch(),
     ))
 }
 
@@ -331,8 +338,8 @@ mod tests {
             ),
             &device,
         );
-        assert!(crate::model::device::uses_cpu_kernels(&device));
-        let ours = depthwise_conv3x3(x.clone(), conv.weight.val());
+        assert!(uses_cpu_kernels(&device));
+        let ours = depthwise_conv3x3(&conv, x.clone());
         let burns = conv.forward(x.clone());
         assert!(max_difference(ours.clone(), burns.clone()) < 1e-5);
 
