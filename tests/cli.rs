@@ -173,6 +173,62 @@ fn mistakes_get_one_clear_line_and_a_failing_exit() {
 }
 
 #[test]
+fn bench_prints_every_stage_and_a_whole_epoch() {
+    let output = idc_studio(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--runs",
+        "1",
+        "--steps",
+        "2",
+        "--epoch-patches",
+        "400",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    // The figure after each label, in the order printed.
+    let figures = |label: &str| -> Vec<f64> {
+        stdout
+            .lines()
+            .filter(|line| line.starts_with(label))
+            .filter_map(|line| line[label.len()..].split_whitespace().next()?.parse().ok())
+            .collect()
+    };
+    for label in ["ingest", "pipeline", "inference"] {
+        let rates = figures(label);
+        assert!(rates.len() == 1 && rates[0] > 0.0, "{label}: {stdout}");
+    }
+    let training = figures("training");
+    assert!(
+        training.len() == 2 && training.iter().all(|&rate| rate > 0.0),
+        "{stdout}"
+    );
+    assert!(stdout.contains("loss read back every step"), "{stdout}");
+    assert!(stdout.contains("loss read back every 16 steps"), "{stdout}");
+    // 400 patches over 162 patients, split by patient: most of them train.
+    let epoch: Vec<&str> = stdout.lines().filter(|line| line.starts_with("epoch")).collect();
+    assert!(
+        epoch
+            .iter()
+            .any(|line| line.contains(" training, ") && line.contains(" test patches (batch 32)")),
+        "{stdout}"
+    );
+    assert!(
+        epoch
+            .iter()
+            .any(|line| line.contains("with validation and checkpoint")),
+        "{stdout}"
+    );
+    assert!(epoch.iter().any(|line| line.contains("whole run")), "{stdout}");
+
+    assert_one_line_error(
+        &idc_studio(&["bench", "--device", "cpu", "--epoch-patches", "10"]),
+        "--epoch-patches must be at least 162",
+    );
+}
+
+#[test]
 fn the_app_without_a_display_says_so_in_one_line() {
     let home = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_idc-studio"))

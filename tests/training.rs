@@ -252,3 +252,53 @@ fn a_file_that_is_not_a_model_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn losses_read_back_every_few_steps_add_up_to_the_per_step_losses() {
+    use idc_studio::training::batches::HostBatch;
+    use idc_studio::training::step::{Learner, ReadBackWindow};
+
+    let store = &small_demo().store;
+    let cpu = idc_studio::model::select_device(DeviceChoice::Cpu).unwrap();
+    // Seven batches of 8, the last one short (5 real items and 3 of padding).
+    let batches: Vec<HostBatch> = (0..7)
+        .map(|k| {
+            let real = if k == 6 { 5 } else { 8 };
+            let indices: Vec<usize> = (k * 8..k * 8 + real).collect();
+            HostBatch::build(store, &indices, 8, None)
+        })
+        .collect();
+
+    // Each step's figures read on their own, and the same steps gathered three at a time.
+    let mut learner = Learner::new(&cpu.device, 1e-2, 2.5e-4, [1.0, 2.5]);
+    let mut per_step = Vec::new();
+    let mut window = ReadBackWindow::new(3);
+    let mut reads = Vec::new();
+    for (number, batch) in (1..).zip(&batches) {
+        let pending;
+        (learner, pending) = learner.step_pending(batch);
+        per_step.push(pending.clone().read().unwrap());
+        if let Some(gathered) = window.push(pending, number == batches.len()) {
+            reads.push((number, gathered.items(), gathered.read().unwrap()));
+        }
+    }
+
+    let read_at: Vec<(usize, usize)> = reads.iter().map(|(number, items, _)| (*number, *items)).collect();
+    assert_eq!(read_at, vec![(3, 24), (6, 24), (7, 5)]);
+    for ((_, _, read), steps) in reads.iter().zip([0..3, 3..6, 6..7]) {
+        let items: Vec<f64> = steps.clone().map(|k| batches[k].len() as f64).collect();
+        let expected_loss = steps
+            .clone()
+            .zip(&items)
+            .map(|(k, n)| per_step[k].loss * n)
+            .sum::<f64>()
+            / items.iter().sum::<f64>();
+        let expected_correct: usize = steps.map(|k| per_step[k].correct).sum();
+        assert!(
+            (read.loss - expected_loss).abs() < 1e-5 * expected_loss.abs().max(1.0),
+            "window loss {} vs per-step {expected_loss}",
+            read.loss
+        );
+        assert_eq!(read.correct, expected_correct);
+    }
+}

@@ -14,7 +14,7 @@ use crate::model::{DeviceChoice, select_device};
 use crate::training::augment::AugmentationRanges;
 use crate::training::batches::HostBatch;
 use crate::training::evaluate::{INFERENCE_BATCH, predict_batch};
-use crate::training::step::Learner;
+use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -31,6 +31,27 @@ pub struct BenchArgs {
     /// Instead: the time of each layer of a training step (forward + backward).
     #[arg(long)]
     pub layers: bool,
+    /// Also: one whole training epoch over this many patches (demo patches repeated), through
+    /// the batch thread as in a real run.
+    #[arg(long, value_name = "PATCHES")]
+    pub epoch_patches: Option<usize>,
+}
+
+/// Trains on `batches`, reading the loss back every `read_every` steps.
+pub(super) fn train_steps(
+    mut learner: Learner,
+    batches: &[HostBatch],
+    read_every: usize,
+) -> anyhow::Result<Learner> {
+    let mut window = ReadBackWindow::new(read_every);
+    for (number, batch) in (1..).zip(batches) {
+        let outcome;
+        (learner, outcome) = learner.step_pending(batch);
+        if let Some(gathered) = window.push(outcome, number == batches.len()) {
+            std::hint::black_box(gathered.read().map_err(anyhow::Error::msg)?);
+        }
+    }
+    Ok(learner)
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -38,6 +59,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.batch_size > 0 && args.steps > 0 && args.runs > 0,
         "--batch-size, --steps and --runs must be at least 1"
     );
+    if let Some(patches) = args.epoch_patches {
+        let least = super::bench_epoch::PATIENTS;
+        anyhow::ensure!(
+            patches >= least,
+            "--epoch-patches must be at least {least} (one patch per patient)"
+        );
+    }
     let compute = select_device(args.device)?;
     println!("device     {}", compute.description);
     if args.layers {
@@ -67,15 +95,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
 
     let indices: Vec<usize> = (0..store.len()).collect();
+    // Batch `k` of any size: the demo patches in turn, wrapping around, so every figure has
+    // as many full batches as asked for.
+    let batch_indices = |k: usize, size: usize| -> Vec<usize> {
+        (k * size..(k + 1) * size)
+            .map(|position| indices[position % indices.len()])
+            .collect()
+    };
     let batches_per_run = 32;
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let ranges = AugmentationRanges::default();
     let pipeline = median_rate(args.runs, || {
         let started = Instant::now();
-        for chunk in indices.chunks(args.batch_size).take(batches_per_run) {
+        for k in 0..batches_per_run {
             std::hint::black_box(HostBatch::build(
                 &store,
-                chunk,
+                &batch_indices(k, args.batch_size),
                 args.batch_size,
                 Some((&ranges, &mut rng)),
             ));
@@ -84,42 +119,51 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     })?;
     println!("pipeline   {pipeline:>9.0} images/s   (augment + resize + batch, one thread)");
 
-    let batches: Vec<HostBatch> = indices
-        .chunks(args.batch_size)
-        .filter(|chunk| chunk.len() == args.batch_size)
-        .take(args.steps)
-        .map(|chunk| HostBatch::build(&store, chunk, args.batch_size, Some((&ranges, &mut rng))))
+    let batches: Vec<HostBatch> = (0..args.steps)
+        .map(|k| {
+            HostBatch::build(
+                &store,
+                &batch_indices(k, args.batch_size),
+                args.batch_size,
+                Some((&ranges, &mut rng)),
+            )
+        })
         .collect();
     let mut learner = Learner::new(&compute.device, 1e-2, 2.5e-4, [1.0, 2.5]);
     for batch in batches.iter().take(3) {
         (learner, _) = learner.step(batch).map_err(anyhow::Error::msg)?; // warm-up: allocation pools, kernel tuning
     }
     let mut slot = Some(learner);
-    let training = median_rate(args.runs, || {
-        let mut learner = slot.take().ok_or_else(|| anyhow::anyhow!("no learner"))?;
-        let started = Instant::now();
-        for batch in &batches {
-            (learner, _) = learner.step(batch).map_err(anyhow::Error::msg)?;
-        }
-        slot = Some(learner);
-        Ok((batches.len() * args.batch_size) as f64 / started.elapsed().as_secs_f64())
-    })?;
-    println!(
-        "training   {training:>9.0} images/s   (batch {}, forward + backward + AdaGrad)",
-        args.batch_size
-    );
+    let mut training_rates = Vec::new();
+    for read_every in [1, GPU_READ_BACK_STEPS] {
+        let rate = median_rate(args.runs, || {
+            let learner = slot.take().ok_or_else(|| anyhow::anyhow!("no learner"))?;
+            let started = Instant::now();
+            slot = Some(train_steps(learner, &batches, read_every)?);
+            Ok((batches.len() * args.batch_size) as f64 / started.elapsed().as_secs_f64())
+        })?;
+        training_rates.push((read_every, rate));
+    }
+    for (read_every, rate) in &training_rates {
+        let when = if *read_every == 1 {
+            "loss read back every step".to_string()
+        } else {
+            format!("loss read back every {read_every} steps")
+        };
+        println!(
+            "training   {rate:>9.0} images/s   (batch {}, forward + backward + AdaGrad, {when})",
+            args.batch_size
+        );
+    }
 
-    let model = slot.ok_or_else(|| anyhow::anyhow!("no learner"))?.model.valid();
-    let inference_batches: Vec<HostBatch> = indices
-        .chunks(INFERENCE_BATCH)
-        .filter(|chunk| chunk.len() == INFERENCE_BATCH)
-        .take(4)
-        .map(|chunk| HostBatch::build(&store, chunk, INFERENCE_BATCH, None))
+    let model = slot
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no learner"))?
+        .model
+        .valid();
+    let inference_batches: Vec<HostBatch> = (0..8)
+        .map(|k| HostBatch::build(&store, &batch_indices(k, INFERENCE_BATCH), INFERENCE_BATCH, None))
         .collect();
-    anyhow::ensure!(
-        !inference_batches.is_empty(),
-        "too few demo patches for an inference batch"
-    );
     predict_batch(&model, &inference_batches[0], &compute.device)?;
     let inference = median_rate(args.runs, || {
         let started = Instant::now();
@@ -129,6 +173,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Ok((inference_batches.len() * INFERENCE_BATCH) as f64 / started.elapsed().as_secs_f64())
     })?;
     println!("inference  {inference:>9.0} images/s   (batch {INFERENCE_BATCH})");
+    if let Some(patches) = args.epoch_patches {
+        super::bench_epoch::run(&store, patches, args.batch_size, args.device)?;
+    }
     println!(
         "reference  Keras/TensorFlow on a 2-core machine of this kind: training 395-660 images/s, \
          inference about 1550 images/s; PyTorch eager training 375-420 (shared/reference/CANCERNET.md)"

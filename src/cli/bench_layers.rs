@@ -12,6 +12,7 @@ use burn::prelude::*;
 
 use crate::model::cancernet::{batch_norm_from_sums, pointwise_as_matmul};
 use crate::model::depthwise::depthwise_conv3x3;
+use crate::model::device::uses_cpu_kernels;
 use crate::model::dropout::dropout;
 use crate::model::max_pool::max_pool_2x2;
 use crate::model::relu_batch_norm::relu_batch_norm;
@@ -147,12 +148,40 @@ fn cases(device: &Device) -> Vec<LayerCase> {
     cases
 }
 
+/// Median milliseconds of `runs` calls of `work`, after one warm-up call.
+fn median_ms(runs: usize, mut work: impl FnMut()) -> f64 {
+    work();
+    let mut times: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            work();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 /// Prints milliseconds per layer for a batch of `batch_size` on `device` (made autodiff here).
 pub fn run(device: &Device, batch_size: usize, runs: usize) -> anyhow::Result<()> {
+    // burn's own versions are shown beside ours only where ours run (the CPU): on a GPU the
+    // model uses burn's layers, and every extra row costs the GPU a kernel search.
+    let compare = uses_cpu_kernels(device);
     let device = device.clone().autodiff();
-    let cases = cases(&device);
+    let cases: Vec<LayerCase> = cases(&device)
+        .into_iter()
+        .filter(|case| compare || case.in_model)
+        .collect();
     let mut total_ms = 0.0;
     println!("layer times, batch {batch_size}, forward + backward, median of {runs}:");
+    let round_trip = median_ms(runs, || {
+        let tiny = Tensor::<1>::from_data(TensorData::new(vec![1.0f32], [1]), &device);
+        std::hint::black_box(tiny.sum().into_scalar::<f32>());
+    });
+    println!(
+        "  {:<46} {round_trip:>8.2} ms  (part of every row below)",
+        "(read one number back from the device)"
+    );
     for case in &cases {
         let [_, channels, height, width] = case.input;
         let mut times = Vec::new();

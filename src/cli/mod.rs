@@ -5,6 +5,7 @@
 
 mod app;
 mod bench;
+mod bench_epoch;
 mod bench_layers;
 mod demo;
 mod eval;

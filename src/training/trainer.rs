@@ -21,7 +21,7 @@ use super::config::TrainConfig;
 use super::evaluate::{InferenceError, load_model, loss_and_accuracy, predict_patches};
 use super::events::{EpochMetrics, TrainingEvent};
 use super::run_folder::{CheckpointState, PredictionRow, RunFileError, RunFolder, RunInfo};
-use super::step::Learner;
+use super::step::{Learner, ReadBackWindow, read_back_every};
 use crate::dataset::split::SplitError;
 use crate::dataset::{Label, PatchStore, Split, SplitPart};
 use crate::metrics::Metrics;
@@ -205,6 +205,8 @@ pub fn run_training(
         batches_per_epoch,
     });
 
+    // Reading a loss back waits for the device: a GPU gets several steps queued between reads.
+    let read_every = read_back_every(&compute.device);
     let validation_labels: Vec<Label> = validation_indices.iter().map(|&i| store.patch(i).label).collect();
     let mut seconds_per_batch: Option<f64> = None;
 
@@ -223,6 +225,8 @@ pub fn run_training(
         let batches =
             prefetch_batches(Arc::clone(store), plan).map_err(|err| TrainError::Crashed(err.to_string()))?;
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let mut window = ReadBackWindow::new(read_every);
+        let mut window_started = Instant::now();
         for (batch_number, batch) in (1..).zip(batches) {
             if stop.load(Ordering::SeqCst) {
                 listener(TrainingEvent::Stopped {
@@ -233,20 +237,25 @@ pub fn run_training(
                     completed_epochs: state.completed_epochs,
                 });
             }
-            let batch_started = Instant::now();
             let outcome;
-            (learner, outcome) = learner.step(&batch).map_err(TrainError::Backend)?;
-            let loss_value = outcome.loss;
-            if !loss_value.is_finite() {
+            (learner, outcome) = learner.step_pending(&batch);
+            let Some(gathered) = window.push(outcome, batch_number == batches_per_epoch) else {
+                continue;
+            };
+            let window_steps = gathered.steps();
+            let window_items = gathered.items();
+            let read = gathered.read().map_err(TrainError::Backend)?;
+            if !read.loss.is_finite() {
                 return Err(TrainError::Backend(format!(
-                    "the loss became {loss_value} in epoch {epoch}, batch {batch_number}; try a lower learning rate"
+                    "the loss became {} in epoch {epoch}, batch {batch_number}; try a lower learning rate",
+                    read.loss
                 )));
             }
-            let batch_correct = outcome.correct;
-            loss_sum += loss_value * batch.len() as f64;
-            correct += batch_correct;
-            seen += batch.len();
-            let elapsed = batch_started.elapsed().as_secs_f64();
+            loss_sum += read.loss * window_items as f64;
+            correct += read.correct;
+            seen += window_items;
+            let elapsed = window_started.elapsed().as_secs_f64() / window_steps as f64;
+            window_started = Instant::now();
             let smoothed = seconds_per_batch.map_or(elapsed, |previous| 0.9 * previous + 0.1 * elapsed);
             seconds_per_batch = Some(smoothed);
             let batches_left =
@@ -255,8 +264,8 @@ pub fn run_training(
                 epoch,
                 batch: batch_number,
                 batches: batches_per_epoch,
-                loss: loss_value,
-                accuracy: batch_correct as f64 / batch.len() as f64,
+                loss: read.loss,
+                accuracy: read.correct as f64 / window_items.max(1) as f64,
                 images_per_sec: config.batch_size as f64 / smoothed,
                 eta_secs: smoothed * batches_left as f64,
             });
