@@ -122,13 +122,15 @@ impl ReluBatchNormBackend for Flex {
         let (beta, _) = f32_values(beta);
         let (moments, _) = f32_values(moments);
         let coefficients = Coefficients::new(slice(&moments), epsilon);
-        let output = normalise(
-            slice(&x),
-            slice(&gamma),
-            slice(&beta),
-            &coefficients,
-            layout(&shape),
-        );
+        let (scale, shift) = scale_and_shift(slice(&gamma), slice(&beta), &coefficients);
+        // In inference nothing else holds the input (autodiff keeps it in training): then the
+        // output takes its place, saving a buffer as large as the activation and its zeroing.
+        if dtype == DType::F32 && x.is_unique() && x.storage::<f32>().len() == shape.num_elements() {
+            let mut x = x;
+            normalise_in_place(x.storage_mut::<f32>(), &scale, &shift, layout(&shape));
+            return x;
+        }
+        let output = normalise(slice(&x), &scale, &shift, layout(&shape));
         flex_tensor(output, shape, dtype)
     }
 }
@@ -371,20 +373,24 @@ fn relu_sums_portable(row: &[f32]) -> (f32, f32) {
     (sum, square)
 }
 
-fn normalise(
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    coefficients: &Coefficients,
-    [_, channels, positions]: [usize; 3],
-) -> Vec<f32> {
-    // y = relu(x) * scale + shift, per channel.
-    let scale: Vec<f32> = (0..channels)
-        .map(|c| gamma[c] * coefficients.inverse_std[c])
+/// Per channel, `scale` and `shift` such that the normalised `relu(x)` is
+/// `relu(x) * scale + shift`.
+fn scale_and_shift(gamma: &[f32], beta: &[f32], coefficients: &Coefficients) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(&coefficients.inverse_std)
+        .map(|(gamma, inverse_std)| gamma * inverse_std)
         .collect();
-    let shift: Vec<f32> = (0..channels)
-        .map(|c| beta[c] - coefficients.mean[c] * scale[c])
+    let shift: Vec<f32> = beta
+        .iter()
+        .zip(&coefficients.mean)
+        .zip(&scale)
+        .map(|((beta, mean), scale)| beta - mean * scale)
         .collect();
+    (scale, shift)
+}
+
+fn normalise(x: &[f32], scale: &[f32], shift: &[f32], [_, channels, positions]: [usize; 3]) -> Vec<f32> {
     let mut output = vec![0f32; x.len()];
     output
         .par_chunks_mut(channels * positions)
@@ -401,6 +407,27 @@ fn normalise(
             }
         });
     output
+}
+
+/// [`normalise`] writing over its input.
+fn normalise_in_place(x: &mut [f32], scale: &[f32], shift: &[f32], [_, channels, positions]: [usize; 3]) {
+    x.par_chunks_mut(channels * positions).for_each(|item| {
+        for (channel, row) in item.chunks_exact_mut(positions).enumerate() {
+            normalise_row_in_place(row, scale[channel], shift[channel]);
+        }
+    });
+}
+
+with_avx2! {
+    /// `x = relu(x) * scale + shift` along one row.
+    fn normalise_row_in_place(x: &mut [f32], scale: f32, shift: f32) => normalise_row_in_place_portable
+}
+
+#[inline(always)]
+fn normalise_row_in_place_portable(x: &mut [f32], scale: f32, shift: f32) {
+    for value in x.iter_mut() {
+        *value = value.max(0.0) * scale + shift;
+    }
 }
 
 with_avx2! {
@@ -598,13 +625,15 @@ mod tests {
         }
         let inference = norm.valid();
         let plain = Device::flex();
-        let x4 = Tensor::<4>::from_data(TensorData::new(values(72, 41, 13), [2, 4, 3, 3]), &plain);
-        assert!(
-            max_difference(
-                relu_batch_norm(&inference, x4.clone()),
-                inference.forward(burn::tensor::activation::relu(x4))
-            ) < 1e-5
-        );
+        let data = TensorData::new(values(72, 41, 13), [2, 4, 3, 3]);
+        let x4 = Tensor::<4>::from_data(data.clone(), &plain);
+        let expected = inference.forward(burn::tensor::activation::relu(x4.clone()));
+        // An input held elsewhere too is left as it was; one held only here is overwritten.
+        let from_shared = relu_batch_norm(&inference, x4.clone());
+        assert_eq!(x4.to_data(), data);
+        let from_sole = relu_batch_norm(&inference, Tensor::<4>::from_data(data, &plain));
+        assert!(max_difference(from_shared, expected.clone()) < 1e-5);
+        assert!(max_difference(from_sole, expected) < 1e-5);
         let x2 = Tensor::<2>::from_data(TensorData::new(values(24, 7, 11), [6, 4]), &plain);
         assert!(
             max_difference(
