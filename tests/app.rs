@@ -151,7 +151,7 @@ fn a_person_trains_reviews_the_false_negatives_and_annotates_them() {
         &mut harness,
         "live training batches",
         Duration::from_secs(120),
-        |app| app.training().monitor().batches_seen >= 3,
+        |app| app.training().monitor().batch_reports >= 3,
     );
     let plotted = harness.state().training().monitor().train_loss.points().len();
     assert!(

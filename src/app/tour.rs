@@ -20,8 +20,8 @@ const TOUR_LIMIT: Duration = Duration::from_secs(8 * 60);
 const SETTLE_FRAMES: u32 = 10;
 /// Points the tile grid scrolls per frame in the scrolling measurement.
 const SCROLL_STEP: f32 = 120.0;
-/// Batches to watch the live plots grow before the training screenshot.
-const TRAINING_BATCHES: usize = 40;
+/// Batch reports to watch the live plots grow by before the training screenshot.
+const TRAINING_REPORTS: usize = 40;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -146,7 +146,7 @@ impl StudioApp {
                 if let Phase::Failed(message) = &monitor.phase {
                     fail(&format!("training failed: {message}"));
                 }
-                let enough = monitor.batches_seen >= TRAINING_BATCHES
+                let enough = monitor.batch_reports >= TRAINING_REPORTS
                     || !matches!(monitor.phase, Phase::Training | Phase::Starting);
                 if enough && settled {
                     let (build, whole) = self.frame_times.since(tour.training_mark);

@@ -89,7 +89,8 @@ pub struct TrainingMonitor {
     pub train_loss: BatchSeries,
     pub train_accuracy: BatchSeries,
     pub epoch_log: Vec<EpochMetrics>,
-    pub batches_seen: usize,
+    /// Batch reports heard: one per batch on the CPU, one per 16 batches on a GPU.
+    pub batch_reports: usize,
 }
 
 impl TrainingMonitor {
@@ -152,7 +153,7 @@ impl TrainingMonitor {
                 self.batches_per_epoch = batches;
                 self.images_per_sec = images_per_sec;
                 self.eta_secs = eta_secs;
-                self.batches_seen += 1;
+                self.batch_reports += 1;
                 let x = (epoch - 1) as f64 + batch as f64 / batches.max(1) as f64;
                 self.train_loss.push(x, loss);
                 self.train_accuracy.push(x, accuracy);
