@@ -167,6 +167,15 @@ impl TrainingMonitor {
         }
     }
 
+    /// What the wait before a GPU's first batch report is: the backend searching kernels for
+    /// CancerNet's shapes (about 80 s on an H100's first run, seconds once kept on disk).
+    pub fn gpu_warm_up_note(&self) -> Option<&'static str> {
+        let waiting = self.phase == Phase::Training && self.batch_reports == 0;
+        (waiting && self.device.starts_with("GPU")).then_some(
+            "Tuning GPU kernels for these shapes: a minute or two on this machine's first GPU run, seconds after that.",
+        )
+    }
+
     /// Share of the whole run done, 0 to 1.
     pub fn progress(&self) -> f32 {
         if self.epochs == 0 || self.batches_per_epoch == 0 {
@@ -194,6 +203,40 @@ impl TrainingMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn started(device: &str) -> TrainingEvent {
+        TrainingEvent::Started {
+            device: device.to_string(),
+            run_dir: PathBuf::from("run"),
+            train_patches: 640,
+            validation_patches: 64,
+            test_patches: 160,
+            first_epoch: 1,
+            epochs: 2,
+            batches_per_epoch: 20,
+        }
+    }
+
+    #[test]
+    fn the_wait_for_a_gpus_first_batches_is_explained_until_they_come() {
+        let mut gpu = TrainingMonitor::default();
+        gpu.apply(started("GPU NVIDIA H100 80GB HBM3 (Vulkan, DiscreteGpu)"));
+        assert!(gpu.gpu_warm_up_note().unwrap().contains("Tuning GPU kernels"));
+        gpu.apply(TrainingEvent::Batch {
+            epoch: 1,
+            batch: 16,
+            batches: 20,
+            loss: 0.6,
+            accuracy: 0.7,
+            images_per_sec: 2900.0,
+            eta_secs: 1.0,
+        });
+        assert_eq!(gpu.gpu_warm_up_note(), None);
+
+        let mut cpu = TrainingMonitor::default();
+        cpu.apply(started("CPU (burn flex, 2 threads)"));
+        assert_eq!(cpu.gpu_warm_up_note(), None);
+    }
 
     #[test]
     fn a_long_run_keeps_a_bounded_averaged_series() {

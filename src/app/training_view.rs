@@ -414,6 +414,12 @@ impl TrainingView {
                     format_duration(monitor.eta_secs)
                 );
                 ui.add(egui::ProgressBar::new(monitor.progress()).text(text));
+                if let Some(note) = monitor.gpu_warm_up_note() {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(note);
+                    });
+                }
             }
             Phase::Evaluating { patches } => {
                 ui.horizontal(|ui| {

@@ -130,6 +130,11 @@ fn show_event(bar: &ProgressBar, event: TrainingEvent) {
             if first_epoch > 1 {
                 println!("resuming at epoch {first_epoch} of {epochs}");
             }
+            if device.starts_with("GPU") {
+                println!(
+                    "note         the first batches wait for GPU kernel tuning: a minute or two on this machine's first GPU run"
+                );
+            }
             bar.set_length(batches_per_epoch as u64);
             bar.set_style(
                 ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg}")
