@@ -38,11 +38,7 @@ pub struct BenchArgs {
 }
 
 /// Trains on `batches`, reading the loss back every `read_every` steps.
-pub(super) fn train_steps(
-    mut learner: Learner,
-    batches: &[HostBatch],
-    read_every: usize,
-) -> anyhow::Result<Learner> {
+fn train_steps(mut learner: Learner, batches: &[HostBatch], read_every: usize) -> anyhow::Result<Learner> {
     let mut window = ReadBackWindow::new(read_every);
     for (number, batch) in (1..).zip(batches) {
         let outcome;
@@ -134,7 +130,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         (learner, _) = learner.step(batch).map_err(anyhow::Error::msg)?; // warm-up: allocation pools, kernel tuning
     }
     let mut slot = Some(learner);
-    let mut training_rates = Vec::new();
     for read_every in [1, GPU_READ_BACK_STEPS] {
         let rate = median_rate(args.runs, || {
             let learner = slot.take().ok_or_else(|| anyhow::anyhow!("no learner"))?;
@@ -142,10 +137,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             slot = Some(train_steps(learner, &batches, read_every)?);
             Ok((batches.len() * args.batch_size) as f64 / started.elapsed().as_secs_f64())
         })?;
-        training_rates.push((read_every, rate));
-    }
-    for (read_every, rate) in &training_rates {
-        let when = if *read_every == 1 {
+        let when = if read_every == 1 {
             "loss read back every step".to_string()
         } else {
             format!("loss read back every {read_every} steps")
