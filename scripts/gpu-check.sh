@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The GPU check: wgpu (Vulkan) training and inference throughput at batch 32 and 256, one whole
-# epoch over IDC_regular's ~200,000 training patches, and PyTorch eager on the same card.
+# The GPU check: wgpu (Vulkan) training and inference throughput at batch 32 and 256 (with our
+# depthwise kernels and with burn's), one whole epoch over IDC_regular's ~200,000 training
+# patches, per-layer times at batch 256, and PyTorch eager on the same card. About 7 minutes.
 # Made for a lent NVIDIA machine that has no Rust toolchain: the release binary built elsewhere
 # travels gzipped as .dev/idc-studio.gz with .dev/torch_cancernet.py, and Vulkan's loader as
 # .deb files in .gl/ (see docs/gpu-check.md). Every step has its own time limit, so one that
@@ -47,12 +48,20 @@ step() {
 } | tee "$out/card.log"
 step wgpu-b32 100 "$bin" bench --device "$device" --runs 5 --steps "$steps"
 step wgpu-b256 100 "$bin" bench --device "$device" --runs 5 --steps $((steps / 2)) --batch-size 256
+# The same with burn's grouped convolution for the depthwise layers instead of our kernels.
+step wgpu-b32-burn-depthwise 80 env IDC_STUDIO_GPU_DEPTHWISE=burn \
+  "$bin" bench --device "$device" --runs 3 --steps "$steps"
+step wgpu-b256-burn-depthwise 80 env IDC_STUDIO_GPU_DEPTHWISE=burn \
+  "$bin" bench --device "$device" --runs 3 --steps $((steps / 2)) --batch-size 256
 step torch-b32 80 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 32
 step torch-b256 50 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 256
 step wgpu-epoch 180 "$bin" bench --device "$device" --runs 1 --steps 16 --epoch-patches "$epoch_patches"
-step wgpu-layers 40 "$bin" bench --device "$device" --layers --runs 5
+step wgpu-layers 60 "$bin" bench --device "$device" --layers --runs 5 --batch-size 256
 
 echo "== summary (images/s; $((SECONDS - started)) s in all)"
 cat "$out/card.log"
-grep -h -E "^(device|training|inference|pipeline)|^torch_|epoch +(training|test)" "$out"/wgpu-b32.log \
-  "$out"/wgpu-b256.log "$out"/torch-b32.log "$out"/torch-b256.log "$out"/wgpu-epoch.log 2>/dev/null
+for log in wgpu-b32 wgpu-b256 wgpu-b32-burn-depthwise wgpu-b256-burn-depthwise torch-b32 torch-b256 \
+  wgpu-epoch; do
+  echo "-- $log"
+  grep -h -E "^(device|depthwise|training|inference|pipeline)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
+done

@@ -22,11 +22,16 @@ struct LayerCase {
     name: String,
     /// False for a formulation shown only for comparison (the model uses another).
     in_model: bool,
+    /// For a comparison row: whether the model's layer is a different one on a GPU too (only the
+    /// depthwise convolution is; the other layers are burn's own there).
+    differs_on_gpu: bool,
     input: [usize; 4],
     forward: Box<dyn Fn(Tensor<4>) -> Tensor<4>>,
 }
 
 fn cases(device: &Device) -> Vec<LayerCase> {
+    // On a GPU the model normalises with `batch_norm_from_sums` (our fused kernel is CPU-only).
+    let on_cpu = uses_cpu_kernels(device);
     let mut cases = Vec::new();
     // (channels in, channels out, side) of every separable conv unit, then the pools.
     let units = [
@@ -46,6 +51,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("(burn's depthwise 3x3, {channels_in} ch, {side}x{side})"),
             in_model: false,
+            differs_on_gpu: true,
             input: [0, channels_in, side, side],
             forward: Box::new({
                 let depthwise = depthwise.clone();
@@ -55,6 +61,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("depthwise 3x3, {channels_in} ch, {side}x{side}"),
             in_model: true,
+            differs_on_gpu: false,
             input: [0, channels_in, side, side],
             forward: Box::new(move |x| depthwise_conv3x3(&depthwise, x)),
         });
@@ -62,6 +69,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("(burn's conv2d 1x1, {channels_in}->{channels_out}, {side}x{side})"),
             in_model: false,
+            differs_on_gpu: true,
             input: [0, channels_in, side, side],
             forward: Box::new(move |x| pointwise.forward(x)),
         });
@@ -69,6 +77,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("pointwise 1x1 as matmul, {channels_in}->{channels_out}, {side}x{side}"),
             in_model: true,
+            differs_on_gpu: false,
             input: [0, channels_in, side, side],
             forward: Box::new(move |x| pointwise_as_matmul(&as_matmul, x)),
         });
@@ -76,20 +85,26 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("(burn's ReLU + batch norm, {channels_out} ch, {side}x{side})"),
             in_model: false,
+            differs_on_gpu: true,
             input: [0, channels_out, side, side],
             forward: Box::new(move |x| norm.forward(burn::tensor::activation::relu(x))),
         });
         let norm = BatchNormConfig::new(channels_out).init(device);
         cases.push(LayerCase {
-            name: format!("(ReLU + batch norm from sums, {channels_out} ch, {side}x{side})"),
-            in_model: false,
+            name: match on_cpu {
+                true => format!("(ReLU + batch norm from sums, {channels_out} ch, {side}x{side})"),
+                false => format!("ReLU + batch norm from sums, {channels_out} ch, {side}x{side}"),
+            },
+            in_model: !on_cpu,
+            differs_on_gpu: true,
             input: [0, channels_out, side, side],
             forward: Box::new(move |x| batch_norm_from_sums(&norm, burn::tensor::activation::relu(x))),
         });
         let norm = BatchNormConfig::new(channels_out).init(device);
         cases.push(LayerCase {
             name: format!("ReLU + batch norm fused, {channels_out} ch, {side}x{side}"),
-            in_model: true,
+            in_model: on_cpu,
+            differs_on_gpu: false,
             input: [0, channels_out, side, side],
             forward: Box::new(move |x| relu_batch_norm(&norm, x)),
         });
@@ -99,6 +114,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("(burn's max pool 2x2, {channels} ch, {side}x{side})"),
             in_model: false,
+            differs_on_gpu: false,
             input: [0, channels, side, side],
             forward: Box::new({
                 let pool = pool.clone();
@@ -108,6 +124,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("max pool 2x2, {channels} ch, {side}x{side}"),
             in_model: true,
+            differs_on_gpu: false,
             input: [0, channels, side, side],
             forward: Box::new(move |x| max_pool_2x2(&pool, x)),
         });
@@ -117,6 +134,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("(burn's dropout 0.25, {channels} ch, {side}x{side})"),
             in_model: false,
+            differs_on_gpu: false,
             input: [0, channels, side, side],
             forward: Box::new(move |x| layer.forward(x)),
         });
@@ -124,6 +142,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         cases.push(LayerCase {
             name: format!("dropout 0.25, {channels} ch, {side}x{side}"),
             in_model: true,
+            differs_on_gpu: false,
             input: [0, channels, side, side],
             forward: Box::new(move |x| dropout(&layer, x)),
         });
@@ -136,6 +155,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
     cases.push(LayerCase {
         name: "dense head 4608->256->2".to_string(),
         in_model: true,
+        differs_on_gpu: false,
         input: [0, 128, 6, 6],
         forward: Box::new(move |x| {
             let x: Tensor<2> = x.flatten(1, 3);
@@ -164,13 +184,14 @@ fn median_ms(runs: usize, mut work: impl FnMut()) -> f64 {
 
 /// Prints milliseconds per layer for a batch of `batch_size` on `device` (made autodiff here).
 pub fn run(device: &Device, batch_size: usize, runs: usize) -> anyhow::Result<()> {
-    // burn's own versions are shown beside ours only where ours run (the CPU): on a GPU the
-    // model uses burn's layers, and every extra row costs the GPU a kernel search.
-    let compare = uses_cpu_kernels(device);
+    // burn's own versions are shown beside ours where ours run: every layer on the CPU, the
+    // depthwise convolution on a GPU (its other layers are burn's there, and every extra row
+    // costs the GPU a kernel search).
+    let on_cpu = uses_cpu_kernels(device);
     let device = device.clone().autodiff();
     let cases: Vec<LayerCase> = cases(&device)
         .into_iter()
-        .filter(|case| compare || case.in_model)
+        .filter(|case| case.in_model || on_cpu || case.differs_on_gpu)
         .collect();
     let mut total_ms = 0.0;
     println!("layer times, batch {batch_size}, forward + backward, median of {runs}:");

@@ -27,19 +27,24 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 use super::device::uses_cpu_kernels;
 
 use super::simd::with_avx2;
 
 /// 'same' padding, stride 1, one filter per channel.
-fn depthwise_options(channels: usize) -> ConvOptions<2> {
+pub(super) fn depthwise_options(channels: usize) -> ConvOptions<2> {
     ConvOptions::new([1, 1], [1, 1], [1, 1], channels)
 }
 
-#[backend_extension(Flex, Autodiff)]
+// `Cube` (every cubecl runtime; wgpu here) is compiled in with burn's `wgpu` feature, which this
+// crate always enables, so its selector needs no condition of its own. `Fusion` records each call
+// as one opaque operation of the lazy graph and runs the cubecl kernel when the graph executes.
+#[backend_extension(Flex, Cube: cfg(all()), Fusion, Autodiff)]
 pub trait DepthwiseConvBackend: Backend {
     /// `x [batch, channels, height, width]` convolved with `weight [channels, 1, 3, 3]`.
+    #[fusion(dtype = x, shape = x)]
     fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         let channels = x.shape().dims::<4>()[1];
         Self::conv2d(x, weight, None, depthwise_options(channels))
@@ -47,6 +52,7 @@ pub trait DepthwiseConvBackend: Backend {
 
     /// The gradient of the loss for the weight `[channels, 1, 3, 3]`, given the convolution's
     /// input and the gradient of its output.
+    #[fusion(dtype = x, shape = Shape::new([x[1], 1, 3, 3]))]
     fn depthwise_conv3x3_weight_gradient(
         x: FloatTensor<Self>,
         output_gradient: FloatTensor<Self>,
@@ -140,16 +146,28 @@ impl<B: DepthwiseConvBackend, C: CheckpointStrategy> DepthwiseConvBackend for Au
 }
 
 /// `conv.forward(x)` for CancerNet's depthwise 3x3 'same' convolution without bias
-/// (`x [batch, channels, height, width]`, `conv.weight [channels, 1, 3, 3]`): our kernels where
-/// [`uses_cpu_kernels`] holds, burn's convolution elsewhere.
+/// (`x [batch, channels, height, width]`, `conv.weight [channels, 1, 3, 3]`): our kernels on the
+/// CPU and on a GPU (see depthwise_gpu.rs), burn's convolution on a GPU when
+/// [`GPU_KERNEL_VARIABLE`] says `burn`.
 pub fn depthwise_conv3x3(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if !uses_cpu_kernels(&x.device()) {
+    if !uses_cpu_kernels(&x.device()) && gpu_uses_burns_convolution() {
         return conv.forward(x);
     }
     Tensor::from_dispatch(Dispatch::depthwise_conv3x3(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
     ))
+}
+
+/// Set to `burn` to run burn's grouped convolution instead of our kernels on a GPU: for measuring
+/// one against the other (`scripts/gpu-check.sh` does), or as a way out should a driver
+/// mistranslate our kernels.
+pub const GPU_KERNEL_VARIABLE: &str = "IDC_STUDIO_GPU_DEPTHWISE";
+
+/// Whether [`GPU_KERNEL_VARIABLE`] asks for burn's convolution on a GPU.
+pub fn gpu_uses_burns_convolution() -> bool {
+    static BURNS: OnceLock<bool> = OnceLock::new();
+    *BURNS.get_or_init(|| std::env::var(GPU_KERNEL_VARIABLE).is_ok_and(|value| value == "burn"))
 }
 
 fn assert_matches_shape(x: &[f32], dims: [usize; 4]) {

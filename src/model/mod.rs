@@ -2,6 +2,7 @@
 
 pub mod cancernet;
 pub mod depthwise;
+mod depthwise_gpu;
 pub mod device;
 pub mod dropout;
 pub mod max_pool;
