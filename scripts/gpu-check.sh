@@ -63,5 +63,5 @@ cat "$out/card.log"
 for log in wgpu-b32 wgpu-b256 wgpu-b32-burn-depthwise wgpu-b256-burn-depthwise torch-b32 torch-b256 \
   wgpu-epoch; do
   echo "-- $log"
-  grep -h -E "^(device|depthwise|training|inference|pipeline)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
+  grep -h -E "^(device|depthwise|training|host|inference|pipeline)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
 done

@@ -18,6 +18,8 @@ use crate::training::batches::HostBatch;
 use crate::training::evaluate::{INFERENCE_BATCH, predict_batch};
 use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
 
+use super::thread_clock::thread_cpu_time;
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
@@ -135,12 +137,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         (learner, _) = learner.step(batch).map_err(anyhow::Error::msg)?; // warm-up: allocation pools, kernel tuning
     }
     let mut slot = Some(learner);
+    // The least host CPU time per step seen in any run (ms): on a GPU, a floor under the step.
+    let mut host_ms_per_step = f64::INFINITY;
     for read_every in [1, GPU_READ_BACK_STEPS] {
         let rate = median_rate(args.runs, || {
             let learner = slot.take().ok_or_else(|| anyhow::anyhow!("no learner"))?;
+            let host_before = thread_cpu_time();
             let started = Instant::now();
             slot = Some(train_steps(learner, &batches, read_every)?);
-            Ok((batches.len() * args.batch_size) as f64 / started.elapsed().as_secs_f64())
+            let elapsed = started.elapsed();
+            if let (Some(before), Some(after)) = (host_before, thread_cpu_time()) {
+                let per_step = (after - before).as_secs_f64() * 1000.0 / batches.len() as f64;
+                host_ms_per_step = host_ms_per_step.min(per_step);
+            }
+            Ok((batches.len() * args.batch_size) as f64 / elapsed.as_secs_f64())
         })?;
         let when = if read_every == 1 {
             "loss read back every step".to_string()
@@ -150,6 +160,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!(
             "training   {rate:>9.0} images/s   (batch {}, forward + backward + AdaGrad, {when})",
             args.batch_size
+        );
+    }
+
+    if !uses_cpu_kernels(&compute.device) && host_ms_per_step.is_finite() {
+        // On the CPU backend the thread's time is the arithmetic itself, so this says nothing.
+        println!(
+            "host       {host_ms_per_step:>9.2} ms of CPU per step on the training thread \
+             (so at most {:.0} images/s on this CPU, however fast the GPU)",
+            args.batch_size as f64 * 1000.0 / host_ms_per_step
         );
     }
 

@@ -12,6 +12,7 @@ mod eval;
 mod predict;
 mod report;
 mod scan;
+mod thread_clock;
 mod train;
 
 use std::path::PathBuf;
