@@ -1,23 +1,71 @@
-//! The CPU time of the calling thread: what a GPU training step costs the host (recording the
-//! autodiff graph, fusing, encoding and submitting kernels), apart from the time it waits.
+//! CPU time per thread of this process, read from Linux's /proc: what a GPU training step costs
+//! the host (recording the autodiff graph on the training thread, fusing, encoding and
+//! submitting kernels on cubecl's device threads), apart from the time it waits.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-/// CPU time this thread has used so far, where the platform tells it.
-#[cfg(unix)]
-pub fn thread_cpu_time() -> Option<Duration> {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec for clock_gettime to fill.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    (status == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+/// The CPU time (user + system) each live thread of this process has used, by thread id.
+pub struct ThreadTimes(HashMap<u32, Duration>);
+
+/// What the threads used between two [`ThreadTimes`].
+#[derive(Debug, Clone, Copy)]
+pub struct HostUse {
+    /// All threads together.
+    pub total: Duration,
+    /// The one thread that used most: the host's floor under the work, as it runs serially.
+    pub busiest: Duration,
 }
 
-#[cfg(not(unix))]
-pub fn thread_cpu_time() -> Option<Duration> {
-    None
+impl ThreadTimes {
+    /// Now, where the platform tells it (Linux); `None` elsewhere or when /proc is unreadable.
+    pub fn now() -> Option<Self> {
+        // SAFETY: sysconf only reads a configuration value.
+        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if ticks_per_second <= 0 {
+            return None;
+        }
+        let mut times = HashMap::new();
+        for entry in std::fs::read_dir("/proc/self/task").ok()? {
+            let entry = entry.ok()?;
+            let Ok(id) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            // A thread may end between listing and reading: skip it.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            if let Some(ticks) = cpu_ticks(&stat) {
+                times.insert(
+                    id,
+                    Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64),
+                );
+            }
+        }
+        Some(Self(times))
+    }
+
+    /// The CPU time used since `earlier`, by threads alive now (a new one counts from zero).
+    pub fn since(&self, earlier: &ThreadTimes) -> HostUse {
+        let mut total = Duration::ZERO;
+        let mut busiest = Duration::ZERO;
+        for (id, &time) in &self.0 {
+            let used = time.saturating_sub(earlier.0.get(id).copied().unwrap_or_default());
+            total += used;
+            busiest = busiest.max(used);
+        }
+        HostUse { total, busiest }
+    }
+}
+
+/// utime + stime (fields 14 and 15) of a /proc/<pid>/task/<tid>/stat line, in clock ticks. The
+/// thread's name (field 2, in parentheses) may hold spaces and parentheses: count from the last ')'.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
 }
 
 #[cfg(test)]
@@ -25,25 +73,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_work_and_not_sleep() {
-        let Some(before) = thread_cpu_time() else {
-            return;
+    fn reads_user_and_system_ticks_past_an_odd_thread_name() {
+        let stat = "4242 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 250 31 0 0 20 0 7 0 100";
+        assert_eq!(cpu_ticks(stat), Some(281));
+        assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn a_spinning_thread_is_the_busiest_and_sleep_costs_nothing() {
+        let Some(before) = ThreadTimes::now() else {
+            return; // not Linux
         };
-        std::thread::sleep(Duration::from_millis(50));
-        let slept = thread_cpu_time().unwrap() - before;
-        let mut sum = 0u64;
-        let started = std::time::Instant::now();
-        while started.elapsed() < Duration::from_millis(50) {
-            sum = std::hint::black_box(sum.wrapping_add(1));
-        }
-        let worked = thread_cpu_time().unwrap() - before - slept;
-        assert!(
-            slept < Duration::from_millis(20),
-            "sleeping used {slept:?} of CPU"
-        );
-        assert!(
-            worked > Duration::from_millis(30),
-            "50 ms of work counted as {worked:?}"
-        );
+        let spinner = std::thread::spawn(|| {
+            let started = std::time::Instant::now();
+            let mut sum = 0u64;
+            while started.elapsed() < Duration::from_millis(300) {
+                sum = std::hint::black_box(sum.wrapping_add(1));
+            }
+            // Still alive when the second reading is taken.
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        let used = ThreadTimes::now().unwrap().since(&before);
+        spinner.join().unwrap();
+        assert!(used.busiest >= Duration::from_millis(150), "{used:?}");
+        assert!(used.total >= used.busiest, "{used:?}");
     }
 }
