@@ -144,6 +144,16 @@ fn depthwise_weight_gradient_kernel(
     }
 }
 
+/// Workgroups of the device's usual size, enough for `threads` threads (the kernels return early
+/// past their last one).
+fn one_thread_each(tensor: &CubeTensor, threads: usize) -> (CubeCount, CubeDim) {
+    let cube_dim = CubeDim::new(&tensor.client, threads);
+    (
+        calculate_cube_count_elemwise(&tensor.client, threads, cube_dim),
+        cube_dim,
+    )
+}
+
 fn is_f32(tensors: &[&CubeTensor]) -> bool {
     tensors.iter().all(|tensor| tensor.dtype == DType::F32)
 }
@@ -158,10 +168,8 @@ impl DepthwiseConvBackend for CubeBackend {
         let weight = into_contiguous(weight);
         let output =
             empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), dims.into(), DType::F32);
-        let values = dims.iter().product();
         let client = output.client.clone();
-        let cube_dim = CubeDim::new(&client, values);
-        let cube_count = calculate_cube_count_elemwise(&client, values, cube_dim);
+        let (cube_count, cube_dim) = one_thread_each(&output, dims.iter().product());
         // SAFETY: the kernel returns early past the output's last value and reads the input and
         // weight only at indices it has checked against their (contiguous) shapes.
         unsafe {
@@ -192,10 +200,8 @@ impl DepthwiseConvBackend for CubeBackend {
             [channels * 9, batch * width].into(),
             DType::F32,
         );
-        let threads = batch * channels * width;
         let client = partial_sums.client.clone();
-        let cube_dim = CubeDim::new(&client, threads);
-        let cube_count = calculate_cube_count_elemwise(&client, threads, cube_dim);
+        let (cube_count, cube_dim) = one_thread_each(&partial_sums, batch * channels * width);
         // SAFETY: threads past the last (image, channel, column) return at once; every index read
         // is checked against the contiguous input's shape, and each thread writes its own nine
         // cells of the table.
