@@ -10,7 +10,7 @@ use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNormConfig, DropoutConfig, LinearConfig};
 use burn::prelude::*;
 
-use crate::model::cancernet::{batch_norm_from_sums, pointwise_as_matmul};
+use crate::model::cancernet::{batch_norm_from_sums, pointwise_as_channels_last_matmul, pointwise_as_matmul};
 use crate::model::depthwise::depthwise_conv3x3;
 use crate::model::device::uses_cpu_kernels;
 use crate::model::dropout::dropout;
@@ -72,6 +72,14 @@ fn cases(device: &Device) -> Vec<LayerCase> {
             differs_on_gpu: true,
             input: [0, channels_in, side, side],
             forward: Box::new(move |x| pointwise.forward(x)),
+        });
+        let channels_last = Conv2dConfig::new([channels_in, channels_out], [1, 1]).init(device);
+        cases.push(LayerCase {
+            name: format!("(1x1 channels-last matmul, {channels_in}->{channels_out}, {side}x{side})"),
+            in_model: false,
+            differs_on_gpu: true,
+            input: [0, channels_in, side, side],
+            forward: Box::new(move |x| pointwise_as_channels_last_matmul(&channels_last, x)),
         });
         let as_matmul = Conv2dConfig::new([channels_in, channels_out], [1, 1]).init(device);
         cases.push(LayerCase {
