@@ -80,23 +80,24 @@ mod tests {
     }
 
     #[test]
-    fn a_spinning_thread_is_the_busiest_and_sleep_costs_nothing() {
+    fn a_spinning_thread_shows_as_the_busiest() {
         let Some(before) = ThreadTimes::now() else {
             return; // not Linux
         };
         let spinner = std::thread::spawn(|| {
             let started = std::time::Instant::now();
             let mut sum = 0u64;
-            while started.elapsed() < Duration::from_millis(300) {
+            while started.elapsed() < Duration::from_millis(400) {
                 sum = std::hint::black_box(sum.wrapping_add(1));
             }
             // Still alive when the second reading is taken.
             std::thread::sleep(Duration::from_millis(200));
         });
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(500));
         let used = ThreadTimes::now().unwrap().since(&before);
         spinner.join().unwrap();
-        assert!(used.busiest >= Duration::from_millis(150), "{used:?}");
+        // 400 ms of spinning; other tests may share the cores, so ask for an eighth of it.
+        assert!(used.busiest >= Duration::from_millis(50), "{used:?}");
         assert!(used.total >= used.busiest, "{used:?}");
     }
 }
