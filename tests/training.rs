@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, mpsc};
 
 use common::small_demo;
 use idc_studio::dataset::{Label, SplitKind};
@@ -14,6 +14,17 @@ use idc_studio::training::{RunFolder, RunOutcome, TrainConfig, TrainingEvent, Tr
 
 /// Enough steps (about 190 of batch 16) for the model to settle past the class weights' pull.
 const SHORT_RUN_EPOCHS: usize = 6;
+
+/// burn's CPU backend draws weights and dropout masks from one random generator per process,
+/// which a run seeds when it starts. Tests that train take turns, so a run's draws are its own
+/// and the run is the same every time (in parallel, a rare draw gave a run that predicted one
+/// class for every test patch).
+fn one_run_at_a_time() -> MutexGuard<'static, ()> {
+    static RANDOM_GENERATOR: Mutex<()> = Mutex::new(());
+    RANDOM_GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn cpu_config(epochs: usize) -> TrainConfig {
     TrainConfig {
@@ -35,6 +46,7 @@ fn train(job: TrainingJob) -> (RunOutcome, Vec<TrainingEvent>) {
 
 #[test]
 fn a_short_run_learns_and_writes_a_complete_run_folder() {
+    let _turn = one_run_at_a_time();
     let store = &small_demo().store;
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
@@ -143,6 +155,7 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
 
 #[test]
 fn a_stop_request_is_honoured_within_one_batch_and_the_run_resumes() {
+    let _turn = one_run_at_a_time();
     let store = &small_demo().store;
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
@@ -217,6 +230,7 @@ fn a_stop_request_is_honoured_within_one_batch_and_the_run_resumes() {
 
 #[test]
 fn a_new_run_never_overwrites_an_existing_one() {
+    let _turn = one_run_at_a_time();
     let store = &small_demo().store;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), "{}").unwrap();
@@ -240,6 +254,7 @@ fn a_new_run_never_overwrites_an_existing_one() {
 
 #[test]
 fn a_file_that_is_not_a_model_is_a_clear_error() {
+    let _turn = one_run_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.bpk");
     std::fs::write(&path, b"not a model at all").unwrap();
@@ -255,6 +270,7 @@ fn a_file_that_is_not_a_model_is_a_clear_error() {
 
 #[test]
 fn losses_read_back_every_few_steps_add_up_to_the_per_step_losses() {
+    let _turn = one_run_at_a_time();
     use idc_studio::training::batches::HostBatch;
     use idc_studio::training::step::{Learner, ReadBackWindow};
 
