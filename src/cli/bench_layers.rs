@@ -22,8 +22,9 @@ struct LayerCase {
     name: String,
     /// False for a formulation shown only for comparison (the model uses another).
     in_model: bool,
-    /// For a comparison row: whether the model's layer is a different one on a GPU too (only the
-    /// depthwise convolution is; the other layers are burn's own there).
+    /// For a comparison row: whether it differs from what the model runs on a GPU too (burn's
+    /// depthwise, 1x1 and batch-norm layers, and the other 1x1 formulation do; max pooling and
+    /// dropout are burn's own there).
     differs_on_gpu: bool,
     input: [usize; 4],
     forward: Box<dyn Fn(Tensor<4>) -> Tensor<4>>,
@@ -192,9 +193,8 @@ fn median_ms(runs: usize, mut work: impl FnMut()) -> f64 {
 
 /// Prints milliseconds per layer for a batch of `batch_size` on `device` (made autodiff here).
 pub fn run(device: &Device, batch_size: usize, runs: usize) -> anyhow::Result<()> {
-    // burn's own versions are shown beside ours where ours run: every layer on the CPU, the
-    // depthwise convolution on a GPU (its other layers are burn's there, and every extra row
-    // costs the GPU a kernel search).
+    // Comparison rows are shown where they differ from the model's layers: all of them on the
+    // CPU, those marked `differs_on_gpu` on a GPU (every extra row costs a GPU a kernel search).
     let on_cpu = uses_cpu_kernels(device);
     let device = device.clone().autodiff();
     let cases: Vec<LayerCase> = cases(&device)

@@ -10,8 +10,9 @@
 //! - weight gradient: nine dot products per channel between the output gradient and the shifted
 //!   input, summed over the batch ([`weight_gradient_f32`]), one channel per rayon task.
 //!
-//! Only flex (and autodiff over it) is routed here; [`depthwise_conv3x3`] keeps
-//! `Conv2d::forward` on other backends.
+//! These are flex's kernels; burn's cubecl backend (a GPU) has its own in depthwise_gpu.rs.
+//! Other backends, and tensors other than f32, take burn's convolution
+//! ([`burns_convolution`], [`burns_weight_gradient`]).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -19,7 +20,6 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::conv::Conv2d;
@@ -34,7 +34,7 @@ use super::device::uses_cpu_kernels;
 use super::simd::with_avx2;
 
 /// 'same' padding, stride 1, one filter per channel.
-pub(super) fn depthwise_options(channels: usize) -> ConvOptions<2> {
+fn depthwise_options(channels: usize) -> ConvOptions<2> {
     ConvOptions::new([1, 1], [1, 1], [1, 1], channels)
 }
 
@@ -46,8 +46,7 @@ pub trait DepthwiseConvBackend: Backend {
     /// `x [batch, channels, height, width]` convolved with `weight [channels, 1, 3, 3]`.
     #[fusion(dtype = x, shape = x)]
     fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        let channels = x.shape().dims::<4>()[1];
-        Self::conv2d(x, weight, None, depthwise_options(channels))
+        burns_convolution::<Self>(x, weight)
     }
 
     /// The gradient of the loss for the weight `[channels, 1, 3, 3]`, given the convolution's
@@ -57,17 +56,30 @@ pub trait DepthwiseConvBackend: Backend {
         x: FloatTensor<Self>,
         output_gradient: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let channels = x.shape().dims::<4>()[1];
-        let weight = Self::float_zeros([channels, 1, 3, 3].into(), &x.device(), x.dtype().into());
-        Self::conv2d_weight_backward(x, weight, output_gradient, depthwise_options(channels))
+        burns_weight_gradient::<Self>(x, output_gradient)
     }
+}
+
+/// burn's own grouped convolution for [`DepthwiseConvBackend::depthwise_conv3x3`].
+pub(super) fn burns_convolution<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>) -> FloatTensor<B> {
+    let channels = x.shape().dims::<4>()[1];
+    B::conv2d(x, weight, None, depthwise_options(channels))
+}
+
+/// burn's own weight gradient for [`DepthwiseConvBackend::depthwise_conv3x3_weight_gradient`].
+pub(super) fn burns_weight_gradient<B: Backend>(
+    x: FloatTensor<B>,
+    output_gradient: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let channels = x.shape().dims::<4>()[1];
+    let weight = B::float_zeros([channels, 1, 3, 3].into(), &x.device(), x.dtype().into());
+    B::conv2d_weight_backward(x, weight, output_gradient, depthwise_options(channels))
 }
 
 impl DepthwiseConvBackend for Flex {
     fn depthwise_conv3x3(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
         if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
-            let channels = x.shape().dims::<4>()[1];
-            return Self::conv2d(x, weight, None, depthwise_options(channels));
+            return burns_convolution::<Self>(x, weight);
         }
         let dims: [usize; 4] = x.shape().dims();
         let x = x.to_contiguous();
@@ -80,9 +92,7 @@ impl DepthwiseConvBackend for Flex {
 
     fn depthwise_conv3x3_weight_gradient(x: FlexTensor, output_gradient: FlexTensor) -> FlexTensor {
         if x.dtype() != DType::F32 || output_gradient.dtype() != DType::F32 {
-            let channels = x.shape().dims::<4>()[1];
-            let weight = FlexTensor::zeros([channels, 1, 3, 3].into(), x.dtype());
-            return Self::conv2d_weight_backward(x, weight, output_gradient, depthwise_options(channels));
+            return burns_weight_gradient::<Self>(x, output_gradient);
         }
         let dims: [usize; 4] = x.shape().dims();
         let x = x.to_contiguous();

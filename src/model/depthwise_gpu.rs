@@ -15,7 +15,6 @@
 //! Both kernels read f32 values from contiguous tensors; other dtypes take burn's convolution.
 
 use burn::backend::ops::FloatTensorOps;
-use burn::backend::ops::ModuleOps;
 use burn::tensor::DType;
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
@@ -24,7 +23,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::calculate_cube_count_elemwise;
 use cubecl::prelude::*;
 
-use super::depthwise::{DepthwiseConvBackend, depthwise_options};
+use super::depthwise::{DepthwiseConvBackend, burns_convolution, burns_weight_gradient};
 
 /// `output[b, c, y, x] = sum over kh, kw of weight[c, 0, kh, kw] * input[b, c, y + kh - 1, x + kw - 1]`,
 /// zero outside the image. All three tensors are contiguous; `output` has the input's shape.
@@ -160,10 +159,10 @@ fn is_f32(tensors: &[&CubeTensor]) -> bool {
 
 impl DepthwiseConvBackend for CubeBackend {
     fn depthwise_conv3x3(x: CubeTensor, weight: CubeTensor) -> CubeTensor {
-        let dims: [usize; 4] = x.meta.shape().dims();
         if !is_f32(&[&x, &weight]) {
-            return Self::conv2d(x, weight, None, depthwise_options(dims[1]));
+            return burns_convolution::<Self>(x, weight);
         }
+        let dims: [usize; 4] = x.meta.shape().dims();
         let x = into_contiguous(x);
         let weight = into_contiguous(weight);
         let output =
@@ -186,12 +185,10 @@ impl DepthwiseConvBackend for CubeBackend {
     }
 
     fn depthwise_conv3x3_weight_gradient(x: CubeTensor, output_gradient: CubeTensor) -> CubeTensor {
-        let dims: [usize; 4] = x.meta.shape().dims();
-        let [batch, channels, _, width] = dims;
         if !is_f32(&[&x, &output_gradient]) {
-            let weight = Self::float_zeros([channels, 1, 3, 3].into(), &x.device, x.dtype.into());
-            return Self::conv2d_weight_backward(x, weight, output_gradient, depthwise_options(channels));
+            return burns_weight_gradient::<Self>(x, output_gradient);
         }
+        let [batch, channels, _, width] = x.meta.shape().dims();
         let x = into_contiguous(x);
         let output_gradient = into_contiguous(output_gradient);
         let partial_sums = empty_device_contiguous_dtype(
