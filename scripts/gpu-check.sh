@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The GPU check: wgpu (Vulkan) training and inference throughput at batch 32 and 256 (with our
-# depthwise kernels and with burn's), one whole epoch over IDC_regular's ~200,000 training
-# patches, per-layer times at batch 256, and PyTorch eager on the same card. About 7 minutes.
+# The GPU check: wgpu (Vulkan) training and inference throughput at batch 32 and 256 (with the
+# model's GPU layers, and with another formulation of one layer at a time), one whole epoch over
+# IDC_regular's ~200,000 training patches, per-layer times at batch 256, and PyTorch eager on
+# the same card. About 7 minutes for all.
 # Made for a lent NVIDIA machine that has no Rust toolchain: the release binary built elsewhere
 # travels gzipped as .dev/idc-studio.gz with .dev/torch_cancernet.py, and Vulkan's loader as
 # .deb files in .gl/ (see docs/gpu-check.md). Every step has its own time limit, so one that
-# hangs costs only its share; logs go to OUTDIR.
+# hangs costs only its share; the logs end up in OUTDIR/logs.tar.gz (the device tool brings
+# back at most 8 files).
 #
-# Usage: scripts/gpu-check.sh [OUTDIR]      (DEVICE=cpu STEPS=8 EPOCH_PATCHES=3000 for a dry run)
+# Usage: scripts/gpu-check.sh [OUTDIR [MEASUREMENT...]]   (names in `measure` below; all if none)
+#        DEVICE=cpu STEPS=8 EPOCH_PATCHES=3000 for a dry run; DEADLINE=seconds to skip steps
+#        that would end later
 set -u
 out="${1:-${OUT:-/tmp/gpu-check}}"
 mkdir -p "$out"
@@ -15,6 +19,9 @@ device="${DEVICE:-gpu}"
 steps="${STEPS:-64}"
 epoch_patches="${EPOCH_PATCHES:-277524}"
 started=$SECONDS
+# A step that could not end before DEADLINE seconds is skipped, so the summary and the packed
+# logs always come back from a run with a time limit.
+deadline="${DEADLINE:-100000}"
 
 if ls .gl/*.deb >/dev/null 2>&1; then
   for deb in .gl/*.deb; do dpkg -x "$deb" /; done
@@ -33,6 +40,10 @@ torch_script=.dev/torch_cancernet.py
 step() {
   local name=$1 limit=$2
   shift 2
+  if ((SECONDS - started + limit > deadline)); then
+    echo "== $name skipped: its ${limit} s would pass the deadline (${deadline} s)"
+    return
+  fi
   echo "== $name (limit ${limit} s, at $((SECONDS - started)) s): $*"
   timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
   echo "   exit ${PIPESTATUS[0]}"
@@ -46,22 +57,40 @@ step() {
   echo "loader libs: $(ldconfig -p | grep -o -E 'lib(vulkan|GLX_nvidia|nvidia-glcore)[^ ]*' | sort -u | tr '\n' ' ')"
   echo "vulkan drivers: $(ls /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>/dev/null | tr '\n' ' ')"
 } | tee "$out/card.log"
-step wgpu-b32 100 "$bin" bench --device "$device" --runs 5 --steps "$steps"
-step wgpu-b256 100 "$bin" bench --device "$device" --runs 5 --steps $((steps / 2)) --batch-size 256
-# The same with burn's grouped convolution for the depthwise layers instead of our kernels.
-step wgpu-b32-burn-depthwise 80 env IDC_STUDIO_GPU_DEPTHWISE=burn \
-  "$bin" bench --device "$device" --runs 3 --steps "$steps"
-step wgpu-b256-burn-depthwise 80 env IDC_STUDIO_GPU_DEPTHWISE=burn \
-  "$bin" bench --device "$device" --runs 3 --steps $((steps / 2)) --batch-size 256
-step torch-b32 80 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 32
-step torch-b256 50 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 256
-step wgpu-epoch 180 "$bin" bench --device "$device" --runs 1 --steps 16 --epoch-patches "$epoch_patches"
-step wgpu-layers 60 "$bin" bench --device "$device" --layers --runs 5 --batch-size 256
+# One measurement per name; the command line picks some, in its order, else all of them.
+measure() {
+  local b32=(bench --device "$device" --runs 3 --steps "$steps")
+  local b256=(bench --device "$device" --runs 3 --steps $((steps / 2)) --batch-size 256)
+  case $1 in
+    wgpu-b32) step "$1" 100 "$bin" bench --device "$device" --runs 5 --steps "$steps" ;;
+    wgpu-b256) step "$1" 100 "$bin" bench --device "$device" --runs 5 --steps $((steps / 2)) --batch-size 256 ;;
+    # The same with another formulation of one layer (src/model/gpu_layers.rs).
+    wgpu-b32-burn-depthwise) step "$1" 80 env IDC_STUDIO_GPU_DEPTHWISE=burn "$bin" "${b32[@]}" ;;
+    wgpu-b256-burn-depthwise) step "$1" 80 env IDC_STUDIO_GPU_DEPTHWISE=burn "$bin" "${b256[@]}" ;;
+    wgpu-b32-channels-last) step "$1" 60 env IDC_STUDIO_GPU_POINTWISE=channels-last "$bin" "${b32[@]}" ;;
+    wgpu-b256-channels-last) step "$1" 80 env IDC_STUDIO_GPU_POINTWISE=channels-last "$bin" "${b256[@]}" ;;
+    wgpu-b32-burn-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=burn "$bin" "${b32[@]}" ;;
+    wgpu-b256-burn-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=burn "$bin" "${b256[@]}" ;;
+    wgpu-b32-sums-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=sums "$bin" "${b32[@]}" ;;
+    wgpu-b256-sums-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=sums "$bin" "${b256[@]}" ;;
+    torch-b32) step "$1" 80 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 32 ;;
+    torch-b256) step "$1" 50 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 256 ;;
+    wgpu-epoch) step "$1" 180 "$bin" bench --device "$device" --runs 1 --steps 16 --epoch-patches "$epoch_patches" ;;
+    wgpu-layers) step "$1" 150 "$bin" bench --device "$device" --layers --runs 5 --batch-size 256 ;;
+    *) echo "no measurement called $1" ;;
+  esac
+}
+shift $(($# > 0 ? 1 : 0))
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 wgpu-b32-sums-norm wgpu-b256-sums-norm torch-b32
+  torch-b256 wgpu-epoch wgpu-b32-burn-depthwise wgpu-b256-burn-depthwise wgpu-layers)
+for name in "${names[@]}"; do measure "$name"; done
 
 echo "== summary (images/s; $((SECONDS - started)) s in all)"
 cat "$out/card.log"
-for log in wgpu-b32 wgpu-b256 wgpu-b32-burn-depthwise wgpu-b256-burn-depthwise torch-b32 torch-b256 \
-  wgpu-epoch; do
+for log in "${names[@]}"; do
+  [ "$log" = wgpu-layers ] && continue
   echo "-- $log"
-  grep -h -E "^(device|depthwise|training|host|inference|pipeline)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
+  grep -h -E "^(device|layer |training|host|inference|pipeline)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
 done
+(cd "$out" && tar czf logs.tar.gz ./*.log && rm -f ./*.log)

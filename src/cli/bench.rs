@@ -10,8 +10,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::demo::{DemoConfig, generate_demo_dataset};
 use crate::dataset::scan_dataset;
-use crate::model::depthwise::{GPU_KERNEL_VARIABLE, gpu_uses_burns_convolution};
 use crate::model::device::uses_cpu_kernels;
+use crate::model::gpu_layers::gpu_layers;
 use crate::model::{DeviceChoice, select_device};
 use crate::training::augment::AugmentationRanges;
 use crate::training::batches::HostBatch;
@@ -68,8 +68,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let compute = select_device(args.device)?;
     println!("device     {}", compute.description);
-    if !uses_cpu_kernels(&compute.device) && gpu_uses_burns_convolution() {
-        println!("depthwise  burn's grouped convolution ({GPU_KERNEL_VARIABLE}=burn)");
+    if !uses_cpu_kernels(&compute.device) {
+        for departure in gpu_layers().departures() {
+            println!("layer      {departure}");
+        }
     }
     if args.layers {
         super::bench_layers::run(&compute.device, args.batch_size, args.runs)?;

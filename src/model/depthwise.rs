@@ -14,6 +14,8 @@
 //! Other backends, and tensors other than f32, take burn's convolution
 //! ([`burns_convolution`], [`burns_weight_gradient`]).
 
+use super::device::uses_cpu_kernels;
+use super::gpu_layers::gpu_layers;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -27,9 +29,6 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
-use std::sync::OnceLock;
-
-use super::device::uses_cpu_kernels;
 
 use super::simd::with_avx2;
 
@@ -158,26 +157,15 @@ impl<B: DepthwiseConvBackend, C: CheckpointStrategy> DepthwiseConvBackend for Au
 /// `conv.forward(x)` for CancerNet's depthwise 3x3 'same' convolution without bias
 /// (`x [batch, channels, height, width]`, `conv.weight [channels, 1, 3, 3]`): our kernels on the
 /// CPU and on a GPU (see depthwise_gpu.rs), burn's convolution on a GPU when
-/// [`GPU_KERNEL_VARIABLE`] says `burn`.
+/// [`DEPTHWISE_VARIABLE`](super::gpu_layers::DEPTHWISE_VARIABLE) says `burn`.
 pub fn depthwise_conv3x3(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if !uses_cpu_kernels(&x.device()) && gpu_uses_burns_convolution() {
+    if !uses_cpu_kernels(&x.device()) && gpu_layers().burns_depthwise {
         return conv.forward(x);
     }
     Tensor::from_dispatch(Dispatch::depthwise_conv3x3(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
     ))
-}
-
-/// Set to `burn` to run burn's grouped convolution instead of our kernels on a GPU: for measuring
-/// one against the other (`scripts/gpu-check.sh` does), or as a way out should a driver
-/// mistranslate our kernels.
-pub const GPU_KERNEL_VARIABLE: &str = "IDC_STUDIO_GPU_DEPTHWISE";
-
-/// Whether [`GPU_KERNEL_VARIABLE`] asks for burn's convolution on a GPU.
-pub fn gpu_uses_burns_convolution() -> bool {
-    static BURNS: OnceLock<bool> = OnceLock::new();
-    *BURNS.get_or_init(|| std::env::var(GPU_KERNEL_VARIABLE).is_ok_and(|value| value == "burn"))
 }
 
 fn assert_matches_shape(x: &[f32], dims: [usize; 4]) {

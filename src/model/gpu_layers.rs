@@ -1,0 +1,120 @@
+//! Which formulation three of CancerNet's layers take on a GPU. Each is the same layer (same
+//! numbers, tested); what differs is speed, and on a GPU only whole training steps on the card
+//! say which is faster. The defaults are the fastest measured; an environment variable switches
+//! a layer to the other, to time whole steps one against the other (`idc-studio bench` prints
+//! the choices it ran with; `scripts/gpu-check.sh` runs each), or as a way out should a driver
+//! mistranslate one. The CPU always runs the model's own kernels and ignores them.
+
+use std::sync::OnceLock;
+
+/// Set to `burn` for burn's grouped convolution instead of our kernels (depthwise_gpu.rs).
+pub const DEPTHWISE_VARIABLE: &str = "IDC_STUDIO_GPU_DEPTHWISE";
+/// Set to `channels-last` for the 1x1 convolution as one 2-D matrix product over every pixel
+/// instead of one batched product per image.
+pub const POINTWISE_VARIABLE: &str = "IDC_STUDIO_GPU_POINTWISE";
+/// Set to `burn` for ReLU then burn's `BatchNorm`, or `sums` for ReLU then
+/// `batch_norm_from_sums` (burn's tensor operations, statistics by sums), instead of our fused
+/// ReLU + batch-norm kernels.
+pub const BATCH_NORM_VARIABLE: &str = "IDC_STUDIO_GPU_BATCH_NORM";
+
+/// How ReLU + batch norm runs on a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuBatchNorm {
+    /// Our kernels (relu_batch_norm_gpu.rs).
+    Kernels,
+    /// burn's operations, the statistics taken by sums (`cancernet::batch_norm_from_sums`; the
+    /// dense layer's, which is not four-dimensional, takes burn's `BatchNorm`).
+    Sums,
+    /// burn's `BatchNorm`.
+    Burn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuLayers {
+    pub burns_depthwise: bool,
+    pub channels_last_pointwise: bool,
+    pub batch_norm: GpuBatchNorm,
+}
+
+/// The choices of this process, read from the environment once.
+pub fn gpu_layers() -> GpuLayers {
+    static CHOICES: OnceLock<GpuLayers> = OnceLock::new();
+    *CHOICES.get_or_init(|| {
+        let says = |variable: &str, value: &str| std::env::var(variable).is_ok_and(|set| set == value);
+        GpuLayers {
+            burns_depthwise: says(DEPTHWISE_VARIABLE, "burn"),
+            channels_last_pointwise: says(POINTWISE_VARIABLE, "channels-last"),
+            batch_norm: if says(BATCH_NORM_VARIABLE, "burn") {
+                GpuBatchNorm::Burn
+            } else if says(BATCH_NORM_VARIABLE, "sums") {
+                GpuBatchNorm::Sums
+            } else {
+                GpuBatchNorm::Kernels
+            },
+        }
+    })
+}
+
+impl GpuLayers {
+    /// One line per layer that is not the default, for `bench` to print.
+    pub fn departures(&self) -> Vec<String> {
+        [
+            (
+                self.burns_depthwise,
+                DEPTHWISE_VARIABLE,
+                "burn",
+                "burn's grouped convolution",
+            ),
+            (
+                self.channels_last_pointwise,
+                POINTWISE_VARIABLE,
+                "channels-last",
+                "one channels-last matrix product",
+            ),
+            (
+                self.batch_norm == GpuBatchNorm::Burn,
+                BATCH_NORM_VARIABLE,
+                "burn",
+                "ReLU then burn's BatchNorm",
+            ),
+            (
+                self.batch_norm == GpuBatchNorm::Sums,
+                BATCH_NORM_VARIABLE,
+                "sums",
+                "ReLU then batch norm from sums",
+            ),
+        ]
+        .into_iter()
+        .filter(|(chosen, ..)| *chosen)
+        .map(|(_, variable, value, what)| format!("{what} ({variable}={value})"))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_each_departure_with_its_variable() {
+        let defaults = GpuLayers {
+            burns_depthwise: false,
+            channels_last_pointwise: false,
+            batch_norm: GpuBatchNorm::Kernels,
+        };
+        assert!(defaults.departures().is_empty());
+        let lines = GpuLayers {
+            channels_last_pointwise: true,
+            batch_norm: GpuBatchNorm::Sums,
+            ..defaults
+        }
+        .departures();
+        assert_eq!(
+            lines,
+            [
+                "one channels-last matrix product (IDC_STUDIO_GPU_POINTWISE=channels-last)",
+                "ReLU then batch norm from sums (IDC_STUDIO_GPU_BATCH_NORM=sums)"
+            ]
+        );
+    }
+}
