@@ -11,6 +11,7 @@ use burn::prelude::*;
 use super::depthwise::depthwise_conv3x3;
 use super::device::uses_cpu_kernels;
 use super::dropout::dropout;
+use super::gpu_layers::{GpuBatchNorm, gpu_layers};
 use super::max_pool::max_pool_2x2;
 use super::relu_batch_norm::relu_batch_norm;
 
@@ -46,7 +47,12 @@ impl SeparableConv {
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        pointwise_as_matmul(&self.pointwise, depthwise_conv3x3(&self.depthwise, input))
+        let x = depthwise_conv3x3(&self.depthwise, input);
+        if gpu_layers().channels_last_pointwise && !uses_cpu_kernels(&x.device()) {
+            pointwise_as_channels_last_matmul(&self.pointwise, x)
+        } else {
+            pointwise_as_matmul(&self.pointwise, x)
+        }
     }
 }
 
@@ -106,7 +112,8 @@ pub fn pointwise_as_matmul(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
 /// channels-last, `[batch * height * width, in]` times `weight^T [in, out]`, and back. Its weight
 /// gradient is then one matrix product too, where [`pointwise_as_matmul`]'s is one per image
 /// summed over the batch; the price is two layout copies. Shown beside the model's formulation by
-/// `idc-studio bench --layers` (on a GPU the better of the two is an open question).
+/// `idc-studio bench --layers`; on a GPU the model takes it when `IDC_STUDIO_GPU_POINTWISE` says
+/// `channels-last` (gpu_layers.rs).
 pub fn pointwise_as_channels_last_matmul(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     let [batch, channels_in, height, width] = input.dims();
     let [channels_out, ..] = conv.weight.val().dims();
@@ -195,12 +202,13 @@ impl CancerNet {
         self.classifier.forward(dropout(&self.dense_dropout, x))
     }
 
-    /// ReLU then batch norm after a separable convolution: fused on the CPU backend.
+    /// ReLU then batch norm after a separable convolution: fused, unless a GPU is told to take
+    /// the statistics by sums (gpu_layers.rs).
     fn relu_then_norm(&self, norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-        if uses_cpu_kernels(&x.device()) {
-            relu_batch_norm(norm, x)
-        } else {
+        if !uses_cpu_kernels(&x.device()) && gpu_layers().batch_norm == GpuBatchNorm::Sums {
             batch_norm_from_sums(norm, self.activation.forward(x))
+        } else {
+            relu_batch_norm(norm, x)
         }
     }
 

@@ -5,8 +5,10 @@ pub mod depthwise;
 mod depthwise_gpu;
 pub mod device;
 pub mod dropout;
+pub mod gpu_layers;
 pub mod max_pool;
 pub mod relu_batch_norm;
+mod relu_batch_norm_gpu;
 mod simd;
 
 pub use cancernet::{CancerNet, INPUT_CHANNELS, INPUT_SIDE, NUM_CLASSES};

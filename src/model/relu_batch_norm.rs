@@ -1,5 +1,6 @@
 //! ReLU followed by batch norm, as CancerNet has it after every convolution and the dense layer,
-//! fused into one burn backend extension for the CPU backend: two passes over the activation
+//! fused into one burn backend extension, here for the CPU backend (the GPU's kernels are in
+//! relu_batch_norm_gpu.rs): two passes over the activation
 //! forward (channel moments, then normalise) and two backward (channel sums, then the input
 //! gradient). Composed of burn's tensor operations the same layer takes about ten passes each
 //! way, each with its own allocation, and was a fifth of a CPU training step.
@@ -19,22 +20,28 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
-use burn::tensor::{DType, FloatDType};
+use burn::tensor::{DType, FloatDType, Slice};
 use rayon::prelude::*;
 
 use super::device::uses_cpu_kernels;
+use super::gpu_layers::{GpuBatchNorm, gpu_layers};
 use super::simd::with_avx2;
 
-#[backend_extension(Flex, Autodiff)]
+// As depthwise.rs: `Cube` (wgpu) is always compiled in; `Fusion` records each call as one opaque
+// operation. Every operation has one output, which is what the Fusion side can describe: the
+// backward pass is two of them (the parameters' gradients, then the input's).
+#[backend_extension(Flex, Cube: cfg(all()), Fusion, Autodiff)]
 pub trait ReluBatchNormBackend: Backend {
     /// `[2, channels]`: the mean and the biased variance of `relu(x)` per channel (axis 1) over
     /// every other axis. Not differentiable (the gradient through the statistics is part of
     /// [`relu_batch_norm`](Self::relu_batch_norm)'s own).
+    #[fusion(dtype = x, shape = Shape::new([2, x[1]]))]
     fn relu_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `(relu(x) - mean) / sqrt(variance + epsilon) * gamma + beta` per channel, with
     /// `moments = [mean; variance]`. `batch_statistics`: the moments are those of this `x`
     /// (training), so its gradient flows through them too.
+    #[fusion(dtype = x, shape = x)]
     fn relu_batch_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -43,19 +50,29 @@ pub trait ReluBatchNormBackend: Backend {
         epsilon: f64,
         batch_statistics: bool,
     ) -> FloatTensor<Self>;
-}
 
-/// The backward pass, on the backend that autodiff wraps.
-pub trait ReluBatchNormBackward: Backend {
-    /// Gradients for `x`, `gamma` and `beta`.
-    fn relu_batch_norm_backward(
+    /// `[2, channels]`: the gradients of gamma (`sum g * x_hat`) and of beta (`sum g`) given the
+    /// output's gradient `g`.
+    #[fusion(dtype = x, shape = Shape::new([2, x[1]]))]
+    fn relu_batch_norm_parameter_gradients(
+        x: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        output_gradient: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+
+    /// The gradient for `x`, given the output's and the parameters' (from
+    /// [`relu_batch_norm_parameter_gradients`](Self::relu_batch_norm_parameter_gradients)).
+    #[fusion(dtype = x, shape = x)]
+    fn relu_batch_norm_input_gradient(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         output_gradient: FloatTensor<Self>,
+        parameter_gradients: FloatTensor<Self>,
         epsilon: f64,
         batch_statistics: bool,
-    ) -> [FloatTensor<Self>; 3];
+    ) -> FloatTensor<Self>;
 }
 
 /// A flex tensor's values as contiguous f32 (CancerNet trains in f32; others are converted).
@@ -133,47 +150,96 @@ impl ReluBatchNormBackend for Flex {
         let output = normalise(slice(&x), &scale, &shift, layout(&shape));
         flex_tensor(output, shape, dtype)
     }
-}
 
-impl ReluBatchNormBackward for Flex {
-    fn relu_batch_norm_backward(
+    fn relu_batch_norm_parameter_gradients(
+        x: FlexTensor,
+        moments: FlexTensor,
+        output_gradient: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let shape = x.shape();
+        let (x, dtype) = f32_values(x);
+        let (moments, _) = f32_values(moments);
+        let (output_gradient, _) = f32_values(output_gradient);
+        let coefficients = Coefficients::new(slice(&moments), epsilon);
+        let [_, channels, _] = layout(&shape);
+        let (mut gradients, beta_gradient) =
+            parameter_gradients(slice(&x), &coefficients, slice(&output_gradient), layout(&shape));
+        gradients.extend(beta_gradient);
+        flex_tensor(gradients, [2, channels].into(), dtype)
+    }
+
+    fn relu_batch_norm_input_gradient(
         x: FlexTensor,
         gamma: FlexTensor,
         moments: FlexTensor,
         output_gradient: FlexTensor,
+        parameter_gradients: FlexTensor,
         epsilon: f64,
         batch_statistics: bool,
-    ) -> [FlexTensor; 3] {
+    ) -> FlexTensor {
         let shape = x.shape();
-        let gamma_shape = gamma.shape();
         let (x, dtype) = f32_values(x);
         let (gamma, _) = f32_values(gamma);
         let (moments, _) = f32_values(moments);
         let (output_gradient, _) = f32_values(output_gradient);
+        let (parameter_gradients, _) = f32_values(parameter_gradients);
         let coefficients = Coefficients::new(slice(&moments), epsilon);
-        let (x_gradient, gamma_gradient, beta_gradient) = backward(
+        let x_gradient = input_gradient(
             slice(&x),
             slice(&gamma),
             &coefficients,
             slice(&output_gradient),
+            slice(&parameter_gradients),
             layout(&shape),
             batch_statistics,
         );
-        [
-            flex_tensor(x_gradient, shape, dtype),
-            flex_tensor(gamma_gradient, gamma_shape.clone(), dtype),
-            flex_tensor(beta_gradient, gamma_shape, dtype),
-        ]
+        flex_tensor(x_gradient, shape, dtype)
     }
 }
 
 impl<B, C> ReluBatchNormBackend for Autodiff<B, C>
 where
-    B: ReluBatchNormBackend + ReluBatchNormBackward,
+    B: ReluBatchNormBackend,
     C: CheckpointStrategy,
 {
     fn relu_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::from_inner(B::relu_channel_moments(Self::inner(x)))
+    }
+
+    // The two parts of the backward pass are not differentiated themselves.
+    fn relu_batch_norm_parameter_gradients(
+        x: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        output_gradient: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::relu_batch_norm_parameter_gradients(
+            Self::inner(x),
+            Self::inner(moments),
+            Self::inner(output_gradient),
+            epsilon,
+        ))
+    }
+
+    fn relu_batch_norm_input_gradient(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        output_gradient: FloatTensor<Self>,
+        parameter_gradients: FloatTensor<Self>,
+        epsilon: f64,
+        batch_statistics: bool,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::relu_batch_norm_input_gradient(
+            Self::inner(x),
+            Self::inner(gamma),
+            Self::inner(moments),
+            Self::inner(output_gradient),
+            Self::inner(parameter_gradients),
+            epsilon,
+            batch_statistics,
+        ))
     }
 
     fn relu_batch_norm(
@@ -187,7 +253,7 @@ where
         #[derive(Debug)]
         struct ReluBatchNormStep;
 
-        impl<B: ReluBatchNormBackward> Backward<B, 3> for ReluBatchNormStep {
+        impl<B: ReluBatchNormBackend> Backward<B, 3> for ReluBatchNormStep {
             type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64, bool);
 
             fn backward(
@@ -199,21 +265,33 @@ where
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let output_gradient = grads.consume::<B>(&ops.node);
                 let (x, gamma, moments, epsilon, batch_statistics) = ops.state;
-                let [x_gradient, gamma_gradient, beta_gradient] = B::relu_batch_norm_backward(
-                    x,
-                    gamma,
-                    moments,
-                    output_gradient,
+                let gamma_shape = gamma.shape();
+                let parameter_gradients = B::relu_batch_norm_parameter_gradients(
+                    x.clone(),
+                    moments.clone(),
+                    output_gradient.clone(),
                     epsilon,
-                    batch_statistics,
                 );
-                for (node, gradient) in [
-                    (node_x, x_gradient),
-                    (node_gamma, gamma_gradient),
-                    (node_beta, beta_gradient),
-                ] {
+                if let Some(node) = node_x {
+                    let x_gradient = B::relu_batch_norm_input_gradient(
+                        x,
+                        gamma,
+                        moments,
+                        output_gradient,
+                        parameter_gradients.clone(),
+                        epsilon,
+                        batch_statistics,
+                    );
+                    grads.register::<B>(node.id, x_gradient);
+                }
+                let channels = gamma_shape.num_elements();
+                for (row, node) in [(0, node_gamma), (1, node_beta)] {
                     if let Some(node) = node {
-                        grads.register::<B>(node.id, gradient);
+                        let gradient = B::float_slice(
+                            parameter_gradients.clone(),
+                            &[Slice::from(row..row + 1), Slice::from(0..channels)],
+                        );
+                        grads.register::<B>(node.id, B::float_reshape(gradient, gamma_shape.clone()));
                     }
                 }
             }
@@ -251,13 +329,17 @@ where
     }
 }
 
-/// `norm.forward(relu(x))` for `x [batch, channels, ...]`, fused where
-/// [`uses_cpu_kernels`] holds (burn's layers elsewhere). In training (an autodiff device and the layer's training
-/// flag on) it normalises with the batch's statistics and updates the running ones as
-/// `BatchNorm` does (biased variance, its momentum); otherwise it uses the running statistics.
+/// `norm.forward(relu(x))` for `x [batch, channels, ...]`, fused: our kernels on the CPU and on
+/// a GPU (relu_batch_norm_gpu.rs), burn's layers on a GPU for tensors other than f32 or when
+/// `IDC_STUDIO_GPU_BATCH_NORM` asks for another formulation (gpu_layers.rs). In training (an
+/// autodiff device and the layer's training flag on) it normalises with the batch's statistics
+/// and updates the running ones as `BatchNorm` does (biased variance, its momentum); otherwise
+/// it uses the running statistics.
 pub fn relu_batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
-    if !uses_cpu_kernels(&device) {
+    if !uses_cpu_kernels(&device)
+        && (gpu_layers().batch_norm != GpuBatchNorm::Kernels || x.dtype() != DType::F32)
+    {
         return norm.forward(burn::tensor::activation::relu(x));
     }
     let batch_statistics = device.is_autodiff() && norm.training.is_enabled();
@@ -443,16 +525,13 @@ fn normalise_row_portable(y: &mut [f32], x: &[f32], scale: f32, shift: f32) {
     }
 }
 
-/// Gradients for `x`, `gamma` and `beta` given the output's.
-fn backward(
+/// Gradients for `gamma` and `beta` given the output's.
+fn parameter_gradients(
     x: &[f32],
-    gamma: &[f32],
     coefficients: &Coefficients,
     output_gradient: &[f32],
     [batch, channels, positions]: [usize; 3],
-    batch_statistics: bool,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let count = (batch * positions) as f32;
+) -> (Vec<f32>, Vec<f32>) {
     // Per channel: sum g and sum g * relu(x).
     let sums: Vec<(f32, f32)> = (0..channels)
         .into_par_iter()
@@ -476,6 +555,22 @@ fn backward(
     let gamma_gradient: Vec<f32> = (0..channels)
         .map(|c| inverse_std[c] * (sums[c].1 - mean[c] * sums[c].0))
         .collect();
+    (gamma_gradient, beta_gradient)
+}
+
+/// The gradient for `x` given the output's and `parameter_gradients = [gamma's; beta's]`.
+fn input_gradient(
+    x: &[f32],
+    gamma: &[f32],
+    coefficients: &Coefficients,
+    output_gradient: &[f32],
+    parameter_gradients: &[f32],
+    [batch, channels, positions]: [usize; 3],
+    batch_statistics: bool,
+) -> Vec<f32> {
+    let count = (batch * positions) as f32;
+    let Coefficients { mean, inverse_std } = coefficients;
+    let (gamma_gradient, beta_gradient) = parameter_gradients.split_at(channels);
     // d relu(x) = gamma * inverse_std * (g - [sum g + x_hat * sum g x_hat] / count), the bracket
     // only with batch statistics; then zero where x <= 0. Per channel: d = g * a + relu(x) * b + c.
     let mut a = vec![0f32; channels];
@@ -507,7 +602,7 @@ fn backward(
                 );
             }
         });
-    (x_gradient, gamma_gradient, beta_gradient)
+    x_gradient
 }
 
 with_avx2! {
