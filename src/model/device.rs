@@ -39,8 +39,9 @@ pub enum DeviceError {
 }
 
 /// Whether CancerNet runs on `device` through our own CPU kernels (`depthwise`,
-/// `relu_batch_norm`, `dropout`): burn's flex backend, with or without autodiff. Other backends
-/// (wgpu) keep burn's layers.
+/// `relu_batch_norm`, `max_pool`, `dropout`): burn's flex backend, with or without autodiff.
+/// On wgpu the depthwise convolution and ReLU + batch norm take our GPU kernels (`*_gpu.rs`,
+/// unless gpu_layers.rs says otherwise) and the other layers are burn's.
 pub fn uses_cpu_kernels(device: &Device) -> bool {
     matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
 }

@@ -53,6 +53,22 @@ fn workgroup_sum(scratch: &mut Shared<[f32]>, value: f32) -> f32 {
     total
 }
 
+/// The workgroup's images in a reducing kernel (workgroup `(group, channel)`): the first, and how
+/// many values of its channel they hold.
+#[cube]
+fn group_of_images(batch: usize, positions: usize, images_per_group: usize) -> (usize, usize) {
+    let first = CUBE_POS_X as usize * images_per_group;
+    let end = min(first + images_per_group, batch);
+    (first, (end - first) * positions)
+}
+
+/// Where the `index`-th value of `channel` from image `first` on lies in `[batch, channels,
+/// positions]`.
+#[cube]
+fn value_address(first: usize, index: usize, channel: usize, channels: usize, positions: usize) -> usize {
+    ((first + index / positions) * channels + channel) * positions + index % positions
+}
+
 /// Workgroup (group, channel) of `relu(x)`: `partials[channel, group] = (count, mean, sum of
 /// squared deviations)` over the images `group * images_per_group..` (at most that many).
 #[cube(launch_unchecked)]
@@ -64,20 +80,15 @@ fn moment_partials_kernel(
     positions: usize,
     images_per_group: usize,
 ) {
-    let group = CUBE_POS_X as usize;
     let channel = CUBE_POS_Y as usize;
-    let groups = CUBE_COUNT_X as usize;
-    let first = group * images_per_group;
-    let end = min(first + images_per_group, batch);
-    let count = (end - first) * positions;
+    let (first, count) = group_of_images(batch, positions, images_per_group);
     let mut scratch = Shared::<[f32]>::new_slice(UNITS);
 
     let mut sum = 0.0f32;
     let mut index = UNIT_POS as usize;
     while index < count {
-        let image = first + index / positions;
         sum += max(
-            x[(image * channels + channel) * positions + index % positions],
+            x[value_address(first, index, channel, channels, positions)],
             0.0f32,
         );
         index += UNITS;
@@ -87,9 +98,8 @@ fn moment_partials_kernel(
     let mut squares = 0.0f32;
     index = UNIT_POS as usize;
     while index < count {
-        let image = first + index / positions;
         let deviation = max(
-            x[(image * channels + channel) * positions + index % positions],
+            x[value_address(first, index, channel, channels, positions)],
             0.0f32,
         ) - mean;
         squares += deviation * deviation;
@@ -97,7 +107,7 @@ fn moment_partials_kernel(
     }
     let deviations = workgroup_sum(&mut scratch, squares);
     if UNIT_POS == 0 {
-        let cell = (channel * groups + group) * 3;
+        let cell = (channel * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * 3;
         partials[cell] = f32::cast_from(count);
         partials[cell + 1] = mean;
         partials[cell + 2] = deviations;
@@ -150,12 +160,8 @@ fn gradient_partials_kernel(
     positions: usize,
     images_per_group: usize,
 ) {
-    let group = CUBE_POS_X as usize;
     let channel = CUBE_POS_Y as usize;
-    let groups = CUBE_COUNT_X as usize;
-    let first = group * images_per_group;
-    let end = min(first + images_per_group, batch);
-    let count = (end - first) * positions;
+    let (first, count) = group_of_images(batch, positions, images_per_group);
     let mean = moments[channel];
     let mut scratch = Shared::<[f32]>::new_slice(UNITS);
 
@@ -163,8 +169,7 @@ fn gradient_partials_kernel(
     let mut weighted = 0.0f32;
     let mut index = UNIT_POS as usize;
     while index < count {
-        let image = first + index / positions;
-        let at = (image * channels + channel) * positions + index % positions;
+        let at = value_address(first, index, channel, channels, positions);
         let gradient = output_gradient[at];
         sum += gradient;
         weighted += gradient * (max(x[at], 0.0f32) - mean);
@@ -173,7 +178,7 @@ fn gradient_partials_kernel(
     let sum = workgroup_sum(&mut scratch, sum);
     let weighted = workgroup_sum(&mut scratch, weighted);
     if UNIT_POS == 0 {
-        let cell = (channel * groups + group) * 2;
+        let cell = (channel * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * 2;
         partials[cell] = sum;
         partials[cell + 1] = weighted;
     }
@@ -295,6 +300,19 @@ fn groups_of_images(batch: usize, positions: usize) -> (usize, usize) {
     (images_per_group, batch.div_ceil(images_per_group))
 }
 
+/// Reducing workgroups: `groups` per channel (x), one row per channel (y).
+fn per_group_and_channel(groups: usize, channels: usize) -> (CubeCount, CubeDim) {
+    (
+        CubeCount::Static(groups as u32, channels as u32, 1),
+        CubeDim::new_1d(UNITS as u32),
+    )
+}
+
+/// Merging workgroups: one per channel.
+fn per_channel(channels: usize) -> (CubeCount, CubeDim) {
+    per_group_and_channel(channels, 1)
+}
+
 fn one_thread_each(tensor: &CubeTensor, threads: usize) -> (CubeCount, CubeDim) {
     let cube_dim = CubeDim::new(&tensor.client, threads);
     (
@@ -312,14 +330,15 @@ impl ReluBatchNormBackend for CubeBackend {
         let partials = empty_f32(&x, vec![channels, groups, 3]);
         let moments = empty_f32(&x, vec![2, channels]);
         let client = x.client.clone();
+        let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
         // SAFETY: each workgroup reads only the values of its own channel and images (inside the
         // contiguous input's shape) and writes its own three cells of `partials`; the merge reads
         // those cells and writes its channel's two moments.
         unsafe {
             moment_partials_kernel::launch_unchecked(
                 &client,
-                CubeCount::Static(groups as u32, channels as u32, 1),
-                CubeDim::new_1d(UNITS as u32),
+                reducing.0,
+                reducing.1,
                 x.into_tensor_arg(),
                 partials.clone().into_tensor_arg(),
                 batch,
@@ -329,8 +348,8 @@ impl ReluBatchNormBackend for CubeBackend {
             );
             merge_moments_kernel::launch_unchecked(
                 &client,
-                CubeCount::Static(channels as u32, 1, 1),
-                CubeDim::new_1d(UNITS as u32),
+                merging.0,
+                merging.1,
                 partials.into_tensor_arg(),
                 moments.clone().into_tensor_arg(),
                 channels,
@@ -388,12 +407,13 @@ impl ReluBatchNormBackend for CubeBackend {
         let partials = empty_f32(&x, vec![channels, groups, 2]);
         let gradients = empty_f32(&x, vec![2, channels]);
         let client = x.client.clone();
+        let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
         // SAFETY: as in `relu_channel_moments`, with two cells per group.
         unsafe {
             gradient_partials_kernel::launch_unchecked(
                 &client,
-                CubeCount::Static(groups as u32, channels as u32, 1),
-                CubeDim::new_1d(UNITS as u32),
+                reducing.0,
+                reducing.1,
                 x.into_tensor_arg(),
                 output_gradient.into_tensor_arg(),
                 moments.clone().into_tensor_arg(),
@@ -405,8 +425,8 @@ impl ReluBatchNormBackend for CubeBackend {
             );
             merge_gradient_sums_kernel::launch_unchecked(
                 &client,
-                CubeCount::Static(channels as u32, 1, 1),
-                CubeDim::new_1d(UNITS as u32),
+                merging.0,
+                merging.1,
                 partials.into_tensor_arg(),
                 moments.into_tensor_arg(),
                 gradients.clone().into_tensor_arg(),
