@@ -140,9 +140,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let mut slot = Some(learner);
     // The host's CPU time per step in the run that used least (ms): all threads, the busiest
-    // one, and that run's wall time per step. A busiest thread near the wall time means the
-    // host sets a GPU step's pace (its work, or a wait that spins).
-    let mut host_per_step: Option<(f64, f64, f64)> = None;
+    // one, that run's wall time per step, and the busiest threads by name. A busiest thread near
+    // the wall time means the host sets a GPU step's pace (its work, or a wait that spins).
+    let mut host_per_step: Option<(f64, f64, f64, Vec<(String, f64)>)> = None;
     for read_every in [1, GPU_READ_BACK_STEPS] {
         let rate = median_rate(args.runs, || {
             let learner = slot.take().ok_or_else(|| anyhow::anyhow!("no learner"))?;
@@ -153,9 +153,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             if let (Some(before), Some(after)) = (host_before, ThreadTimes::now()) {
                 let used = after.since(&before);
                 let per_step = |time: std::time::Duration| time.as_secs_f64() * 1000.0 / batches.len() as f64;
-                let this_run = (per_step(used.total), per_step(used.busiest), per_step(elapsed));
-                if host_per_step.is_none_or(|(least, _, _)| this_run.0 < least) {
-                    host_per_step = Some(this_run);
+                if host_per_step
+                    .as_ref()
+                    .is_none_or(|(least, ..)| per_step(used.total) < *least)
+                {
+                    let threads = used
+                        .threads
+                        .iter()
+                        .map(|(name, time)| (name.clone(), per_step(*time)));
+                    host_per_step = Some((
+                        per_step(used.total),
+                        per_step(used.busiest),
+                        per_step(elapsed),
+                        threads.collect(),
+                    ));
                 }
             }
             Ok((batches.len() * args.batch_size) as f64 / elapsed.as_secs_f64())
@@ -172,10 +183,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
 
     // On the CPU backend the threads' time is the arithmetic itself: this says nothing there.
-    if let Some((total, busiest, wall)) = host_per_step.filter(|_| !uses_cpu_kernels(&compute.device)) {
+    if let Some((total, busiest, wall, threads)) =
+        host_per_step.filter(|_| !uses_cpu_kernels(&compute.device))
+    {
         println!(
             "host       {total:>9.2} ms of CPU per step in all threads, {busiest:.2} in the busiest \
              thread; {wall:.2} ms per step on the clock"
+        );
+        let busiest_threads: Vec<String> = threads
+            .iter()
+            .take(4)
+            .map(|(name, time)| format!("{name} {time:.2}"))
+            .collect();
+        println!(
+            "host       by thread, ms per step: {}",
+            busiest_threads.join(", ")
         );
     }
 

@@ -5,16 +5,20 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The CPU time (user + system) each live thread of this process has used, by thread id.
-pub struct ThreadTimes(HashMap<u32, Duration>);
+/// The name and the CPU time (user + system) of each live thread of this process, by thread id.
+pub struct ThreadTimes(HashMap<u32, (String, Duration)>);
 
 /// What the threads used between two [`ThreadTimes`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HostUse {
     /// All threads together.
     pub total: Duration,
     /// The one thread that used most: the host's floor under the work, as it runs serially.
     pub busiest: Duration,
+    /// Each thread that used any, by name (as the thread named itself; several may share one),
+    /// the busiest first: says whose work the floor is (the training thread's autodiff and
+    /// fusion, or a GPU runtime's own threads).
+    pub threads: Vec<(String, Duration)>,
 }
 
 impl ThreadTimes {
@@ -35,11 +39,9 @@ impl ThreadTimes {
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
                 continue;
             };
-            if let Some(ticks) = cpu_ticks(&stat) {
-                times.insert(
-                    id,
-                    Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64),
-                );
+            if let (Some(name), Some(ticks)) = (thread_name(&stat), cpu_ticks(&stat)) {
+                let time = Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64);
+                times.insert(id, (name.to_string(), time));
             }
         }
         Some(Self(times))
@@ -47,15 +49,27 @@ impl ThreadTimes {
 
     /// The CPU time used since `earlier`, by threads alive now (a new one counts from zero).
     pub fn since(&self, earlier: &ThreadTimes) -> HostUse {
-        let mut total = Duration::ZERO;
-        let mut busiest = Duration::ZERO;
-        for (id, &time) in &self.0 {
-            let used = time.saturating_sub(earlier.0.get(id).copied().unwrap_or_default());
-            total += used;
-            busiest = busiest.max(used);
+        let mut threads: Vec<(String, Duration)> = self
+            .0
+            .iter()
+            .map(|(id, (name, time))| {
+                let before = earlier.0.get(id).map_or(Duration::ZERO, |(_, time)| *time);
+                (name.clone(), time.saturating_sub(before))
+            })
+            .filter(|(_, used)| !used.is_zero())
+            .collect();
+        threads.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        HostUse {
+            total: threads.iter().map(|(_, used)| *used).sum(),
+            busiest: threads.first().map_or(Duration::ZERO, |(_, used)| *used),
+            threads,
         }
-        HostUse { total, busiest }
     }
+}
+
+/// The thread's name: field 2 of its stat line, between the first '(' and the last ')'.
+fn thread_name(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
 }
 
 /// utime + stime (fields 14 and 15) of a /proc/<pid>/task/<tid>/stat line, in clock ticks. The
@@ -76,6 +90,7 @@ mod tests {
     fn reads_user_and_system_ticks_past_an_odd_thread_name() {
         let stat = "4242 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 250 31 0 0 20 0 7 0 100";
         assert_eq!(cpu_ticks(stat), Some(281));
+        assert_eq!(thread_name(stat), Some("a (b) c"));
         assert_eq!(cpu_ticks("garbage"), None);
     }
 
@@ -84,7 +99,7 @@ mod tests {
         let Some(before) = ThreadTimes::now() else {
             return; // not Linux
         };
-        let spinner = std::thread::spawn(|| {
+        let spinner = std::thread::Builder::new().name("spinner".into()).spawn(|| {
             let started = std::time::Instant::now();
             let mut sum = 0u64;
             while started.elapsed() < Duration::from_millis(400) {
@@ -93,11 +108,17 @@ mod tests {
             // Still alive when the second reading is taken.
             std::thread::sleep(Duration::from_millis(200));
         });
+        let spinner = spinner.unwrap();
         std::thread::sleep(Duration::from_millis(500));
         let used = ThreadTimes::now().unwrap().since(&before);
         spinner.join().unwrap();
         // 400 ms of spinning; other tests may share the cores, so ask for an eighth of it.
         assert!(used.busiest >= Duration::from_millis(50), "{used:?}");
         assert!(used.total >= used.busiest, "{used:?}");
+        let spun = used.threads.iter().find(|(name, _)| name == "spinner");
+        assert!(
+            spun.is_some_and(|(_, time)| *time >= Duration::from_millis(50)),
+            "{used:?}"
+        );
     }
 }
