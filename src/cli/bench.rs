@@ -2,7 +2,7 @@
 //! timed runs after a warm-up, on a freshly generated demo dataset.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use rand::SeedableRng;
@@ -18,7 +18,7 @@ use crate::training::batches::HostBatch;
 use crate::training::evaluate::{INFERENCE_BATCH, predict_batch};
 use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
 
-use super::thread_clock::ThreadTimes;
+use super::thread_clock::{HostUse, ThreadTimes};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -139,10 +139,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         (learner, _) = learner.step(batch).map_err(anyhow::Error::msg)?; // warm-up: allocation pools, kernel tuning
     }
     let mut slot = Some(learner);
-    // The host's CPU time per step in the run that used least (ms): all threads, the busiest
-    // one, that run's wall time per step, and the busiest threads by name. A busiest thread near
-    // the wall time means the host sets a GPU step's pace (its work, or a wait that spins).
-    let mut host_per_step: Option<(f64, f64, f64, Vec<(String, f64)>)> = None;
+    // The host's CPU time in the run that used least, and that run's wall time. A busiest
+    // thread near the wall time means the host sets a GPU step's pace (its work, or a wait that
+    // spins).
+    let mut least_host_use: Option<(HostUse, Duration)> = None;
     for read_every in [1, GPU_READ_BACK_STEPS] {
         let rate = median_rate(args.runs, || {
             let learner = slot.take().ok_or_else(|| anyhow::anyhow!("no learner"))?;
@@ -152,21 +152,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let elapsed = started.elapsed();
             if let (Some(before), Some(after)) = (host_before, ThreadTimes::now()) {
                 let used = after.since(&before);
-                let per_step = |time: std::time::Duration| time.as_secs_f64() * 1000.0 / batches.len() as f64;
-                if host_per_step
+                if least_host_use
                     .as_ref()
-                    .is_none_or(|(least, ..)| per_step(used.total) < *least)
+                    .is_none_or(|(least, _)| used.total < least.total)
                 {
-                    let threads = used
-                        .threads
-                        .iter()
-                        .map(|(name, time)| (name.clone(), per_step(*time)));
-                    host_per_step = Some((
-                        per_step(used.total),
-                        per_step(used.busiest),
-                        per_step(elapsed),
-                        threads.collect(),
-                    ));
+                    least_host_use = Some((used, elapsed));
                 }
             }
             Ok((batches.len() * args.batch_size) as f64 / elapsed.as_secs_f64())
@@ -183,17 +173,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
 
     // On the CPU backend the threads' time is the arithmetic itself: this says nothing there.
-    if let Some((total, busiest, wall, threads)) =
-        host_per_step.filter(|_| !uses_cpu_kernels(&compute.device))
-    {
+    if let Some((used, elapsed)) = least_host_use.filter(|_| !uses_cpu_kernels(&compute.device)) {
+        let per_step = |time: Duration| time.as_secs_f64() * 1000.0 / batches.len() as f64;
         println!(
-            "host       {total:>9.2} ms of CPU per step in all threads, {busiest:.2} in the busiest \
-             thread; {wall:.2} ms per step on the clock"
+            "host       {:>9.2} ms of CPU per step in all threads, {:.2} in the busiest thread; {:.2} ms \
+             per step on the clock",
+            per_step(used.total),
+            per_step(used.busiest),
+            per_step(elapsed)
         );
-        let busiest_threads: Vec<String> = threads
+        let busiest_threads: Vec<String> = used
+            .threads
             .iter()
             .take(4)
-            .map(|(name, time)| format!("{name} {time:.2}"))
+            .map(|(name, time)| format!("{name} {:.2}", per_step(*time)))
             .collect();
         println!(
             "host       by thread, ms per step: {}",
