@@ -73,6 +73,8 @@ measure() {
     wgpu-b256-burn-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=burn "$bin" "${b256[@]}" ;;
     wgpu-b32-sums-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=sums "$bin" "${b32[@]}" ;;
     wgpu-b256-sums-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=sums "$bin" "${b256[@]}" ;;
+    wgpu-b32-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b32[@]}" ;;
+    wgpu-b256-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b256[@]}" ;;
     torch-b32) step "$1" 80 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 32 ;;
     torch-b256) step "$1" 50 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 256 ;;
     wgpu-epoch) step "$1" 180 "$bin" bench --device "$device" --runs 1 --steps 16 --epoch-patches "$epoch_patches" ;;
@@ -82,8 +84,8 @@ measure() {
 }
 shift $(($# > 0 ? 1 : 0))
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 wgpu-b32-sums-norm wgpu-b256-sums-norm torch-b32
-  torch-b256 wgpu-epoch wgpu-b32-burn-depthwise wgpu-b256-burn-depthwise wgpu-layers)
+[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 wgpu-b32-burn-adagrad wgpu-b256-burn-adagrad torch-b32
+  torch-b256 wgpu-epoch wgpu-b32-sums-norm wgpu-b256-sums-norm wgpu-layers)
 for name in "${names[@]}"; do measure "$name"; done
 
 echo "== summary (images/s; $((SECONDS - started)) s in all)"

@@ -1,4 +1,4 @@
-//! Which formulation three of CancerNet's layers take on a GPU. Each is the same layer (same
+//! Which formulation three of CancerNet's layers, and its optimiser, take on a GPU. Each is the same layer (same
 //! numbers, tested); what differs is speed, and on a GPU only whole training steps on the card
 //! say which is faster. The defaults are the fastest measured; an environment variable switches
 //! a layer to the other, to time whole steps one against the other (`idc-studio bench` prints
@@ -17,6 +17,9 @@ pub const POINTWISE_VARIABLE: &str = "IDC_STUDIO_GPU_POINTWISE";
 /// ReLU + batch-norm kernels.
 pub const BATCH_NORM_VARIABLE: &str = "IDC_STUDIO_GPU_BATCH_NORM";
 
+/// Set to `burn` for burn's `AdaGrad` instead of the fused one (training/adagrad.rs).
+pub const ADAGRAD_VARIABLE: &str = "IDC_STUDIO_GPU_ADAGRAD";
+
 /// How ReLU + batch norm runs on a GPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GpuBatchNorm {
@@ -34,6 +37,7 @@ pub struct GpuLayers {
     pub burns_depthwise: bool,
     pub channels_last_pointwise: bool,
     pub batch_norm: GpuBatchNorm,
+    pub burns_adagrad: bool,
 }
 
 /// The choices of this process, read from the environment once.
@@ -51,6 +55,7 @@ pub fn gpu_layers() -> GpuLayers {
             } else {
                 GpuBatchNorm::Kernels
             },
+            burns_adagrad: says(ADAGRAD_VARIABLE, "burn"),
         }
     })
 }
@@ -83,6 +88,7 @@ impl GpuLayers {
                 "sums",
                 "ReLU then batch norm from sums",
             ),
+            (self.burns_adagrad, ADAGRAD_VARIABLE, "burn", "burn's AdaGrad"),
         ]
         .into_iter()
         .filter(|(chosen, ..)| *chosen)
@@ -101,6 +107,7 @@ mod tests {
             burns_depthwise: false,
             channels_last_pointwise: false,
             batch_norm: GpuBatchNorm::Kernels,
+            burns_adagrad: false,
         };
         assert!(defaults.departures().is_empty());
         let lines = GpuLayers {

@@ -1,6 +1,8 @@
 //! Training CancerNet on a worker thread, the events it reports, the run folder it writes,
 //! and evaluation and prediction with a trained model. Knows nothing of the UI.
 
+pub mod adagrad;
+mod adagrad_gpu;
 pub mod augment;
 pub mod batches;
 pub mod config;

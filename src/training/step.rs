@@ -5,9 +5,11 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdaGradConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
+use super::adagrad::FusedAdaGrad;
 use super::batches::HostBatch;
 use crate::model::CancerNet;
 use crate::model::device::uses_cpu_kernels;
+use crate::model::gpu_layers::gpu_layers;
 
 /// The model, its optimiser and its loss, on a training (autodiff) device.
 pub struct Learner {
@@ -33,7 +35,11 @@ impl Learner {
         let device = device.clone().autodiff();
         Self {
             model: CancerNet::new(&device),
-            optimizer: AdaGradConfig::new().with_lr_decay(lr_decay).init(),
+            optimizer: if !uses_cpu_kernels(&device) && gpu_layers().burns_adagrad {
+                AdaGradConfig::new().with_lr_decay(lr_decay).init()
+            } else {
+                ModuleOptimizer::from(FusedAdaGrad::new(lr_decay))
+            },
             loss_function: CrossEntropyLossConfig::new()
                 .with_weights(Some(class_weights.to_vec()))
                 .init(&device),
