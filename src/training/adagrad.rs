@@ -69,8 +69,8 @@ pub(super) fn burns_update<B: Backend>(
 const PARALLEL_FROM: usize = 1 << 15;
 const CHUNK: usize = 1 << 14;
 
-/// A contiguous f32 flex tensor whose values this call may overwrite (its only holder), or
-/// `None` (other dtypes, or shared).
+/// `Ok`: a contiguous f32 flex tensor whose values this call may overwrite (it is their only
+/// holder); `Err`: the tensor back, for burn's operations (another dtype, or shared).
 fn writable_f32(tensor: FlexTensor) -> Result<FlexTensor, FlexTensor> {
     if tensor.dtype() != DType::F32 {
         return Err(tensor);
@@ -86,6 +86,7 @@ fn writable_f32(tensor: FlexTensor) -> Result<FlexTensor, FlexTensor> {
     }
 }
 
+/// The values of a contiguous f32 tensor; `None` for other dtypes.
 fn f32_slice(tensor: &FlexTensor) -> Option<&[f32]> {
     (tensor.dtype() == DType::F32)
         .then(|| tensor.as_slice::<f32>())
