@@ -143,21 +143,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // thread near the wall time means the host sets a GPU step's pace (its work, or a wait that
     // spins).
     let mut least_host_use: Option<(HostUse, Duration)> = None;
+    let on_gpu = !uses_cpu_kernels(&compute.device);
     for read_every in [1, GPU_READ_BACK_STEPS] {
         let rate = median_rate(args.runs, || {
             let learner = slot.take().ok_or_else(|| anyhow::anyhow!("no learner"))?;
-            let host_before = ThreadTimes::now();
+            // Only a GPU step's host time says anything (below); on the CPU skip /proc.
+            let host_before = on_gpu.then(ThreadTimes::now).flatten();
             let started = Instant::now();
             slot = Some(train_steps(learner, &batches, read_every)?);
             let elapsed = started.elapsed();
-            if let (Some(before), Some(after)) = (host_before, ThreadTimes::now()) {
-                let used = after.since(&before);
-                if least_host_use
+            let host_use = host_before.and_then(|before| Some(ThreadTimes::now()?.since(&before)));
+            if let Some(used) = host_use
+                && least_host_use
                     .as_ref()
-                    .is_none_or(|(least, _)| used.total < least.total)
-                {
-                    least_host_use = Some((used, elapsed));
-                }
+                    .is_none_or(|(least, _)| used.total() < least.total())
+            {
+                least_host_use = Some((used, elapsed));
             }
             Ok((batches.len() * args.batch_size) as f64 / elapsed.as_secs_f64())
         })?;
@@ -172,14 +173,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
-    // On the CPU backend the threads' time is the arithmetic itself: this says nothing there.
-    if let Some((used, elapsed)) = least_host_use.filter(|_| !uses_cpu_kernels(&compute.device)) {
+    // Read on a GPU only: on the CPU backend the threads' time is the arithmetic itself.
+    if let Some((used, elapsed)) = least_host_use {
         let per_step = |time: Duration| time.as_secs_f64() * 1000.0 / batches.len() as f64;
         println!(
             "host       {:>9.2} ms of CPU per step in all threads, {:.2} in the busiest thread; {:.2} ms \
              per step on the clock",
-            per_step(used.total),
-            per_step(used.busiest),
+            per_step(used.total()),
+            per_step(used.busiest()),
             per_step(elapsed)
         );
         let busiest_threads: Vec<String> = used

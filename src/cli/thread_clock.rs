@@ -8,17 +8,25 @@ use std::time::Duration;
 /// The name and the CPU time (user + system) of each live thread of this process, by thread id.
 pub struct ThreadTimes(HashMap<u32, (String, Duration)>);
 
-/// What the threads used between two [`ThreadTimes`].
+/// What the threads used between two [`ThreadTimes`]: each thread that used any, by name (as
+/// the thread named itself; several may share one), the busiest first. The busiest says whose
+/// work is the host's floor (the training thread's autodiff and fusion, or a GPU runtime's own
+/// threads).
 #[derive(Debug, Clone)]
 pub struct HostUse {
-    /// All threads together.
-    pub total: Duration,
-    /// The one thread that used most: the host's floor under the work, as it runs serially.
-    pub busiest: Duration,
-    /// Each thread that used any, by name (as the thread named itself; several may share one),
-    /// the busiest first: says whose work the floor is (the training thread's autodiff and
-    /// fusion, or a GPU runtime's own threads).
     pub threads: Vec<(String, Duration)>,
+}
+
+impl HostUse {
+    /// All threads together.
+    pub fn total(&self) -> Duration {
+        self.threads.iter().map(|(_, used)| *used).sum()
+    }
+
+    /// The one thread that used most: the host's floor under the work, as it runs serially.
+    pub fn busiest(&self) -> Duration {
+        self.threads.first().map_or(Duration::ZERO, |(_, used)| *used)
+    }
 }
 
 impl ThreadTimes {
@@ -59,11 +67,7 @@ impl ThreadTimes {
             .filter(|(_, used)| !used.is_zero())
             .collect();
         threads.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        HostUse {
-            total: threads.iter().map(|(_, used)| *used).sum(),
-            busiest: threads.first().map_or(Duration::ZERO, |(_, used)| *used),
-            threads,
-        }
+        HostUse { threads }
     }
 }
 
@@ -113,8 +117,8 @@ mod tests {
         let used = ThreadTimes::now().unwrap().since(&before);
         spinner.join().unwrap();
         // 400 ms of spinning; other tests may share the cores, so ask for an eighth of it.
-        assert!(used.busiest >= Duration::from_millis(50), "{used:?}");
-        assert!(used.total >= used.busiest, "{used:?}");
+        assert!(used.busiest() >= Duration::from_millis(50), "{used:?}");
+        assert!(used.total() >= used.busiest(), "{used:?}");
         let spun = used.threads.iter().find(|(name, _)| name == "spinner");
         assert!(
             spun.is_some_and(|(_, time)| *time >= Duration::from_millis(50)),

@@ -14,8 +14,6 @@
 //! Other backends, and tensors other than f32, take burn's convolution
 //! ([`burns_convolution`], [`burns_weight_gradient`]).
 
-use super::device::uses_cpu_kernels;
-use super::gpu_layers::gpu_layers;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -30,6 +28,8 @@ use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
+use super::device::uses_cpu_kernels;
+use super::gpu_layers::gpu_layers;
 use super::simd::with_avx2;
 
 /// 'same' padding, stride 1, one filter per channel.

@@ -15,13 +15,12 @@
 //! Both kernels read f32 values from contiguous tensors; other dtypes take burn's convolution.
 
 use burn::backend::ops::FloatTensorOps;
-use burn::tensor::DType;
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::calculate_cube_count_elemwise;
 use cubecl::prelude::*;
+
+use super::cube_launch::{all_f32, empty_f32, one_thread_each, output_like};
 
 use super::depthwise::{DepthwiseConvBackend, burns_convolution, burns_weight_gradient};
 
@@ -143,32 +142,15 @@ fn depthwise_weight_gradient_kernel(
     }
 }
 
-/// Workgroups of the device's usual size, enough for `threads` threads (the kernels return early
-/// past their last one).
-fn one_thread_each(tensor: &CubeTensor, threads: usize) -> (CubeCount, CubeDim) {
-    let cube_dim = CubeDim::new(&tensor.client, threads);
-    (
-        calculate_cube_count_elemwise(&tensor.client, threads, cube_dim),
-        cube_dim,
-    )
-}
-
-fn is_f32(tensors: &[&CubeTensor]) -> bool {
-    tensors.iter().all(|tensor| tensor.dtype == DType::F32)
-}
-
 impl DepthwiseConvBackend for CubeBackend {
     fn depthwise_conv3x3(x: CubeTensor, weight: CubeTensor) -> CubeTensor {
-        if !is_f32(&[&x, &weight]) {
+        if !all_f32(&[&x, &weight]) {
             return burns_convolution::<Self>(x, weight);
         }
-        let dims: [usize; 4] = x.meta.shape().dims();
         let x = into_contiguous(x);
         let weight = into_contiguous(weight);
-        let output =
-            empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), dims.into(), DType::F32);
+        let (output, cube_count, cube_dim) = output_like(&x);
         let client = output.client.clone();
-        let (cube_count, cube_dim) = one_thread_each(&output, dims.iter().product());
         // SAFETY: the kernel returns early past the output's last value and reads the input and
         // weight only at indices it has checked against their (contiguous) shapes.
         unsafe {
@@ -185,18 +167,13 @@ impl DepthwiseConvBackend for CubeBackend {
     }
 
     fn depthwise_conv3x3_weight_gradient(x: CubeTensor, output_gradient: CubeTensor) -> CubeTensor {
-        if !is_f32(&[&x, &output_gradient]) {
+        if !all_f32(&[&x, &output_gradient]) {
             return burns_weight_gradient::<Self>(x, output_gradient);
         }
         let [batch, channels, _, width] = x.meta.shape().dims();
         let x = into_contiguous(x);
         let output_gradient = into_contiguous(output_gradient);
-        let partial_sums = empty_device_contiguous_dtype(
-            x.client.clone(),
-            x.device.clone(),
-            [channels * 9, batch * width].into(),
-            DType::F32,
-        );
+        let partial_sums = empty_f32(&x, [channels * 9, batch * width]);
         let client = partial_sums.client.clone();
         let (cube_count, cube_dim) = one_thread_each(&partial_sums, batch * channels * width);
         // SAFETY: threads past the last (image, channel, column) return at once; every index read

@@ -1,6 +1,7 @@
 //! CancerNet on burn and the compute devices it runs on. Knows nothing of the UI.
 
 pub mod cancernet;
+pub(crate) mod cube_launch;
 pub mod depthwise;
 mod depthwise_gpu;
 pub mod device;

@@ -17,14 +17,12 @@
 //! f32, contiguous `[batch, channels, positions...]` tensors (the public function keeps other
 //! dtypes on burn's layers).
 
-use burn::tensor::DType;
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::calculate_cube_count_elemwise;
 use cubecl::prelude::*;
 
+use super::cube_launch::{all_f32, empty_f32, output_like};
 use super::relu_batch_norm::ReluBatchNormBackend;
 
 /// Threads of a reducing workgroup (a power of two: the workgroup sums by halving).
@@ -285,13 +283,9 @@ fn layout(tensor: &CubeTensor) -> [usize; 3] {
 
 fn assert_f32(tensors: &[&CubeTensor]) {
     assert!(
-        tensors.iter().all(|tensor| tensor.dtype == DType::F32),
+        all_f32(tensors),
         "the GPU ReLU + batch norm kernels take f32 tensors (relu_batch_norm sends others to burn's layers)"
     );
-}
-
-fn empty_f32(like: &CubeTensor, dims: Vec<usize>) -> CubeTensor {
-    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), dims.into(), DType::F32)
 }
 
 /// Images per reducing workgroup, and the number of such groups per channel.
@@ -313,22 +307,14 @@ fn per_channel(channels: usize) -> (CubeCount, CubeDim) {
     per_group_and_channel(channels, 1)
 }
 
-fn one_thread_each(tensor: &CubeTensor, threads: usize) -> (CubeCount, CubeDim) {
-    let cube_dim = CubeDim::new(&tensor.client, threads);
-    (
-        calculate_cube_count_elemwise(&tensor.client, threads, cube_dim),
-        cube_dim,
-    )
-}
-
 impl ReluBatchNormBackend for CubeBackend {
     fn relu_channel_moments(x: CubeTensor) -> CubeTensor {
         assert_f32(&[&x]);
         let [batch, channels, positions] = layout(&x);
         let x = into_contiguous(x);
         let (images_per_group, groups) = groups_of_images(batch, positions);
-        let partials = empty_f32(&x, vec![channels, groups, 3]);
-        let moments = empty_f32(&x, vec![2, channels]);
+        let partials = empty_f32(&x, [channels, groups, 3]);
+        let moments = empty_f32(&x, [2, channels]);
         let client = x.client.clone();
         let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
         // SAFETY: each workgroup reads only the values of its own channel and images (inside the
@@ -369,11 +355,9 @@ impl ReluBatchNormBackend for CubeBackend {
     ) -> CubeTensor {
         assert_f32(&[&x, &gamma, &beta, &moments]);
         let [_, channels, positions] = layout(&x);
-        let shape = x.meta.shape().clone();
         let [x, gamma, beta, moments] = [x, gamma, beta, moments].map(into_contiguous);
-        let output = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), shape, DType::F32);
+        let (output, cube_count, cube_dim) = output_like(&x);
         let client = output.client.clone();
-        let (cube_count, cube_dim) = one_thread_each(&output, output.meta.shape().num_elements());
         // SAFETY: one thread per output value, returning past the last; it reads the input at its
         // own index and the per-channel tensors at its channel.
         unsafe {
@@ -404,8 +388,8 @@ impl ReluBatchNormBackend for CubeBackend {
         let [batch, channels, positions] = layout(&x);
         let [x, moments, output_gradient] = [x, moments, output_gradient].map(into_contiguous);
         let (images_per_group, groups) = groups_of_images(batch, positions);
-        let partials = empty_f32(&x, vec![channels, groups, 2]);
-        let gradients = empty_f32(&x, vec![2, channels]);
+        let partials = empty_f32(&x, [channels, groups, 2]);
+        let gradients = empty_f32(&x, [2, channels]);
         let client = x.client.clone();
         let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
         // SAFETY: as in `relu_channel_moments`, with two cells per group.
@@ -449,12 +433,10 @@ impl ReluBatchNormBackend for CubeBackend {
     ) -> CubeTensor {
         assert_f32(&[&x, &gamma, &moments, &output_gradient, &parameter_gradients]);
         let [_, channels, positions] = layout(&x);
-        let shape = x.meta.shape().clone();
         let [x, gamma, moments, output_gradient, parameter_gradients] =
             [x, gamma, moments, output_gradient, parameter_gradients].map(into_contiguous);
-        let x_gradient = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), shape, DType::F32);
+        let (x_gradient, cube_count, cube_dim) = output_like(&x);
         let client = x_gradient.client.clone();
-        let (cube_count, cube_dim) = one_thread_each(&x_gradient, x_gradient.meta.shape().num_elements());
         // SAFETY: one thread per value, as in `relu_batch_norm`.
         unsafe {
             input_gradient_kernel::launch_unchecked(

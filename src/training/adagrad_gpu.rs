@@ -3,15 +3,13 @@
 //! operations on this backend may: its memory pool makes the allocation cheap, and what counts on
 //! a GPU is one launch in place of seven operations for the host to record and submit.
 
-use burn::tensor::DType;
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::calculate_cube_count_elemwise;
 use cubecl::prelude::*;
 
 use super::adagrad::{AdaGradBackend, burns_accumulate, burns_update};
+use crate::model::cube_launch::{all_f32, output_like};
 
 /// `output = sum + gradient * gradient`.
 #[cube(launch_unchecked)]
@@ -40,20 +38,6 @@ fn update_kernel(
     }
     output[position] =
         parameter[position] - gradient[position] / (f32::sqrt(sum[position]) + epsilon) * learning_rate;
-}
-
-fn all_f32(tensors: &[&CubeTensor]) -> bool {
-    tensors.iter().all(|tensor| tensor.dtype == DType::F32)
-}
-
-/// A contiguous f32 tensor of `like`'s shape, and the launch shape for one thread per value.
-fn output_like(like: &CubeTensor) -> (CubeTensor, CubeCount, CubeDim) {
-    let shape = like.meta.shape().clone();
-    let values = shape.num_elements();
-    let output = empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, DType::F32);
-    let cube_dim = CubeDim::new(&like.client, values);
-    let cube_count = calculate_cube_count_elemwise(&like.client, values, cube_dim);
-    (output, cube_count, cube_dim)
 }
 
 impl AdaGradBackend for CubeBackend {
