@@ -45,8 +45,23 @@ step() {
     return
   fi
   echo "== $name (limit ${limit} s, at $((SECONDS - started)) s): $*"
+  # How busy the card is while the step runs (the share of each 100 ms in which a kernel ran):
+  # near 100 while training, the card is the limit; well below, the host (or the waits) is.
+  local sampler=
+  if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 >"$out/$name.util" 2>/dev/null &
+    sampler=$!
+  fi
   timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
   echo "   exit ${PIPESTATUS[0]}"
+  if [ -n "$sampler" ]; then
+    kill "$sampler" 2>/dev/null
+    wait "$sampler" 2>/dev/null
+    sort -n "$out/$name.util" | awk '$1 > 0 { busy[n++] = $1 } END {
+      if (n) printf "gpu busy %% (of %d samples with a kernel running): median %d, p10 %d, p90 %d\n",
+        n, busy[int(n / 2)], busy[int(n / 10)], busy[int(n * 9 / 10)] }' | tee -a "$out/$name.log"
+    rm -f "$out/$name.util"
+  fi
 }
 
 {
@@ -93,6 +108,6 @@ cat "$out/card.log"
 for log in "${names[@]}"; do
   [ "$log" = wgpu-layers ] && continue
   echo "-- $log"
-  grep -h -E "^(device|layer |training|host|inference|pipeline)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
+  grep -h -E "^(device|layer |training|host|inference|pipeline|gpu busy)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
 done
 (cd "$out" && tar czf logs.tar.gz ./*.log && rm -f ./*.log)

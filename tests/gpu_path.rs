@@ -184,8 +184,8 @@ fn relu_batch_norm_training(dims: [usize; 4], offset: f32, ours: bool, device: &
         values(x.grad(&gradients).unwrap().flatten(0, 3)),
         values(norm.gamma.val().grad(&gradients).unwrap()),
         values(norm.beta.val().grad(&gradients).unwrap()),
-        values(norm.running_mean.value().inner()),
-        values(norm.running_var.value().inner()),
+        values(norm.running_mean.value_sync().inner()),
+        values(norm.running_var.value_sync().inner()),
     ]
 }
 

@@ -323,7 +323,7 @@ mod tests {
             (&ours.running_mean, &burns.running_mean),
             (&ours.running_var, &burns.running_var),
         ] {
-            let difference = (a.value() - b.value()).abs().max().into_scalar::<f32>();
+            let difference = (a.value_sync() - b.value_sync()).abs().max().into_scalar::<f32>();
             assert!(difference < 1e-6, "running statistics differ by {difference}");
         }
     }

@@ -73,6 +73,18 @@ pub trait ReluBatchNormBackend: Backend {
         epsilon: f64,
         batch_statistics: bool,
     ) -> FloatTensor<Self>;
+
+    /// `running * (1 - momentum) + moments[row] * momentum`: a running statistic (`row` 0 the
+    /// mean, 1 the variance) moved toward this batch's, in `BatchNorm`'s arithmetic. One
+    /// operation where burn's tensor operations take six (slice, reshape, two scalings, a sum,
+    /// and a copy across devices), each recorded and launched on a GPU.
+    #[fusion(dtype = running, shape = running)]
+    fn blend_running_statistic(
+        running: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        row: usize,
+        momentum: f64,
+    ) -> FloatTensor<Self>;
 }
 
 /// A flex tensor's values as contiguous f32 (CancerNet trains in f32; others are converted).
@@ -196,6 +208,26 @@ impl ReluBatchNormBackend for Flex {
         );
         flex_tensor(x_gradient, shape, dtype)
     }
+
+    fn blend_running_statistic(
+        running: FlexTensor,
+        moments: FlexTensor,
+        row: usize,
+        momentum: f64,
+    ) -> FlexTensor {
+        let shape = running.shape();
+        let (running, dtype) = f32_values(running);
+        let (moments, _) = f32_values(moments);
+        let running = slice(&running);
+        let batch = &slice(&moments)[row * running.len()..][..running.len()];
+        let (keep, momentum) = ((1.0 - momentum) as f32, momentum as f32);
+        let blended = running
+            .iter()
+            .zip(batch)
+            .map(|(&running, &batch)| running * keep + batch * momentum)
+            .collect();
+        flex_tensor(blended, shape, dtype)
+    }
 }
 
 impl<B, C> ReluBatchNormBackend for Autodiff<B, C>
@@ -205,6 +237,20 @@ where
 {
     fn relu_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::from_inner(B::relu_channel_moments(Self::inner(x)))
+    }
+
+    fn blend_running_statistic(
+        running: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        row: usize,
+        momentum: f64,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::blend_running_statistic(
+            Self::inner(running),
+            Self::inner(moments),
+            row,
+            momentum,
+        ))
     }
 
     // The two parts of the backward pass are not differentiated themselves.
@@ -368,20 +414,17 @@ pub fn relu_batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor
 }
 
 fn update_running_statistics(norm: &BatchNorm, moments: &Tensor<2>) {
-    let [_, channels] = moments.dims();
-    let keep = 1.0 - norm.momentum;
-    let updated = |running: Tensor<1>, row: usize| {
+    for (state, row) in [(&norm.running_mean, 0), (&norm.running_var, 1)] {
+        let running = state.value_sync();
         let device = running.device();
-        let batch = moments
-            .clone()
-            .slice([row..row + 1, 0..channels])
-            .reshape([channels])
-            .to_device(&device);
-        (running.mul_scalar(keep) + batch.mul_scalar(norm.momentum)).detach()
-    };
-    norm.running_mean
-        .update(updated(norm.running_mean.value_sync(), 0));
-    norm.running_var.update(updated(norm.running_var.value_sync(), 1));
+        let blended: Tensor<1> = Tensor::from_dispatch(Dispatch::blend_running_statistic(
+            running.inner().into_dispatch(),
+            moments.clone().into_dispatch(),
+            row,
+            norm.momentum,
+        ));
+        state.update(blended.to_device(&device));
+    }
 }
 
 /// Per channel: `scale = 1 / sqrt(variance + epsilon)` and the mean.
@@ -698,11 +741,17 @@ mod tests {
             );
             assert!(difference < 1e-4, "parameter gradients differ by {difference}");
         }
-        for (a, b) in [
-            (&ours.running_mean, &burns.running_mean),
-            (&ours.running_var, &burns.running_var),
+        // `value_sync`: `value` is one update behind, and would compare the initial values.
+        for (a, b, initial) in [
+            (&ours.running_mean, &burns.running_mean, 0.0),
+            (&ours.running_var, &burns.running_var, 1.0),
         ] {
-            assert!(max_difference(a.value(), b.value()) < 1e-6);
+            let (a, b) = (a.value_sync(), b.value_sync());
+            assert!(max_difference(a.clone(), b) < 1e-6, "running statistics differ");
+            assert!(
+                max_difference(a, Tensor::full([5], initial, &device)) > 1e-3,
+                "not updated"
+            );
         }
     }
 

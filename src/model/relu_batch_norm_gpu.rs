@@ -12,7 +12,8 @@
 //!   sums;
 //! - normalise: one thread per value, `relu(x) * scale + shift`;
 //! - backward: the same two-stage reduction for `sum g` and `sum g * (relu(x) - mean)` (the beta
-//!   and gamma gradients), then one thread per value for the input gradient.
+//!   and gamma gradients), then one thread per value for the input gradient;
+//! - the running statistics' update: one thread per channel.
 //!
 //! f32, contiguous `[batch, channels, positions...]` tensors (the public function keeps other
 //! dtypes on burn's layers).
@@ -271,6 +272,23 @@ fn input_gradient_kernel(
     x_gradient[position] = result;
 }
 
+/// One thread per channel: `blended = running * keep + moments[row] * momentum`.
+#[cube(launch_unchecked)]
+fn blend_running_statistic_kernel(
+    running: &Tensor<f32>,
+    moments: &Tensor<f32>,
+    blended: &mut Tensor<f32>,
+    row: usize,
+    keep: f32,
+    momentum: f32,
+) {
+    let channel = ABSOLUTE_POS;
+    if channel >= blended.len() {
+        terminate!();
+    }
+    blended[channel] = running[channel] * keep + moments[row * blended.len() + channel] * momentum;
+}
+
 /// `[batch, channels, positions]` of a `[batch, channels, ...]` shape.
 fn layout(tensor: &CubeTensor) -> [usize; 3] {
     let dims = tensor.meta.shape().as_slice().to_vec();
@@ -456,5 +474,32 @@ impl ReluBatchNormBackend for CubeBackend {
             );
         }
         x_gradient
+    }
+
+    fn blend_running_statistic(
+        running: CubeTensor,
+        moments: CubeTensor,
+        row: usize,
+        momentum: f64,
+    ) -> CubeTensor {
+        assert_f32(&[&running, &moments]);
+        let [running, moments] = [running, moments].map(into_contiguous);
+        let (blended, cube_count, cube_dim) = output_like(&running);
+        let client = blended.client.clone();
+        // SAFETY: one thread per channel, returning past the last; `moments` is `[2, channels]`.
+        unsafe {
+            blend_running_statistic_kernel::launch_unchecked(
+                &client,
+                cube_count,
+                cube_dim,
+                running.into_tensor_arg(),
+                moments.into_tensor_arg(),
+                blended.clone().into_tensor_arg(),
+                row,
+                (1.0 - momentum) as f32,
+                momentum as f32,
+            );
+        }
+        blended
     }
 }
