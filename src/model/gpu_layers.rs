@@ -1,4 +1,4 @@
-//! Which formulation three of CancerNet's layers, and its optimiser, take on a GPU. Each is the same layer (same
+//! Which formulation four of CancerNet's layers, and its optimiser, take on a GPU. Each is the same layer (same
 //! numbers, tested); what differs is speed, and on a GPU only whole training steps on the card
 //! say which is faster. The defaults are the fastest measured; an environment variable switches
 //! a layer to the other, to time whole steps one against the other (`idc-studio bench` prints
@@ -16,6 +16,9 @@ pub const POINTWISE_VARIABLE: &str = "IDC_STUDIO_GPU_POINTWISE";
 /// `batch_norm_from_sums` (burn's tensor operations, statistics by sums), instead of our fused
 /// ReLU + batch-norm kernels.
 pub const BATCH_NORM_VARIABLE: &str = "IDC_STUDIO_GPU_BATCH_NORM";
+
+/// Set to `burn` for burn's 2x2 max pooling instead of our kernels (max_pool_gpu.rs).
+pub const MAX_POOL_VARIABLE: &str = "IDC_STUDIO_GPU_MAX_POOL";
 
 /// Set to `burn` for burn's `AdaGrad` instead of the fused one (training/adagrad.rs).
 pub const ADAGRAD_VARIABLE: &str = "IDC_STUDIO_GPU_ADAGRAD";
@@ -37,6 +40,7 @@ pub struct GpuLayers {
     pub burns_depthwise: bool,
     pub channels_last_pointwise: bool,
     pub batch_norm: GpuBatchNorm,
+    pub burns_max_pool: bool,
     pub burns_adagrad: bool,
 }
 
@@ -55,6 +59,7 @@ pub fn gpu_layers() -> GpuLayers {
             } else {
                 GpuBatchNorm::Kernels
             },
+            burns_max_pool: says(MAX_POOL_VARIABLE, "burn"),
             burns_adagrad: says(ADAGRAD_VARIABLE, "burn"),
         }
     })
@@ -88,6 +93,12 @@ impl GpuLayers {
                 "sums",
                 "ReLU then batch norm from sums",
             ),
+            (
+                self.burns_max_pool,
+                MAX_POOL_VARIABLE,
+                "burn",
+                "burn's max pooling",
+            ),
             (self.burns_adagrad, ADAGRAD_VARIABLE, "burn", "burn's AdaGrad"),
         ]
         .into_iter()
@@ -107,6 +118,7 @@ mod tests {
             burns_depthwise: false,
             channels_last_pointwise: false,
             batch_norm: GpuBatchNorm::Kernels,
+            burns_max_pool: false,
             burns_adagrad: false,
         };
         assert!(defaults.departures().is_empty());

@@ -1,5 +1,5 @@
 //! 2x2 max pooling with stride 2, as CancerNet pools after each stage, as a burn backend
-//! extension for the CPU backend. burn's flex version is a general N-d pooling that works out
+//! extension: here for the CPU backend, in max_pool_gpu.rs for a GPU. burn's flex version is a general N-d pooling that works out
 //! the window bounds of every output element and keeps an `i64` index per output for the
 //! backward pass; here the four candidates are compared directly and the backward pass finds
 //! the winner again from the input, which the graph keeps anyway.
@@ -15,24 +15,30 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
 use super::device::uses_cpu_kernels;
+use super::gpu_layers::gpu_layers;
 
-#[backend_extension(Flex, Autodiff)]
+// As depthwise.rs: `Cube` (wgpu) is always compiled in; `Fusion` records each call as one opaque
+// operation. The GPU's kernels are in max_pool_gpu.rs.
+#[backend_extension(Flex, Cube: cfg(all()), Fusion, Autodiff)]
 pub trait MaxPool2x2Backend: Backend {
     /// `x [batch, channels, height, width]` to `[batch, channels, height / 2, width / 2]`.
+    #[fusion(dtype = x, shape = Shape::new([x[0], x[1], x[2] / 2, x[3] / 2]))]
     fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
-}
 
-/// The backward pass, on the backend that autodiff wraps.
-pub trait MaxPool2x2Backward: Backend {
-    /// The input's gradient: each output's gradient goes to its window's maximum.
-    fn max_pool_2x2_backward(x: FloatTensor<Self>, output_gradient: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The input's gradient: each output's gradient goes to its window's maximum (the backward
+    /// pass; not differentiated itself).
+    #[fusion(dtype = x, shape = x)]
+    fn max_pool_2x2_input_gradient(
+        x: FloatTensor<Self>,
+        output_gradient: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 fn pool_options() -> ([usize; 2], [usize; 2], [usize; 2], [usize; 2], bool) {
@@ -55,10 +61,8 @@ impl MaxPool2x2Backend for Flex {
             [batch, channels, height / 2, width / 2],
         ))
     }
-}
 
-impl MaxPool2x2Backward for Flex {
-    fn max_pool_2x2_backward(x: FlexTensor, output_gradient: FlexTensor) -> FlexTensor {
+    fn max_pool_2x2_input_gradient(x: FlexTensor, output_gradient: FlexTensor) -> FlexTensor {
         if x.dtype() != DType::F32 || output_gradient.dtype() != DType::F32 {
             let (kernel, stride, padding, dilation, ceil) = pool_options();
             let pooled = Self::max_pool2d_with_indices(
@@ -96,14 +100,24 @@ impl MaxPool2x2Backward for Flex {
 
 impl<B, C> MaxPool2x2Backend for Autodiff<B, C>
 where
-    B: MaxPool2x2Backend + MaxPool2x2Backward,
+    B: MaxPool2x2Backend,
     C: CheckpointStrategy,
 {
+    fn max_pool_2x2_input_gradient(
+        x: FloatTensor<Self>,
+        output_gradient: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::max_pool_2x2_input_gradient(
+            Self::inner(x),
+            Self::inner(output_gradient),
+        ))
+    }
+
     fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct MaxPoolStep;
 
-        impl<B: MaxPool2x2Backward> Backward<B, 1> for MaxPoolStep {
+        impl<B: MaxPool2x2Backend> Backward<B, 1> for MaxPoolStep {
             type State = FloatTensor<B>;
 
             fn backward(
@@ -115,7 +129,10 @@ where
                 let [node_x] = ops.parents;
                 let output_gradient = grads.consume::<B>(&ops.node);
                 if let Some(node) = node_x {
-                    grads.register::<B>(node.id, B::max_pool_2x2_backward(ops.state, output_gradient));
+                    grads.register::<B>(
+                        node.id,
+                        B::max_pool_2x2_input_gradient(ops.state, output_gradient),
+                    );
                 }
             }
         }
@@ -131,17 +148,18 @@ where
     }
 }
 
-/// `pool.forward(x)` for CancerNet's 2x2, stride 2 pooling: our kernel where
-/// [`uses_cpu_kernels`] holds, burn's elsewhere.
+/// `pool.forward(x)` for CancerNet's 2x2, stride 2 pooling: our kernels on the CPU and on a GPU
+/// (max_pool_gpu.rs), burn's on a GPU for tensors other than f32 or when
+/// `IDC_STUDIO_GPU_MAX_POOL` says `burn` (gpu_layers.rs).
 pub fn max_pool_2x2(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
-    if uses_cpu_kernels(&x.device()) {
-        Tensor::from_dispatch(Dispatch::max_pool_2x2(x.into_dispatch()))
-    } else {
-        pool.forward(x)
+    if !uses_cpu_kernels(&x.device()) && (gpu_layers().burns_max_pool || x.dtype() != DType::F32) {
+        return pool.forward(x);
     }
+    Tensor::from_dispatch(Dispatch::max_pool_2x2(x.into_dispatch()))
 }
 
-/// Which of `[a, b, c, d]` burn's pooling picks: the first maximum, NaN above all.
+/// Which of `[a, b, c, d]` burn's pooling picks: the first maximum, NaN above all (the GPU
+/// kernels' `winner` is the same rule).
 #[inline]
 fn winner(window: [f32; 4]) -> (usize, f32) {
     let mut best = (0, window[0]);
@@ -210,10 +228,11 @@ mod tests {
     fn is_burns_max_pooling_forward_and_backward() {
         let device = Device::flex().autodiff();
         let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
-        // Odd sides: the last row and column are left out, as burn does; a few ties.
+        // Odd sides: the last row and column are left out, as burn does. Ties: a window's values
+        // are v, v + 2, v + 3 and v again (mod 5), so where v = 4 the first and last tie.
         let shape = [2, 3, 7, 9];
         let count: usize = shape.iter().product();
-        let values: Vec<f32> = (0..count).map(|i| ((i * 37) % 11) as f32).collect();
+        let values: Vec<f32> = (0..count).map(|i| ((i * 37) % 5) as f32).collect();
         let x = Tensor::<4>::from_data(TensorData::new(values, shape), &device).require_grad();
         let weights = Tensor::<4>::from_data(
             TensorData::new(

@@ -8,6 +8,7 @@ pub mod device;
 pub mod dropout;
 pub mod gpu_layers;
 pub mod max_pool;
+mod max_pool_gpu;
 pub mod relu_batch_norm;
 mod relu_batch_norm_gpu;
 mod simd;
