@@ -88,6 +88,10 @@ measure() {
     wgpu-b256-burn-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=burn "$bin" "${b256[@]}" ;;
     wgpu-b32-sums-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=sums "$bin" "${b32[@]}" ;;
     wgpu-b256-sums-norm) step "$1" 60 env IDC_STUDIO_GPU_BATCH_NORM=sums "$bin" "${b256[@]}" ;;
+    wgpu-b32-burn-max-pool) step "$1" 60 env IDC_STUDIO_GPU_MAX_POOL=burn "$bin" "${b32[@]}" ;;
+    wgpu-b256-burn-max-pool) step "$1" 60 env IDC_STUDIO_GPU_MAX_POOL=burn "$bin" "${b256[@]}" ;;
+    wgpu-b32-burn-dropout) step "$1" 60 env IDC_STUDIO_GPU_DROPOUT=burn "$bin" "${b32[@]}" ;;
+    wgpu-b256-burn-dropout) step "$1" 60 env IDC_STUDIO_GPU_DROPOUT=burn "$bin" "${b256[@]}" ;;
     wgpu-b32-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b32[@]}" ;;
     wgpu-b256-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b256[@]}" ;;
     torch-b32) step "$1" 80 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 32 ;;
@@ -99,8 +103,8 @@ measure() {
 }
 shift $(($# > 0 ? 1 : 0))
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 wgpu-b32-burn-adagrad wgpu-b256-burn-adagrad torch-b32
-  torch-b256 wgpu-epoch wgpu-b32-sums-norm wgpu-b256-sums-norm wgpu-layers)
+[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-b32-burn-max-pool
+  wgpu-b256-burn-max-pool wgpu-b32-burn-dropout wgpu-b256-burn-dropout wgpu-epoch wgpu-layers)
 for name in "${names[@]}"; do measure "$name"; done
 
 echo "== summary (images/s; $((SECONDS - started)) s in all)"

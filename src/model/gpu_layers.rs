@@ -1,4 +1,4 @@
-//! Which formulation four of CancerNet's layers, and its optimiser, take on a GPU. Each is the same layer (same
+//! Which formulation five of CancerNet's layers, and its optimiser, take on a GPU. Each is the same layer (same
 //! numbers, tested); what differs is speed, and on a GPU only whole training steps on the card
 //! say which is faster. The defaults are the fastest measured; an environment variable switches
 //! a layer to the other, to time whole steps one against the other (`idc-studio bench` prints
@@ -19,6 +19,9 @@ pub const BATCH_NORM_VARIABLE: &str = "IDC_STUDIO_GPU_BATCH_NORM";
 
 /// Set to `burn` for burn's 2x2 max pooling instead of our kernels (max_pool_gpu.rs).
 pub const MAX_POOL_VARIABLE: &str = "IDC_STUDIO_GPU_MAX_POOL";
+
+/// Set to `burn` for burn's `Dropout` instead of dropout by hash (dropout_gpu.rs).
+pub const DROPOUT_VARIABLE: &str = "IDC_STUDIO_GPU_DROPOUT";
 
 /// Set to `burn` for burn's `AdaGrad` instead of the fused one (training/adagrad.rs).
 pub const ADAGRAD_VARIABLE: &str = "IDC_STUDIO_GPU_ADAGRAD";
@@ -41,6 +44,7 @@ pub struct GpuLayers {
     pub channels_last_pointwise: bool,
     pub batch_norm: GpuBatchNorm,
     pub burns_max_pool: bool,
+    pub burns_dropout: bool,
     pub burns_adagrad: bool,
 }
 
@@ -60,6 +64,7 @@ pub fn gpu_layers() -> GpuLayers {
                 GpuBatchNorm::Kernels
             },
             burns_max_pool: says(MAX_POOL_VARIABLE, "burn"),
+            burns_dropout: says(DROPOUT_VARIABLE, "burn"),
             burns_adagrad: says(ADAGRAD_VARIABLE, "burn"),
         }
     })
@@ -119,6 +124,7 @@ mod tests {
             channels_last_pointwise: false,
             batch_norm: GpuBatchNorm::Kernels,
             burns_max_pool: false,
+            burns_dropout: false,
             burns_adagrad: false,
         };
         assert!(defaults.departures().is_empty());

@@ -6,6 +6,7 @@ pub mod depthwise;
 mod depthwise_gpu;
 pub mod device;
 pub mod dropout;
+mod dropout_gpu;
 pub mod gpu_layers;
 pub mod max_pool;
 mod max_pool_gpu;
