@@ -315,6 +315,7 @@ fn a_run_whose_dataset_is_gone_is_reported_once_and_let_go() {
             synthetic: false,
             class_weights: [1.0, 1.0],
             version: "test".into(),
+            batch_norm: idc_studio::model::cancernet::BatchNormSettings::MODEL,
         })
         .unwrap();
     let mut harness = app_in(home.path(), false);

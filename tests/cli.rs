@@ -154,7 +154,16 @@ fn mistakes_get_one_clear_line_and_a_failing_exit() {
     // A run folder whose model file is damaged.
     let run = dir.path().join("run");
     std::fs::create_dir(&run).unwrap();
-    std::fs::write(run.join("config.json"), "{}").unwrap();
+    idc_studio::training::RunFolder::new(&run)
+        .write_info(&idc_studio::training::RunInfo {
+            config: idc_studio::training::TrainConfig::default(),
+            dataset: dir.path().join("data"),
+            synthetic: true,
+            class_weights: [1.0, 1.0],
+            version: "test".into(),
+            batch_norm: idc_studio::model::cancernet::BatchNormSettings::MODEL,
+        })
+        .unwrap();
     std::fs::write(run.join("model.bpk"), "garbage").unwrap();
     let png = dir.path().join("a.png");
     common::write(&png, &common::rgb_png(50, 50, [1, 2, 3]));

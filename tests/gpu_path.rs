@@ -4,6 +4,7 @@
 mod common;
 
 use common::small_demo;
+use idc_studio::model::cancernet::BatchNormSettings;
 use idc_studio::model::{CancerNet, DeviceChoice, select_device};
 use idc_studio::training::adagrad::FusedAdaGrad;
 use idc_studio::training::batches::HostBatch;
@@ -31,8 +32,8 @@ fn cancernet_gives_the_same_outputs_on_the_gpu_path_as_on_the_cpu_and_trains_the
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.bpk");
     CancerNet::new(&cpu.device).save_file(&path).unwrap();
-    let on_cpu = load_model(&path, &cpu.device).unwrap();
-    let on_gpu = load_model(&path, &gpu.device).unwrap();
+    let on_cpu = load_model(&path, BatchNormSettings::MODEL, &cpu.device).unwrap();
+    let on_gpu = load_model(&path, BatchNormSettings::MODEL, &gpu.device).unwrap();
 
     let store = &small_demo().store;
     let batch = HostBatch::build(store, &[0, 1, 2], 4, None);
@@ -44,7 +45,7 @@ fn cancernet_gives_the_same_outputs_on_the_gpu_path_as_on_the_cpu_and_trains_the
     }
 
     // A training step runs and gives a finite loss.
-    let learner = Learner::new(&gpu.device, 1e-2, 2.5e-4, [1.0, 2.5]);
+    let learner = Learner::new(&gpu.device, 1e-2, 2.5e-4, [1.0, 2.5], BatchNormSettings::MODEL);
     let (_, outcome) = learner.step(&batch).unwrap();
     assert!(
         outcome.loss.is_finite() && outcome.loss > 0.0,

@@ -9,6 +9,7 @@ use common::small_demo;
 use idc_studio::dataset::{Label, SplitKind};
 use idc_studio::metrics::Metrics;
 use idc_studio::model::DeviceChoice;
+use idc_studio::model::cancernet::BatchNormSettings;
 use idc_studio::training::evaluate::{load_model, predict_patches};
 use idc_studio::training::{RunFolder, RunOutcome, TrainConfig, TrainingEvent, TrainingJob, spawn_training};
 
@@ -142,7 +143,12 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
     let device = idc_studio::model::select_device(DeviceChoice::Cpu)
         .unwrap()
         .device;
-    let model = load_model(&run.model_path(), &device).unwrap();
+    // With the batch-norm settings the run recorded, which are the model's; with burn's
+    // defaults (those of runs saved before settings were recorded) the same file predicts
+    // otherwise.
+    let batch_norm = run.read_info().unwrap().batch_norm;
+    assert_eq!(batch_norm, BatchNormSettings::MODEL);
+    let model = load_model(&run.model_path(), batch_norm, &device).unwrap();
     let index = store.index_by_identity();
     let test_indices: Vec<usize> = rows
         .iter()
@@ -151,6 +157,11 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
     let again = predict_patches(&model, store, &test_indices, &device).unwrap();
     let recorded: Vec<f32> = rows.iter().map(|row| row.prob_idc).collect();
     assert_eq!(again, recorded);
+    let other = load_model(&run.model_path(), BatchNormSettings::BURN_DEFAULTS, &device).unwrap();
+    assert_ne!(
+        predict_patches(&other, store, &test_indices, &device).unwrap(),
+        recorded
+    );
 }
 
 #[test]
@@ -261,7 +272,9 @@ fn a_file_that_is_not_a_model_is_a_clear_error() {
     let device = idc_studio::model::select_device(DeviceChoice::Cpu)
         .unwrap()
         .device;
-    let err = load_model(&path, &device).unwrap_err().to_string();
+    let err = load_model(&path, BatchNormSettings::MODEL, &device)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with(&format!("{}: cannot load the model", path.display())),
         "{err}"
@@ -286,7 +299,7 @@ fn losses_read_back_every_few_steps_add_up_to_the_per_step_losses() {
         .collect();
 
     // Each step's figures read on their own, and the same steps gathered three at a time.
-    let mut learner = Learner::new(&cpu.device, 1e-2, 2.5e-4, [1.0, 2.5]);
+    let mut learner = Learner::new(&cpu.device, 1e-2, 2.5e-4, [1.0, 2.5], BatchNormSettings::MODEL);
     let mut per_step = Vec::new();
     let mut window = ReadBackWindow::new(3);
     let mut reads = Vec::new();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::task::{Poll, Task};
 use crate::dataset::PatchStore;
+use crate::model::cancernet::BatchNormSettings;
 use crate::model::{DeviceChoice, select_device};
 use crate::training::evaluate::{load_model, predict_patches};
 
@@ -28,6 +29,7 @@ impl PatientPredictions {
         ctx: &egui::Context,
         store: &Arc<PatchStore>,
         model: PathBuf,
+        batch_norm: BatchNormSettings,
         patient: u32,
         patches: &[usize],
     ) {
@@ -44,7 +46,7 @@ impl PatientPredictions {
             let device = select_device(DeviceChoice::Cpu)
                 .map_err(|err| err.to_string())?
                 .device;
-            let network = load_model(&model, &device).map_err(|err| err.to_string())?;
+            let network = load_model(&model, batch_norm, &device).map_err(|err| err.to_string())?;
             let probabilities =
                 predict_patches(&network, &store, &patches, &device).map_err(|err| err.to_string())?;
             Ok(patches.into_iter().zip(probabilities).collect())

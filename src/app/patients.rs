@@ -131,6 +131,7 @@ impl PatientsView {
                 ui.ctx(),
                 &dataset.store,
                 run.folder.model_path(),
+                run.info.batch_norm,
                 patient,
                 layout.patches(),
             );

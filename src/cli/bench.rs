@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::demo::{DemoConfig, generate_demo_dataset};
 use crate::dataset::scan_dataset;
+use crate::model::cancernet::BatchNormSettings;
 use crate::model::device::uses_cpu_kernels;
 use crate::model::gpu_layers::gpu_layers;
 use crate::model::{DeviceChoice, select_device};
@@ -134,7 +135,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .collect();
-    let mut learner = Learner::new(&compute.device, 1e-2, 2.5e-4, [1.0, 2.5]);
+    let mut learner = Learner::new(
+        &compute.device,
+        1e-2,
+        2.5e-4,
+        [1.0, 2.5],
+        BatchNormSettings::MODEL,
+    );
     for batch in batches.iter().take(3) {
         (learner, _) = learner.step(batch).map_err(anyhow::Error::msg)?; // warm-up: allocation pools, kernel tuning
     }

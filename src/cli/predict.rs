@@ -28,7 +28,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let run = RunFolder::open(run_dir)?;
     let compute = select_device(device)?;
-    let model = load_model(&run.model_path(), &compute.device)?;
+    let model = load_model(&run.model_path(), run.read_info()?.batch_norm, &compute.device)?;
     let (files, mut failures) = collect_files(paths);
 
     let mut csv = csv::Writer::from_writer(Vec::new());

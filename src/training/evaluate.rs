@@ -9,6 +9,7 @@ use burn::prelude::*;
 use super::batches::{BatchPlan, HostBatch, prefetch_batches};
 use crate::dataset::{Label, PatchStore};
 use crate::model::CancerNet;
+use crate::model::cancernet::BatchNormSettings;
 
 /// Batch size for inference: large enough to keep a device busy, the same every time.
 pub const INFERENCE_BATCH: usize = 256;
@@ -23,8 +24,13 @@ pub enum InferenceError {
     Thread(String),
 }
 
-/// Loads a CancerNet saved by a run onto `device` (without autodiff), ready for inference.
-pub fn load_model(path: &Path, device: &Device) -> Result<CancerNet, InferenceError> {
+/// Loads a CancerNet saved by a run onto `device` (without autodiff), ready for inference, with
+/// the batch-norm settings it was trained with (the run's `RunInfo::batch_norm`).
+pub fn load_model(
+    path: &Path,
+    batch_norm: BatchNormSettings,
+    device: &Device,
+) -> Result<CancerNet, InferenceError> {
     let fail = |why: String| InferenceError::Model {
         path: path.to_path_buf(),
         why,
@@ -35,7 +41,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<CancerNet, InferenceEr
     // burn panics on some malformed files instead of returning an error; contain it.
     let device = device.clone().without_autodiff();
     let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        CancerNet::new(&device).try_load_file(path)
+        CancerNet::with_batch_norm(&device, batch_norm).try_load_file(path)
     }));
     match loaded {
         Ok(Ok(model)) => Ok(model.valid()),

@@ -12,6 +12,7 @@ use super::events::EpochMetrics;
 use crate::atomic_file::{write_atomic, write_atomic_with};
 use crate::dataset::Label;
 use crate::metrics::Metrics;
+use crate::model::cancernet::BatchNormSettings;
 
 /// What a run was trained on and with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +23,10 @@ pub struct RunInfo {
     /// Loss weights of class 0 and 1: max(count) / count over the training part.
     pub class_weights: [f32; 2],
     pub version: String,
+    /// The model's batch-norm constants (not in its saved tensors); absent in runs saved before
+    /// they were recorded, which had burn's defaults.
+    #[serde(default = "BatchNormSettings::of_older_runs")]
+    pub batch_norm: BatchNormSettings,
 }
 
 /// One test patch's prediction, a row of `predictions.csv`.
@@ -263,7 +268,33 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::*;
+
+    #[test]
+    fn a_runs_batch_norm_settings_are_kept_and_older_runs_read_as_burns_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunFolder::new(dir.path());
+        let info = RunInfo {
+            config: TrainConfig::default(),
+            dataset: PathBuf::from("/data/IDC_regular"),
+            synthetic: false,
+            class_weights: [1.0, 2.5],
+            version: "0.1.0".into(),
+            batch_norm: BatchNormSettings::MODEL,
+        };
+        run.write_info(&info).unwrap();
+        assert_eq!(run.read_info().unwrap(), info);
+
+        // A config.json written before the settings were recorded.
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.config_path()).unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("batch_norm");
+        std::fs::write(run.config_path(), json.to_string()).unwrap();
+        assert_eq!(
+            run.read_info().unwrap().batch_norm,
+            BatchNormSettings::BURN_DEFAULTS
+        );
+    }
 
     #[test]
     fn dates_run_folders_correctly() {

@@ -8,6 +8,7 @@ use burn::prelude::*;
 use super::adagrad::FusedAdaGrad;
 use super::batches::HostBatch;
 use crate::model::CancerNet;
+use crate::model::cancernet::BatchNormSettings;
 use crate::model::device::uses_cpu_kernels;
 use crate::model::gpu_layers::gpu_layers;
 
@@ -31,10 +32,16 @@ pub struct StepOutcome {
 impl Learner {
     /// A fresh CancerNet with AdaGrad and class-weighted cross-entropy on `device` (made
     /// autodiff here).
-    pub fn new(device: &Device, learning_rate: f64, lr_decay: f64, class_weights: [f32; 2]) -> Self {
+    pub fn new(
+        device: &Device,
+        learning_rate: f64,
+        lr_decay: f64,
+        class_weights: [f32; 2],
+        batch_norm: BatchNormSettings,
+    ) -> Self {
         let device = device.clone().autodiff();
         Self {
-            model: CancerNet::new(&device),
+            model: CancerNet::with_batch_norm(&device, batch_norm),
             optimizer: if !uses_cpu_kernels(&device) && gpu_layers().burns_adagrad {
                 AdaGradConfig::new().with_lr_decay(lr_decay).init()
             } else {

@@ -25,6 +25,7 @@ use super::step::{Learner, ReadBackWindow, read_back_every};
 use crate::dataset::split::SplitError;
 use crate::dataset::{Label, PatchStore, Split, SplitPart};
 use crate::metrics::Metrics;
+use crate::model::cancernet::BatchNormSettings;
 use crate::model::{CancerNet, DeviceError, select_device};
 
 /// What to train, on what, and where the run goes.
@@ -162,6 +163,7 @@ pub fn run_training(
         config.learning_rate,
         config.lr_decay,
         info.class_weights,
+        info.batch_norm,
     );
     let mut state = CheckpointState {
         completed_epochs: 0,
@@ -320,7 +322,7 @@ pub fn run_training(
     listener(TrainingEvent::Evaluating {
         patches: test_indices.len(),
     });
-    let best_model = load_model(&run.model_path(), &plain_device)?;
+    let best_model = load_model(&run.model_path(), info.batch_norm, &plain_device)?;
     let metrics = evaluate_test_part(&best_model, store, &test_indices, &plain_device, &run)?;
     listener(TrainingEvent::Finished {
         metrics: Box::new(metrics.clone()),
@@ -395,6 +397,7 @@ fn prepare_new_run(
         synthetic: store.is_synthetic(),
         class_weights,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        batch_norm: BatchNormSettings::MODEL,
     };
     run.write_info(&info)?;
     Ok((info, split, None))
