@@ -1,4 +1,4 @@
-//! Which formulation five of CancerNet's layers, and its optimiser, take on a GPU. Each is the same layer (same
+//! Which formulation five of CancerNet's layers, its loss and its optimiser take on a GPU. Each is the same layer (same
 //! numbers, tested); what differs is speed, and on a GPU only whole training steps on the card
 //! say which is faster. The defaults are the fastest measured; an environment variable switches
 //! a layer to the other, to time whole steps one against the other (`idc-studio bench` prints
@@ -23,6 +23,10 @@ pub const MAX_POOL_VARIABLE: &str = "IDC_STUDIO_GPU_MAX_POOL";
 /// Set to `burn` for burn's `Dropout` instead of dropout by hash (dropout_gpu.rs).
 pub const DROPOUT_VARIABLE: &str = "IDC_STUDIO_GPU_DROPOUT";
 
+/// Set to `burn` for burn's `CrossEntropyLoss` and an argmax count of the hits instead of ours
+/// (training/loss_gpu.rs).
+pub const LOSS_VARIABLE: &str = "IDC_STUDIO_GPU_LOSS";
+
 /// Set to `burn` for burn's `AdaGrad` instead of the fused one (training/adagrad.rs).
 pub const ADAGRAD_VARIABLE: &str = "IDC_STUDIO_GPU_ADAGRAD";
 
@@ -45,6 +49,7 @@ pub struct GpuLayers {
     pub batch_norm: GpuBatchNorm,
     pub burns_max_pool: bool,
     pub burns_dropout: bool,
+    pub burns_loss: bool,
     pub burns_adagrad: bool,
 }
 
@@ -65,6 +70,7 @@ pub fn gpu_layers() -> GpuLayers {
             },
             burns_max_pool: says(MAX_POOL_VARIABLE, "burn"),
             burns_dropout: says(DROPOUT_VARIABLE, "burn"),
+            burns_loss: says(LOSS_VARIABLE, "burn"),
             burns_adagrad: says(ADAGRAD_VARIABLE, "burn"),
         }
     })
@@ -125,6 +131,7 @@ mod tests {
             batch_norm: GpuBatchNorm::Kernels,
             burns_max_pool: false,
             burns_dropout: false,
+            burns_loss: false,
             burns_adagrad: false,
         };
         assert!(defaults.departures().is_empty());

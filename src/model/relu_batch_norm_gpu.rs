@@ -23,34 +23,13 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
-use super::cube_launch::{all_f32, empty_f32, output_like};
+use super::cube_launch::{all_f32, empty_f32, output_like, workgroup_sum};
 use super::relu_batch_norm::ReluBatchNormBackend;
 
 /// Threads of a reducing workgroup (a power of two: the workgroup sums by halving).
 const UNITS: usize = 256;
 /// About how many values one reducing workgroup takes: enough that each thread reads several.
 const VALUES_PER_GROUP: usize = 4096;
-
-/// The sum of every thread's `value` in the workgroup, returned to all of them. Every thread of
-/// the workgroup must call it (it waits at barriers).
-#[cube]
-fn workgroup_sum(scratch: &mut Shared<[f32]>, value: f32) -> f32 {
-    scratch[UNIT_POS as usize] = value;
-    sync_cube();
-    let mut stride = CUBE_DIM / 2;
-    while stride > 0 {
-        if UNIT_POS < stride {
-            let other = scratch[(UNIT_POS + stride) as usize];
-            scratch[UNIT_POS as usize] += other;
-        }
-        sync_cube();
-        stride /= 2;
-    }
-    let total = scratch[0];
-    // Nobody writes the scratch again before everyone has read the total.
-    sync_cube();
-    total
-}
 
 /// The workgroup's images in a reducing kernel (workgroup `(group, channel)`): the first, and how
 /// many values of its channel they hold.

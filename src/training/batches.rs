@@ -119,6 +119,12 @@ impl HostBatch {
     pub fn labels_tensor(&self, device: &Device) -> Tensor<1, Int> {
         Tensor::from_data(TensorData::new(self.labels.clone(), [self.batch_size]), device)
     }
+
+    /// The labels as floats (0.0 or 1.0), as the training loss reads them (loss.rs).
+    pub fn label_values_tensor(&self, device: &Device) -> Tensor<1> {
+        let values: Vec<f32> = self.labels.iter().map(|&label| label as f32).collect();
+        Tensor::from_data(TensorData::new(values, [self.batch_size]), device)
+    }
 }
 
 /// What batches to make from an ordered list of patches.

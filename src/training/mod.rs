@@ -8,6 +8,8 @@ pub mod batches;
 pub mod config;
 pub mod evaluate;
 pub mod events;
+pub mod loss;
+mod loss_gpu;
 pub mod run_folder;
 pub mod run_list;
 pub mod step;

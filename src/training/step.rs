@@ -7,6 +7,7 @@ use burn::prelude::*;
 
 use super::adagrad::FusedAdaGrad;
 use super::batches::HostBatch;
+use super::loss::{correct_predictions, weighted_cross_entropy};
 use crate::model::CancerNet;
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::device::uses_cpu_kernels;
@@ -16,7 +17,10 @@ use crate::model::gpu_layers::gpu_layers;
 pub struct Learner {
     pub model: CancerNet,
     pub optimizer: ModuleOptimizer,
-    loss_function: CrossEntropyLoss,
+    /// The loss's class weights, on the device without autodiff (constants of the loss).
+    class_weights: Tensor<1>,
+    /// burn's loss, where `IDC_STUDIO_GPU_LOSS` asks for it on a GPU (gpu_layers.rs).
+    burns_loss: Option<CrossEntropyLoss>,
     learning_rate: f64,
     device: Device,
 }
@@ -47,9 +51,12 @@ impl Learner {
             } else {
                 ModuleOptimizer::from(FusedAdaGrad::new(lr_decay))
             },
-            loss_function: CrossEntropyLossConfig::new()
-                .with_weights(Some(class_weights.to_vec()))
-                .init(&device),
+            class_weights: Tensor::from_floats(class_weights, &device.clone().inner()),
+            burns_loss: (!uses_cpu_kernels(&device) && gpu_layers().burns_loss).then(|| {
+                CrossEntropyLossConfig::new()
+                    .with_weights(Some(class_weights.to_vec()))
+                    .init(&device)
+            }),
             learning_rate,
             device,
         }
@@ -67,18 +74,29 @@ impl Learner {
     /// busy by reading only every few steps (see [`ReadBackWindow`]).
     pub fn step_pending(mut self, batch: &HostBatch) -> (Self, PendingOutcome) {
         let images = batch.images_tensor(&self.device);
-        let labels = batch.labels_tensor(&self.device);
+        let labels = batch.label_values_tensor(&self.device.clone().inner());
         let logits = self.model.forward(images);
-        let loss = self.loss_function.forward(logits.clone(), labels.clone());
-        let correct = logits
-            .argmax(1)
-            .reshape([batch.batch_size])
-            .equal(labels)
-            .int()
-            .slice(0..batch.len())
-            .sum();
+        let (loss, correct) = match &self.burns_loss {
+            None => (
+                weighted_cross_entropy(logits.clone(), labels.clone(), self.class_weights.clone()),
+                correct_predictions(logits.detach().inner(), labels, batch.len()),
+            ),
+            Some(burns) => {
+                let labels = batch.labels_tensor(&self.device);
+                let correct = logits
+                    .clone()
+                    .argmax(1)
+                    .reshape([batch.batch_size])
+                    .equal(labels.clone())
+                    .float()
+                    .slice(0..batch.len())
+                    .sum()
+                    .inner();
+                (burns.forward(logits, labels), correct)
+            }
+        };
         let pending = PendingOutcome {
-            weighted_loss: loss.clone().detach() * batch.len() as f64,
+            weighted_loss: loss.clone().detach().inner() * batch.len() as f64,
             correct,
             items: batch.len(),
             steps: 1,
@@ -139,7 +157,8 @@ impl ReadBackWindow {
 pub struct PendingOutcome {
     /// Sum over the steps of the batch's mean loss times its real items.
     weighted_loss: Tensor<1>,
-    correct: Tensor<1, Int>,
+    /// Counted in f32, exact up to 2^24 items.
+    correct: Tensor<1>,
     items: usize,
     steps: usize,
 }
@@ -175,11 +194,11 @@ impl PendingOutcome {
         let correct = self
             .correct
             .into_data()
-            .try_to_vec_as::<i64>()
+            .try_to_vec::<f32>()
             .map_err(|err| format!("cannot read the predictions back: {err:?}"))?;
         Ok(StepOutcome {
             loss: f64::from(weighted_loss[0]) / self.items.max(1) as f64,
-            correct: correct[0].max(0) as usize,
+            correct: correct[0].max(0.0) as usize,
         })
     }
 }
