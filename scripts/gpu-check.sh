@@ -92,6 +92,8 @@ measure() {
     wgpu-b256-burn-max-pool) step "$1" 60 env IDC_STUDIO_GPU_MAX_POOL=burn "$bin" "${b256[@]}" ;;
     wgpu-b32-burn-dropout) step "$1" 60 env IDC_STUDIO_GPU_DROPOUT=burn "$bin" "${b32[@]}" ;;
     wgpu-b256-burn-dropout) step "$1" 60 env IDC_STUDIO_GPU_DROPOUT=burn "$bin" "${b256[@]}" ;;
+    wgpu-b32-burn-loss) step "$1" 60 env IDC_STUDIO_GPU_LOSS=burn "$bin" "${b32[@]}" ;;
+    wgpu-b256-burn-loss) step "$1" 60 env IDC_STUDIO_GPU_LOSS=burn "$bin" "${b256[@]}" ;;
     wgpu-b32-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b32[@]}" ;;
     wgpu-b256-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b256[@]}" ;;
     torch-b32) step "$1" 80 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 32 ;;
@@ -103,8 +105,8 @@ measure() {
 }
 shift $(($# > 0 ? 1 : 0))
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-b32-burn-max-pool
-  wgpu-b256-burn-max-pool wgpu-b32-burn-dropout wgpu-b256-burn-dropout wgpu-epoch wgpu-layers)
+[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-epoch wgpu-b32-burn-loss
+  wgpu-b32-burn-dropout wgpu-b256-burn-dropout wgpu-b32-burn-max-pool wgpu-b256-burn-max-pool wgpu-layers)
 for name in "${names[@]}"; do measure "$name"; done
 
 echo "== summary (images/s; $((SECONDS - started)) s in all)"
