@@ -11,12 +11,15 @@
 #
 # Usage: scripts/gpu-check.sh [OUTDIR [MEASUREMENT...]]   (names in `measure` below; all if none)
 #        DEVICE=cpu STEPS=8 EPOCH_PATCHES=3000 for a dry run; DEADLINE=seconds to skip steps
-#        that would end later
+#        that would end later. `ab-LAYER` (dropout, max-pool, loss, adagrad, depthwise, norm)
+#        times ours and burn's alternately, twice each, at batch 32, so the card's drift cancels.
 set -u
 out="${1:-${OUT:-/tmp/gpu-check}}"
 mkdir -p "$out"
 device="${DEVICE:-gpu}"
-steps="${STEPS:-64}"
+# Training steps per timed run at batch 32 (half that at 256): at 64, a run lasted 0.4 s on an
+# H100 and runs of one setting spread by up to 20%; the whole epoch, 30 s, was steady.
+steps="${STEPS:-256}"
 epoch_patches="${EPOCH_PATCHES:-277524}"
 started=$SECONDS
 # A step that could not end before DEADLINE seconds is skipped, so the summary and the packed
@@ -98,6 +101,21 @@ measure() {
     wgpu-b256-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b256[@]}" ;;
     torch-b32) step "$1" 80 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 32 ;;
     torch-b256) step "$1" 50 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 256 ;;
+    ab-*)
+      local setting
+      case ${1#ab-} in
+        dropout) setting=IDC_STUDIO_GPU_DROPOUT=burn ;;
+        max-pool) setting=IDC_STUDIO_GPU_MAX_POOL=burn ;;
+        loss) setting=IDC_STUDIO_GPU_LOSS=burn ;;
+        adagrad) setting=IDC_STUDIO_GPU_ADAGRAD=burn ;;
+        depthwise) setting=IDC_STUDIO_GPU_DEPTHWISE=burn ;;
+        norm) setting=IDC_STUDIO_GPU_BATCH_NORM=burn ;;
+        *) echo "no layer called ${1#ab-}"; return ;;
+      esac
+      for round in 1 2; do
+        step "$1-ours-$round" 60 "$bin" "${b32[@]}"
+        step "$1-burns-$round" 60 env "$setting" "$bin" "${b32[@]}"
+      done ;;
     wgpu-epoch) step "$1" 180 "$bin" bench --device "$device" --runs 1 --steps 16 --epoch-patches "$epoch_patches" ;;
     wgpu-layers) step "$1" 150 "$bin" bench --device "$device" --layers --runs 5 --batch-size 256 ;;
     *) echo "no measurement called $1" ;;
@@ -105,14 +123,16 @@ measure() {
 }
 shift $(($# > 0 ? 1 : 0))
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-epoch wgpu-b32-burn-loss
-  wgpu-b32-burn-dropout wgpu-b256-burn-dropout wgpu-b32-burn-max-pool wgpu-b256-burn-max-pool wgpu-layers)
+[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-epoch ab-dropout ab-max-pool
+  ab-loss wgpu-layers)
 for name in "${names[@]}"; do measure "$name"; done
 
 echo "== summary (images/s; $((SECONDS - started)) s in all)"
 cat "$out/card.log"
-for log in "${names[@]}"; do
-  [ "$log" = wgpu-layers ] && continue
+# Every step's log, in the order they ran.
+for log in $(cd "$out" && ls -tr -- *.log 2>/dev/null); do
+  log=${log%.log}
+  [ "$log" = wgpu-layers ] || [ "$log" = card ] && continue
   echo "-- $log"
   grep -h -E "^(device|layer |training|host|inference|pipeline|gpu busy)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
 done
