@@ -1,9 +1,12 @@
-//! Which formulation five of CancerNet's layers, its loss and its optimiser take on a GPU. Each is the same layer (same
-//! numbers, tested); what differs is speed, and on a GPU only whole training steps on the card
-//! say which is faster. The defaults are the fastest measured; an environment variable switches
-//! a layer to the other, to time whole steps one against the other (`idc-studio bench` prints
-//! the choices it ran with; `scripts/gpu-check.sh` runs each), or as a way out should a driver
-//! mistranslate one. The CPU always runs the model's own kernels and ignores them.
+//! Which formulation five of CancerNet's layers, its loss and its optimiser take on a GPU. Each
+//! is the same computation (tested); what differs is speed, and on a GPU only whole training
+//! steps on the card say which is faster. The depthwise convolution, batch norm, the 1x1 and
+//! AdaGrad default to the fastest measured on an H100; max pooling, dropout and the loss default
+//! to ours, whose single timings against burn's fell within the card's run-to-run spread
+//! (docs/gpu-check.md). An environment variable switches one part to the other, to time whole
+//! steps one against the other (`idc-studio bench` prints the choices it ran with;
+//! `scripts/gpu-check.sh` runs each), or as a way out should a driver mistranslate one. The CPU
+//! always runs the model's own kernels and ignores them.
 
 use std::sync::OnceLock;
 
