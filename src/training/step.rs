@@ -79,7 +79,7 @@ impl Learner {
         let (loss, correct) = match &self.burns_loss {
             None => (
                 weighted_cross_entropy(logits.clone(), labels.clone(), self.class_weights.clone()),
-                correct_predictions(logits.detach().inner(), labels, batch.len()),
+                correct_predictions(logits.inner(), labels, batch.len()),
             ),
             Some(burns) => {
                 let labels = batch.labels_tensor(&self.device);
@@ -96,7 +96,7 @@ impl Learner {
             }
         };
         let pending = PendingOutcome {
-            weighted_loss: loss.clone().detach().inner() * batch.len() as f64,
+            weighted_loss: loss.clone().inner() * batch.len() as f64,
             correct,
             items: batch.len(),
             steps: 1,
