@@ -10,13 +10,14 @@ use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNormConfig, DropoutConfig, LinearConfig};
 use burn::optim::{AdaGradConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::Distribution;
 
-use crate::model::cancernet::{batch_norm_from_sums, pointwise_as_channels_last_matmul, pointwise_as_matmul};
+use crate::model::cancernet::{batch_norm_from_sums, pointwise_product, pointwise_product_channels_last};
 use crate::model::depthwise::depthwise_conv3x3;
 use crate::model::device::uses_cpu_kernels;
 use crate::model::dropout::dropout;
 use crate::model::max_pool::max_pool_2x2;
-use crate::model::relu_batch_norm::relu_batch_norm;
+use crate::model::relu_batch_norm::{per_channel, relu_batch_norm_after_bias};
 use crate::model::{CancerNet, INPUT_CHANNELS, INPUT_SIDE};
 use crate::training::adagrad::FusedAdaGrad;
 
@@ -80,7 +81,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
             in_model: false,
             differs_on_gpu: true,
             input: [0, channels_in, side, side],
-            forward: Box::new(move |x| pointwise_as_channels_last_matmul(&channels_last, x)),
+            forward: Box::new(move |x| pointwise_product_channels_last(&channels_last, x)),
         });
         let as_matmul = Conv2dConfig::new([channels_in, channels_out], [1, 1]).init(device);
         cases.push(LayerCase {
@@ -88,31 +89,42 @@ fn cases(device: &Device) -> Vec<LayerCase> {
             in_model: true,
             differs_on_gpu: false,
             input: [0, channels_in, side, side],
-            forward: Box::new(move |x| pointwise_as_matmul(&as_matmul, x)),
+            forward: Box::new(move |x| pointwise_product(&as_matmul, x)),
         });
-        let norm = BatchNormConfig::new(channels_out).init(device);
+        // Each adds the 1x1's bias first, as the model does (its own kernels in the same pass).
+        let bias = || Tensor::<1>::random([channels_out], Distribution::Default, device);
+        let (norm, shift) = (BatchNormConfig::new(channels_out).init(device), bias());
         cases.push(LayerCase {
-            name: format!("(burn's ReLU + batch norm, {channels_out} ch, {side}x{side})"),
+            name: format!("(burn's bias, ReLU + batch norm, {channels_out} ch, {side}x{side})"),
             in_model: false,
             differs_on_gpu: true,
             input: [0, channels_out, side, side],
-            forward: Box::new(move |x| norm.forward(burn::tensor::activation::relu(x))),
+            forward: Box::new(move |x| {
+                norm.forward(burn::tensor::activation::relu(
+                    x + per_channel::<4>(shift.clone()),
+                ))
+            }),
         });
-        let norm = BatchNormConfig::new(channels_out).init(device);
+        let (norm, shift) = (BatchNormConfig::new(channels_out).init(device), bias());
         cases.push(LayerCase {
-            name: format!("(ReLU + batch norm from sums, {channels_out} ch, {side}x{side})"),
+            name: format!("(bias, ReLU + batch norm from sums, {channels_out} ch, {side}x{side})"),
             in_model: false,
             differs_on_gpu: true,
             input: [0, channels_out, side, side],
-            forward: Box::new(move |x| batch_norm_from_sums(&norm, burn::tensor::activation::relu(x))),
+            forward: Box::new(move |x| {
+                batch_norm_from_sums(
+                    &norm,
+                    burn::tensor::activation::relu(x + per_channel::<4>(shift.clone())),
+                )
+            }),
         });
-        let norm = BatchNormConfig::new(channels_out).init(device);
+        let (norm, shift) = (BatchNormConfig::new(channels_out).init(device), bias());
         cases.push(LayerCase {
-            name: format!("ReLU + batch norm fused, {channels_out} ch, {side}x{side}"),
+            name: format!("bias, ReLU + batch norm fused, {channels_out} ch, {side}x{side}"),
             in_model: true,
             differs_on_gpu: false,
             input: [0, channels_out, side, side],
-            forward: Box::new(move |x| relu_batch_norm(&norm, x)),
+            forward: Box::new(move |x| relu_batch_norm_after_bias(&norm, x, shift.clone())),
         });
     }
     for (channels, side) in [(32, 48), (64, 24), (128, 12)] {
@@ -165,7 +177,9 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         input: [0, 128, 6, 6],
         forward: Box::new(move |x| {
             let x: Tensor<2> = x.flatten(1, 3);
-            let x = relu_batch_norm(&norm, dense.forward(x));
+            let product = burn::tensor::module::linear(x, dense.weight.val(), None);
+            let bias = dense.bias.as_ref().expect("a dense layer with a bias").val();
+            let x = relu_batch_norm_after_bias(&norm, product, bias);
             let logits = classifier.forward(dropout(&head_dropout, x));
             let [batch, classes] = logits.dims();
             logits.reshape([batch, classes, 1, 1])

@@ -7,13 +7,14 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
 };
 use burn::prelude::*;
+use burn::tensor::module::linear;
 
 use super::depthwise::depthwise_conv3x3;
 use super::device::uses_cpu_kernels;
 use super::dropout::dropout;
 use super::gpu_layers::{GpuBatchNorm, gpu_layers};
 use super::max_pool::max_pool_2x2;
-use super::relu_batch_norm::relu_batch_norm;
+use super::relu_batch_norm::{per_channel, relu_batch_norm_after_bias};
 
 /// The model sees patches resized to 48x48 RGB.
 pub const INPUT_SIDE: usize = 48;
@@ -96,14 +97,27 @@ impl SeparableConv {
         }
     }
 
-    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+    /// The depthwise then the 1x1 convolution, but for the 1x1's bias ([`Self::bias`]), which the
+    /// ReLU + batch norm after it adds in its own pass.
+    fn forward_before_bias(&self, input: Tensor<4>) -> Tensor<4> {
         let x = depthwise_conv3x3(&self.depthwise, input);
         if gpu_layers().channels_last_pointwise && !uses_cpu_kernels(&x.device()) {
-            pointwise_as_channels_last_matmul(&self.pointwise, x)
+            pointwise_product_channels_last(&self.pointwise, x)
         } else {
-            pointwise_as_matmul(&self.pointwise, x)
+            pointwise_product(&self.pointwise, x)
         }
     }
+
+    fn bias(&self) -> Tensor<1> {
+        bias_of(&self.pointwise.bias)
+    }
+}
+
+/// A layer's bias, which CancerNet's convolutions and dense layer all have.
+fn bias_of(bias: &Option<burn::module::Param<Tensor<1>>>) -> Tensor<1> {
+    bias.as_ref()
+        .expect("CancerNet's 1x1 convolutions and dense layer have a bias")
+        .val()
 }
 
 /// Batch norm of `[batch, channels, height, width]` activations, as `norm.forward` computes it,
@@ -142,41 +156,33 @@ pub fn batch_norm_from_sums(norm: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
     output.reshape([batch, channels, height, width])
 }
 
-/// A 1x1 convolution computed as one batched matrix product, `weight [out, in]` times
-/// `input [batch, in, height * width]`: the same numbers as `conv.forward(input)`, but on burn's
-/// CPU backend forward and backward take a third to a sixth of the time of its generic
-/// convolution (`idc-studio bench --layers`), with no layout copies.
-pub fn pointwise_as_matmul(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+/// A 1x1 convolution without its bias, computed as one batched matrix product, `weight [out,
+/// in]` times `input [batch, in, height * width]`: the same numbers as `conv.forward(input)` less
+/// the bias, but on burn's CPU backend forward and backward take a third to a sixth of the time
+/// of its generic convolution (`idc-studio bench --layers`), with no layout copies.
+pub fn pointwise_product(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     let [batch, channels_in, height, width] = input.dims();
     let [channels_out, ..] = conv.weight.val().dims();
     let weight: Tensor<3> = conv.weight.val().reshape([1, channels_out, channels_in]);
     let output = weight.matmul(input.reshape([batch, channels_in, height * width]));
-    let output = match &conv.bias {
-        Some(bias) => output + bias.val().reshape([1, channels_out, 1]),
-        None => output,
-    };
     output.reshape([batch, channels_out, height, width])
 }
 
-/// A 1x1 convolution as one 2-D matrix product over every pixel of the batch: the input turned
-/// channels-last, `[batch * height * width, in]` times `weight^T [in, out]`, and back. Its weight
-/// gradient is then one matrix product too, where [`pointwise_as_matmul`]'s is one per image
-/// summed over the batch; the price is two layout copies. Shown beside the model's formulation by
+/// A 1x1 convolution without its bias as one 2-D matrix product over every pixel of the batch:
+/// the input turned channels-last, `[batch * height * width, in]` times `weight^T [in, out]`, and
+/// back. Its weight gradient is then one matrix product too, where [`pointwise_product`]'s is one
+/// per image summed over the batch; the price is two layout copies. Shown beside the model's formulation by
 /// `idc-studio bench --layers`; on a GPU the model takes it when `IDC_STUDIO_GPU_POINTWISE` says
 /// `channels-last` (gpu_layers.rs).
-pub fn pointwise_as_channels_last_matmul(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+pub fn pointwise_product_channels_last(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     let [batch, channels_in, height, width] = input.dims();
     let [channels_out, ..] = conv.weight.val().dims();
     let weight: Tensor<2> = conv.weight.val().reshape([channels_out, channels_in]).transpose();
     let pixels: Tensor<2> = input
         .permute([0, 2, 3, 1])
         .reshape([batch * height * width, channels_in]);
-    let output = pixels.matmul(weight);
-    let output = match &conv.bias {
-        Some(bias) => output + bias.val().reshape([1, channels_out]),
-        None => output,
-    };
-    output
+    pixels
+        .matmul(weight)
         .reshape([batch, height, width, channels_out])
         .permute([0, 3, 1, 2])
 }
@@ -248,22 +254,23 @@ impl CancerNet {
         let mut x = images;
         for stage in &self.stages {
             for unit in &stage.units {
-                x = self.relu_then_norm(&unit.norm, unit.conv.forward(x));
+                x = self.relu_then_norm(&unit.norm, unit.conv.forward_before_bias(x), unit.conv.bias());
             }
             x = dropout(&self.conv_dropout, max_pool_2x2(&self.pool, x));
         }
         let x: Tensor<2> = x.flatten(1, 3);
-        let x = relu_batch_norm(&self.dense_norm, self.dense.forward(x));
+        let x = linear(x, self.dense.weight.val(), None);
+        let x = relu_batch_norm_after_bias(&self.dense_norm, x, bias_of(&self.dense.bias));
         self.classifier.forward(dropout(&self.dense_dropout, x))
     }
 
-    /// ReLU then batch norm after a separable convolution: fused, unless a GPU is told to take
-    /// the statistics by sums (gpu_layers.rs).
-    fn relu_then_norm(&self, norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    /// The 1x1's bias, ReLU then batch norm after a separable convolution: fused, unless a GPU
+    /// is told to take the statistics by sums (gpu_layers.rs).
+    fn relu_then_norm(&self, norm: &BatchNorm, x: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
         if !uses_cpu_kernels(&x.device()) && gpu_layers().batch_norm == GpuBatchNorm::Sums {
-            batch_norm_from_sums(norm, self.activation.forward(x))
+            batch_norm_from_sums(norm, self.activation.forward(x + per_channel::<4>(bias)))
         } else {
-            relu_batch_norm(norm, x)
+            relu_batch_norm_after_bias(norm, x, bias)
         }
     }
 
@@ -294,8 +301,8 @@ mod tests {
     }
 
     #[test]
-    fn both_pointwise_matmuls_are_the_same_convolution() {
-        for formulation in [pointwise_as_matmul, pointwise_as_channels_last_matmul] {
+    fn both_pointwise_products_with_the_bias_are_the_convolution() {
+        for formulation in [pointwise_product, pointwise_product_channels_last] {
             pointwise_formulation_is_the_convolution(formulation);
         }
     }
@@ -308,7 +315,8 @@ mod tests {
             .collect();
         let input = Tensor::<4>::from_data(TensorData::new(values, [2, 5, 4, 3]), &device).require_grad();
         let by_conv = conv.forward(input.clone());
-        let by_matmul = pointwise(&conv, input.clone());
+        // The model adds the bias with the ReLU + batch norm after it.
+        let by_matmul = pointwise(&conv, input.clone()) + per_channel::<4>(conv.bias.as_ref().unwrap().val());
         let difference = (by_conv.clone() - by_matmul.clone())
             .abs()
             .max()

@@ -5,6 +5,10 @@
 //! gradient). Composed of burn's tensor operations the same layer takes about ten passes each
 //! way, each with its own allocation, and was a fifth of a CPU training step.
 //!
+//! The layer before it adds a bias per channel (the 1x1 convolution's, the dense layer's): that
+//! is done here too, `relu(x + bias)`, so the bias costs no pass of its own forward and its
+//! gradient no reduction of its own backward (it comes from sums the backward takes anyway).
+//!
 //! With batch statistics (training) the backward pass includes the mean's and variance's
 //! dependence on the input, as `BatchNorm` differentiates it; with running statistics
 //! (inference) they are constants.
@@ -32,18 +36,19 @@ use super::simd::with_avx2;
 // backward pass is two of them (the parameters' gradients, then the input's).
 #[backend_extension(Flex, Cube: cfg(all()), Fusion, Autodiff)]
 pub trait ReluBatchNormBackend: Backend {
-    /// `[2, channels]`: the mean and the biased variance of `relu(x)` per channel (axis 1) over
-    /// every other axis. Not differentiable (the gradient through the statistics is part of
+    /// `[2, channels]`: the mean and the biased variance of `relu(x + bias)` per channel (axis 1)
+    /// over every other axis. Not differentiable (the gradient through the statistics is part of
     /// [`relu_batch_norm`](Self::relu_batch_norm)'s own).
     #[fusion(dtype = x, shape = Shape::new([2, x[1]]))]
-    fn relu_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn relu_channel_moments(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `(relu(x) - mean) / sqrt(variance + epsilon) * gamma + beta` per channel, with
+    /// `(relu(x + bias) - mean) / sqrt(variance + epsilon) * gamma + beta` per channel, with
     /// `moments = [mean; variance]`. `batch_statistics`: the moments are those of this `x`
     /// (training), so its gradient flows through them too.
     #[fusion(dtype = x, shape = x)]
     fn relu_batch_norm(
         x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
@@ -51,21 +56,26 @@ pub trait ReluBatchNormBackend: Backend {
         batch_statistics: bool,
     ) -> FloatTensor<Self>;
 
-    /// `[2, channels]`: the gradients of gamma (`sum g * x_hat`) and of beta (`sum g`) given the
-    /// output's gradient `g`.
-    #[fusion(dtype = x, shape = Shape::new([2, x[1]]))]
+    /// `[3, channels]`: the gradients of gamma (`sum g * x_hat`), beta (`sum g`) and the bias
+    /// (the input gradient summed per channel) given the output's gradient `g`.
+    #[fusion(dtype = x, shape = Shape::new([3, x[1]]))]
     fn relu_batch_norm_parameter_gradients(
         x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         output_gradient: FloatTensor<Self>,
         epsilon: f64,
+        batch_statistics: bool,
     ) -> FloatTensor<Self>;
 
     /// The gradient for `x`, given the output's and the parameters' (from
     /// [`relu_batch_norm_parameter_gradients`](Self::relu_batch_norm_parameter_gradients)).
     #[fusion(dtype = x, shape = x)]
+    #[allow(clippy::too_many_arguments)]
     fn relu_batch_norm_input_gradient(
         x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         output_gradient: FloatTensor<Self>,
@@ -126,12 +136,13 @@ fn layout(shape: &Shape) -> [usize; 3] {
 }
 
 impl ReluBatchNormBackend for Flex {
-    fn relu_channel_moments(x: FlexTensor) -> FlexTensor {
+    fn relu_channel_moments(x: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let shape = x.shape();
         let (x, dtype) = f32_values(x);
+        let (bias, _) = f32_values(bias);
         let [_, channels, _] = layout(&shape);
         flex_tensor(
-            channel_moments(slice(&x), layout(&shape)),
+            channel_moments(slice(&x), slice(&bias), layout(&shape)),
             [2, channels].into(),
             dtype,
         )
@@ -139,6 +150,7 @@ impl ReluBatchNormBackend for Flex {
 
     fn relu_batch_norm(
         x: FlexTensor,
+        bias: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         moments: FlexTensor,
@@ -147,42 +159,60 @@ impl ReluBatchNormBackend for Flex {
     ) -> FlexTensor {
         let shape = x.shape();
         let (x, dtype) = f32_values(x);
+        let (bias, _) = f32_values(bias);
         let (gamma, _) = f32_values(gamma);
         let (beta, _) = f32_values(beta);
         let (moments, _) = f32_values(moments);
         let coefficients = Coefficients::new(slice(&moments), epsilon);
         let (scale, shift) = scale_and_shift(slice(&gamma), slice(&beta), &coefficients);
+        let affine = Affine {
+            bias: slice(&bias),
+            scale: &scale,
+            shift: &shift,
+        };
         // In inference nothing else holds the input (autodiff keeps it in training): then the
         // output takes its place, saving a buffer as large as the activation and its zeroing.
         if dtype == DType::F32 && x.is_unique() && x.storage::<f32>().len() == shape.num_elements() {
             let mut x = x;
-            normalise_in_place(x.storage_mut::<f32>(), &scale, &shift, layout(&shape));
+            normalise_in_place(x.storage_mut::<f32>(), &affine, layout(&shape));
             return x;
         }
-        let output = normalise(slice(&x), &scale, &shift, layout(&shape));
+        let output = normalise(slice(&x), &affine, layout(&shape));
         flex_tensor(output, shape, dtype)
     }
 
     fn relu_batch_norm_parameter_gradients(
         x: FlexTensor,
+        bias: FlexTensor,
+        gamma: FlexTensor,
         moments: FlexTensor,
         output_gradient: FlexTensor,
         epsilon: f64,
+        batch_statistics: bool,
     ) -> FlexTensor {
         let shape = x.shape();
         let (x, dtype) = f32_values(x);
+        let (bias, _) = f32_values(bias);
+        let (gamma, _) = f32_values(gamma);
         let (moments, _) = f32_values(moments);
         let (output_gradient, _) = f32_values(output_gradient);
         let coefficients = Coefficients::new(slice(&moments), epsilon);
         let [_, channels, _] = layout(&shape);
-        let (mut gradients, beta_gradient) =
-            parameter_gradients(slice(&x), &coefficients, slice(&output_gradient), layout(&shape));
-        gradients.extend(beta_gradient);
-        flex_tensor(gradients, [2, channels].into(), dtype)
+        let gradients = parameter_gradients(
+            slice(&x),
+            slice(&bias),
+            slice(&gamma),
+            &coefficients,
+            slice(&output_gradient),
+            layout(&shape),
+            batch_statistics,
+        );
+        flex_tensor(gradients, [3, channels].into(), dtype)
     }
 
     fn relu_batch_norm_input_gradient(
         x: FlexTensor,
+        bias: FlexTensor,
         gamma: FlexTensor,
         moments: FlexTensor,
         output_gradient: FlexTensor,
@@ -192,19 +222,26 @@ impl ReluBatchNormBackend for Flex {
     ) -> FlexTensor {
         let shape = x.shape();
         let (x, dtype) = f32_values(x);
+        let (bias, _) = f32_values(bias);
         let (gamma, _) = f32_values(gamma);
         let (moments, _) = f32_values(moments);
         let (output_gradient, _) = f32_values(output_gradient);
         let (parameter_gradients, _) = f32_values(parameter_gradients);
         let coefficients = Coefficients::new(slice(&moments), epsilon);
-        let x_gradient = input_gradient(
-            slice(&x),
+        let [batch, channels, positions] = layout(&shape);
+        let chain = ChainCoefficients::new(
             slice(&gamma),
             &coefficients,
-            slice(&output_gradient),
             slice(&parameter_gradients),
-            layout(&shape),
+            (batch * positions) as f32,
             batch_statistics,
+        );
+        let x_gradient = input_gradient(
+            slice(&x),
+            slice(&bias),
+            &chain,
+            slice(&output_gradient),
+            [batch, channels, positions],
         );
         flex_tensor(x_gradient, shape, dtype)
     }
@@ -235,8 +272,8 @@ where
     B: ReluBatchNormBackend,
     C: CheckpointStrategy,
 {
-    fn relu_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        Self::from_inner(B::relu_channel_moments(Self::inner(x)))
+    fn relu_channel_moments(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(B::relu_channel_moments(Self::inner(x), Self::inner(bias)))
     }
 
     fn blend_running_statistic(
@@ -256,20 +293,27 @@ where
     // The two parts of the backward pass are not differentiated themselves.
     fn relu_batch_norm_parameter_gradients(
         x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         output_gradient: FloatTensor<Self>,
         epsilon: f64,
+        batch_statistics: bool,
     ) -> FloatTensor<Self> {
         Self::from_inner(B::relu_batch_norm_parameter_gradients(
             Self::inner(x),
+            Self::inner(bias),
+            Self::inner(gamma),
             Self::inner(moments),
             Self::inner(output_gradient),
             epsilon,
+            batch_statistics,
         ))
     }
 
     fn relu_batch_norm_input_gradient(
         x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         output_gradient: FloatTensor<Self>,
@@ -279,6 +323,7 @@ where
     ) -> FloatTensor<Self> {
         Self::from_inner(B::relu_batch_norm_input_gradient(
             Self::inner(x),
+            Self::inner(bias),
             Self::inner(gamma),
             Self::inner(moments),
             Self::inner(output_gradient),
@@ -290,6 +335,7 @@ where
 
     fn relu_batch_norm(
         x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
@@ -299,28 +345,38 @@ where
         #[derive(Debug)]
         struct ReluBatchNormStep;
 
-        impl<B: ReluBatchNormBackend> Backward<B, 3> for ReluBatchNormStep {
-            type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64, bool);
+        type State<B> = (
+            [FloatTensor<B>; 4], // x, bias, gamma, moments
+            f64,
+            bool,
+        );
+
+        impl<B: ReluBatchNormBackend> Backward<B, 4> for ReluBatchNormStep {
+            type State = State<B>;
 
             fn backward(
                 self,
-                ops: Ops<Self::State, 3>,
+                ops: Ops<Self::State, 4>,
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let [node_x, node_gamma, node_beta] = ops.parents;
+                let [node_x, node_bias, node_gamma, node_beta] = ops.parents;
                 let output_gradient = grads.consume::<B>(&ops.node);
-                let (x, gamma, moments, epsilon, batch_statistics) = ops.state;
-                let gamma_shape = gamma.shape();
+                let ([x, bias, gamma, moments], epsilon, batch_statistics) = ops.state;
+                let channel_shape = gamma.shape();
                 let parameter_gradients = B::relu_batch_norm_parameter_gradients(
                     x.clone(),
+                    bias.clone(),
+                    gamma.clone(),
                     moments.clone(),
                     output_gradient.clone(),
                     epsilon,
+                    batch_statistics,
                 );
                 if let Some(node) = node_x {
                     let x_gradient = B::relu_batch_norm_input_gradient(
                         x,
+                        bias,
                         gamma,
                         moments,
                         output_gradient,
@@ -330,14 +386,14 @@ where
                     );
                     grads.register::<B>(node.id, x_gradient);
                 }
-                let channels = gamma_shape.num_elements();
-                for (row, node) in [(0, node_gamma), (1, node_beta)] {
+                let channels = channel_shape.num_elements();
+                for (row, node) in [(0, node_gamma), (1, node_beta), (2, node_bias)] {
                     if let Some(node) = node {
                         let gradient = B::float_slice(
                             parameter_gradients.clone(),
                             &[Slice::from(row..row + 1), Slice::from(0..channels)],
                         );
-                        grads.register::<B>(node.id, B::float_reshape(gradient, gamma_shape.clone()));
+                        grads.register::<B>(node.id, B::float_reshape(gradient, channel_shape.clone()));
                     }
                 }
             }
@@ -345,26 +401,29 @@ where
 
         let moments = Self::inner(moments);
         match ReluBatchNormStep
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .prepare::<C>([x.node(), bias.node(), gamma.node(), beta.node()])
             // Keeps its inputs rather than recomputing them when checkpointing.
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
                 let x = x.into_primitive();
+                let bias = bias.into_primitive();
                 let gamma = gamma.into_primitive();
                 let output = B::relu_batch_norm(
                     x.clone(),
+                    bias.clone(),
                     gamma.clone(),
                     beta.into_primitive(),
                     moments.clone(),
                     epsilon,
                     batch_statistics,
                 );
-                prep.finish((x, gamma, moments, epsilon, batch_statistics), output)
+                prep.finish(([x, bias, gamma, moments], epsilon, batch_statistics), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::relu_batch_norm(
                 x.into_primitive(),
+                bias.into_primitive(),
                 gamma.into_primitive(),
                 beta.into_primitive(),
                 moments,
@@ -375,23 +434,37 @@ where
     }
 }
 
-/// `norm.forward(relu(x))` for `x [batch, channels, ...]`, fused: our kernels on the CPU and on
-/// a GPU (relu_batch_norm_gpu.rs), burn's layers on a GPU for tensors other than f32 or when
-/// `IDC_STUDIO_GPU_BATCH_NORM` asks for another formulation (gpu_layers.rs). In training (an
-/// autodiff device and the layer's training flag on) it normalises with the batch's statistics
-/// and updates the running ones as `BatchNorm` does (biased variance, its momentum); otherwise
-/// it uses the running statistics.
+/// `norm.forward(relu(x))` for `x [batch, channels, ...]`: [`relu_batch_norm_after_bias`] with
+/// no bias.
 pub fn relu_batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let channels = x.dims()[1];
+    let bias = Tensor::zeros([channels], &x.device());
+    relu_batch_norm_after_bias(norm, x, bias)
+}
+
+/// `norm.forward(relu(x + bias))` for `x [batch, channels, ...]` and a bias per channel, fused:
+/// our kernels on the CPU and on a GPU (relu_batch_norm_gpu.rs), burn's layers on a GPU for
+/// tensors other than f32 or when `IDC_STUDIO_GPU_BATCH_NORM` asks for another formulation
+/// (gpu_layers.rs). In training (an autodiff device and the layer's training flag on) it
+/// normalises with the batch's statistics and updates the running ones as `BatchNorm` does
+/// (biased variance, its momentum); otherwise it uses the running statistics.
+pub fn relu_batch_norm_after_bias<const D: usize>(
+    norm: &BatchNorm,
+    x: Tensor<D>,
+    bias: Tensor<1>,
+) -> Tensor<D> {
     let device = x.device();
     if !uses_cpu_kernels(&device)
         && (gpu_layers().batch_norm != GpuBatchNorm::Kernels || x.dtype() != DType::F32)
     {
-        return norm.forward(burn::tensor::activation::relu(x));
+        return norm.forward(burn::tensor::activation::relu(x + per_channel::<D>(bias)));
     }
     let batch_statistics = device.is_autodiff() && norm.training.is_enabled();
     let moments: Tensor<2> = if batch_statistics {
-        let moments: Tensor<2> =
-            Tensor::from_dispatch(Dispatch::relu_channel_moments(x.clone().inner().into_dispatch()));
+        let moments: Tensor<2> = Tensor::from_dispatch(Dispatch::relu_channel_moments(
+            x.clone().inner().into_dispatch(),
+            bias.clone().inner().into_dispatch(),
+        ));
         update_running_statistics(norm, &moments);
         moments
     } else {
@@ -405,12 +478,20 @@ pub fn relu_batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor
     };
     Tensor::from_dispatch(Dispatch::relu_batch_norm(
         x.into_dispatch(),
+        bias.into_dispatch(),
         norm.gamma.val().into_dispatch(),
         norm.beta.val().into_dispatch(),
         moments.into_dispatch(),
         norm.epsilon,
         batch_statistics,
     ))
+}
+
+/// `bias [channels]` shaped to broadcast over axis 1 of a `D`-dimensional tensor.
+pub fn per_channel<const D: usize>(bias: Tensor<1>) -> Tensor<D> {
+    let mut dims = [1usize; D];
+    dims[1] = bias.dims()[0];
+    bias.reshape(dims)
 }
 
 fn update_running_statistics(norm: &BatchNorm, moments: &Tensor<2>) {
@@ -447,8 +528,8 @@ impl Coefficients {
     }
 }
 
-/// Mean and biased variance of `relu(x)` per channel: `[means..., variances...]`.
-fn channel_moments(x: &[f32], [batch, channels, positions]: [usize; 3]) -> Vec<f32> {
+/// Mean and biased variance of `relu(x + bias)` per channel: `[means..., variances...]`.
+fn channel_moments(x: &[f32], bias: &[f32], [batch, channels, positions]: [usize; 3]) -> Vec<f32> {
     let count = (batch * positions) as f64;
     let sums: Vec<(f64, f64)> = (0..channels)
         .into_par_iter()
@@ -456,7 +537,7 @@ fn channel_moments(x: &[f32], [batch, channels, positions]: [usize; 3]) -> Vec<f
             let (mut sum, mut squares) = (0f64, 0f64);
             for item in 0..batch {
                 let row = &x[(item * channels + channel) * positions..][..positions];
-                let (row_sum, row_squares) = relu_sums(row);
+                let (row_sum, row_squares) = relu_sums(row, bias[channel]);
                 sum += f64::from(row_sum);
                 squares += f64::from(row_squares);
             }
@@ -473,33 +554,34 @@ fn channel_moments(x: &[f32], [batch, channels, positions]: [usize; 3]) -> Vec<f
 const LANES: usize = 8;
 
 with_avx2! {
-    /// `(sum relu(v), sum relu(v)^2)` in lanes the compiler can keep in vector registers.
-    fn relu_sums(row: &[f32]) -> (f32, f32) => relu_sums_portable
+    /// `(sum relu(v + bias), sum relu(v + bias)^2)` in lanes the compiler can keep in vector
+    /// registers.
+    fn relu_sums(row: &[f32], bias: f32) -> (f32, f32) => relu_sums_portable
 }
 
 #[inline(always)]
-fn relu_sums_portable(row: &[f32]) -> (f32, f32) {
+fn relu_sums_portable(row: &[f32], bias: f32) -> (f32, f32) {
     let mut sums = [0f32; LANES];
     let mut squares = [0f32; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
         for lane in 0..LANES {
-            let value = chunk[lane].max(0.0);
+            let value = (chunk[lane] + bias).max(0.0);
             sums[lane] += value;
             squares[lane] += value * value;
         }
     }
     let (mut sum, mut square) = (sums.iter().sum::<f32>(), squares.iter().sum::<f32>());
     for &value in chunks.remainder() {
-        let value = value.max(0.0);
+        let value = (value + bias).max(0.0);
         sum += value;
         square += value * value;
     }
     (sum, square)
 }
 
-/// Per channel, `scale` and `shift` such that the normalised `relu(x)` is
-/// `relu(x) * scale + shift`.
+/// Per channel, `scale` and `shift` such that the normalised `relu(x + bias)` is
+/// `relu(x + bias) * scale + shift`.
 fn scale_and_shift(gamma: &[f32], beta: &[f32], coefficients: &Coefficients) -> (Vec<f32>, Vec<f32>) {
     let scale: Vec<f32> = gamma
         .iter()
@@ -515,7 +597,20 @@ fn scale_and_shift(gamma: &[f32], beta: &[f32], coefficients: &Coefficients) -> 
     (scale, shift)
 }
 
-fn normalise(x: &[f32], scale: &[f32], shift: &[f32], [_, channels, positions]: [usize; 3]) -> Vec<f32> {
+/// The forward pass per channel: `y = relu(x + bias) * scale + shift`.
+struct Affine<'a> {
+    bias: &'a [f32],
+    scale: &'a [f32],
+    shift: &'a [f32],
+}
+
+impl Affine<'_> {
+    fn of(&self, channel: usize) -> [f32; 3] {
+        [self.bias[channel], self.scale[channel], self.shift[channel]]
+    }
+}
+
+fn normalise(x: &[f32], affine: &Affine, [_, channels, positions]: [usize; 3]) -> Vec<f32> {
     let mut output = vec![0f32; x.len()];
     output
         .par_chunks_mut(channels * positions)
@@ -523,170 +618,245 @@ fn normalise(x: &[f32], scale: &[f32], shift: &[f32], [_, channels, positions]: 
         .for_each(|(output, x)| {
             for channel in 0..channels {
                 let range = channel * positions..(channel + 1) * positions;
-                normalise_row(
-                    &mut output[range.clone()],
-                    &x[range],
-                    scale[channel],
-                    shift[channel],
-                );
+                normalise_row(&mut output[range.clone()], &x[range], affine.of(channel));
             }
         });
     output
 }
 
 /// [`normalise`] writing over its input.
-fn normalise_in_place(x: &mut [f32], scale: &[f32], shift: &[f32], [_, channels, positions]: [usize; 3]) {
+fn normalise_in_place(x: &mut [f32], affine: &Affine, [_, channels, positions]: [usize; 3]) {
     x.par_chunks_mut(channels * positions).for_each(|item| {
         for (channel, row) in item.chunks_exact_mut(positions).enumerate() {
-            normalise_row_in_place(row, scale[channel], shift[channel]);
+            normalise_row_in_place(row, affine.of(channel));
         }
     });
 }
 
 with_avx2! {
-    /// `x = relu(x) * scale + shift` along one row.
-    fn normalise_row_in_place(x: &mut [f32], scale: f32, shift: f32) => normalise_row_in_place_portable
+    /// `x = relu(x + bias) * scale + shift` along one row.
+    fn normalise_row_in_place(x: &mut [f32], affine: [f32; 3]) => normalise_row_in_place_portable
 }
 
 #[inline(always)]
-fn normalise_row_in_place_portable(x: &mut [f32], scale: f32, shift: f32) {
+fn normalise_row_in_place_portable(x: &mut [f32], [bias, scale, shift]: [f32; 3]) {
     for value in x.iter_mut() {
-        *value = value.max(0.0) * scale + shift;
+        *value = (*value + bias).max(0.0) * scale + shift;
     }
 }
 
 with_avx2! {
-    /// `y = relu(x) * scale + shift` along one row.
-    fn normalise_row(y: &mut [f32], x: &[f32], scale: f32, shift: f32) => normalise_row_portable
+    /// `y = relu(x + bias) * scale + shift` along one row.
+    fn normalise_row(y: &mut [f32], x: &[f32], affine: [f32; 3]) => normalise_row_portable
 }
 
 #[inline(always)]
-fn normalise_row_portable(y: &mut [f32], x: &[f32], scale: f32, shift: f32) {
+fn normalise_row_portable(y: &mut [f32], x: &[f32], [bias, scale, shift]: [f32; 3]) {
     let x = &x[..y.len()];
     for index in 0..y.len() {
-        y[index] = x[index].max(0.0) * scale + shift;
+        y[index] = (x[index] + bias).max(0.0) * scale + shift;
     }
 }
 
-/// Gradients for `gamma` and `beta` given the output's.
-fn parameter_gradients(
-    x: &[f32],
-    coefficients: &Coefficients,
-    output_gradient: &[f32],
-    [batch, channels, positions]: [usize; 3],
-) -> (Vec<f32>, Vec<f32>) {
-    // Per channel: sum g and sum g * relu(x).
-    let sums: Vec<(f32, f32)> = (0..channels)
-        .into_par_iter()
-        .map(|channel| {
-            let (mut sum, mut weighted) = (0f64, 0f64);
-            for item in 0..batch {
-                let start = (item * channels + channel) * positions;
-                let (row_sum, row_weighted) = gradient_sums(
-                    &output_gradient[start..start + positions],
-                    &x[start..start + positions],
-                );
-                sum += f64::from(row_sum);
-                weighted += f64::from(row_weighted);
-            }
-            (sum as f32, weighted as f32)
-        })
-        .collect();
-    let Coefficients { mean, inverse_std } = coefficients;
-    let beta_gradient: Vec<f32> = sums.iter().map(|&(sum, _)| sum).collect();
-    // sum g * x_hat = inverse_std * (sum g * relu(x) - mean * sum g)
-    let gamma_gradient: Vec<f32> = (0..channels)
-        .map(|c| inverse_std[c] * (sums[c].1 - mean[c] * sums[c].0))
-        .collect();
-    (gamma_gradient, beta_gradient)
+/// The input gradient per channel where `x + bias > 0` (0 elsewhere):
+/// `dx = g * a + relu(x + bias) * b + c`. From `d relu = gamma * inverse_std * (g - [sum g +
+/// x_hat * sum g x_hat] / count)`, the bracket only with batch statistics, and `x_hat =
+/// (relu(x + bias) - mean) * inverse_std`.
+struct ChainCoefficients {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
 }
 
-/// The gradient for `x` given the output's and `parameter_gradients = [gamma's; beta's]`.
-fn input_gradient(
+impl ChainCoefficients {
+    /// `parameter_gradients` starts with gamma's and beta's rows; `count` values per channel.
+    fn new(
+        gamma: &[f32],
+        coefficients: &Coefficients,
+        parameter_gradients: &[f32],
+        count: f32,
+        batch_statistics: bool,
+    ) -> Self {
+        let channels = gamma.len();
+        let Coefficients { mean, inverse_std } = coefficients;
+        let (gamma_gradient, beta_gradient) =
+            (&parameter_gradients[..channels], &parameter_gradients[channels..]);
+        let mut chain = Self {
+            a: vec![0f32; channels],
+            b: vec![0f32; channels],
+            c: vec![0f32; channels],
+        };
+        for channel in 0..channels {
+            let a = gamma[channel] * inverse_std[channel];
+            chain.a[channel] = a;
+            if batch_statistics {
+                let per_x_hat = gamma_gradient[channel] / count;
+                chain.b[channel] = -a * per_x_hat * inverse_std[channel];
+                chain.c[channel] =
+                    -a * (beta_gradient[channel] / count - per_x_hat * mean[channel] * inverse_std[channel]);
+            }
+        }
+        chain
+    }
+}
+
+/// Per channel: `[gamma's gradient..., beta's..., the bias's...]`.
+fn parameter_gradients(
     x: &[f32],
+    bias: &[f32],
     gamma: &[f32],
     coefficients: &Coefficients,
     output_gradient: &[f32],
-    parameter_gradients: &[f32],
     [batch, channels, positions]: [usize; 3],
     batch_statistics: bool,
 ) -> Vec<f32> {
-    let count = (batch * positions) as f32;
+    let sums: Vec<GradientSums> = (0..channels)
+        .into_par_iter()
+        .map(|channel| {
+            let mut total = [0f64; 4];
+            for item in 0..batch {
+                let start = (item * channels + channel) * positions;
+                let row = gradient_sums(
+                    &output_gradient[start..start + positions],
+                    &x[start..start + positions],
+                    bias[channel],
+                );
+                for (total, value) in total.iter_mut().zip(row) {
+                    *total += f64::from(value);
+                }
+            }
+            GradientSums(total.map(|value| value as f32))
+        })
+        .collect();
     let Coefficients { mean, inverse_std } = coefficients;
-    let (gamma_gradient, beta_gradient) = parameter_gradients.split_at(channels);
-    // d relu(x) = gamma * inverse_std * (g - [sum g + x_hat * sum g x_hat] / count), the bracket
-    // only with batch statistics; then zero where x <= 0. Per channel: d = g * a + relu(x) * b + c.
-    let mut a = vec![0f32; channels];
-    let mut b = vec![0f32; channels];
-    let mut c = vec![0f32; channels];
-    for channel in 0..channels {
-        a[channel] = gamma[channel] * inverse_std[channel];
-        if batch_statistics {
-            let per_x_hat = gamma_gradient[channel] / count;
-            // x_hat = (relu(x) - mean) * inverse_std
-            b[channel] = -a[channel] * per_x_hat * inverse_std[channel];
-            c[channel] = -a[channel]
-                * (beta_gradient[channel] / count - per_x_hat * mean[channel] * inverse_std[channel]);
-        }
+    let beta_gradient: Vec<f32> = sums.iter().map(|sums| sums.g()).collect();
+    // sum g * x_hat = inverse_std * (sum g * relu - mean * sum g)
+    let gamma_gradient: Vec<f32> = (0..channels)
+        .map(|c| inverse_std[c] * (sums[c].g_relu() - mean[c] * sums[c].g()))
+        .collect();
+    let count = (batch * positions) as f32;
+    // The bias's gradient is the input gradient's sum over the values where `x + bias > 0`,
+    // `gamma * inverse_std * (sum g - [n * sum g + sum x_hat * sum g x_hat] / count)` over those
+    // `n` values (the bracket only with batch statistics), where the `x_hat` of the others is
+    // `-mean * inverse_std` and all of them sum to 0. Written so, it has no difference of large
+    // terms when the mean is far from 0.
+    let bias_gradient: Vec<f32> = (0..channels)
+        .map(|c| {
+            let a = gamma[c] * inverse_std[c];
+            let active = sums[c].active();
+            if batch_statistics {
+                let active_x_hat = (count - active) * mean[c] * inverse_std[c];
+                a * (sums[c].active_g()
+                    - (active * beta_gradient[c] + active_x_hat * gamma_gradient[c]) / count)
+            } else {
+                a * sums[c].active_g()
+            }
+        })
+        .collect();
+    [gamma_gradient, beta_gradient, bias_gradient].concat()
+}
+
+/// A channel's sums for the backward pass.
+struct GradientSums([f32; 4]);
+
+impl GradientSums {
+    /// `sum g`.
+    fn g(&self) -> f32 {
+        self.0[0]
     }
+    /// `sum g * relu(x + bias)`.
+    fn g_relu(&self) -> f32 {
+        self.0[1]
+    }
+    /// `sum g` where `x + bias > 0`.
+    fn active_g(&self) -> f32 {
+        self.0[2]
+    }
+    /// How many values have `x + bias > 0`.
+    fn active(&self) -> f32 {
+        self.0[3]
+    }
+}
+
+/// The gradient for `x`, where `x + bias > 0`, else 0.
+fn input_gradient(
+    x: &[f32],
+    bias: &[f32],
+    chain: &ChainCoefficients,
+    output_gradient: &[f32],
+    [_, channels, positions]: [usize; 3],
+) -> Vec<f32> {
     let mut x_gradient = vec![0f32; x.len()];
     x_gradient
         .par_chunks_mut(channels * positions)
         .zip(x.par_chunks(channels * positions))
         .zip(output_gradient.par_chunks(channels * positions))
         .for_each(|((x_gradient, x), output_gradient)| {
-            for channel in 0..channels {
-                let range = channel * positions..(channel + 1) * positions;
-                input_gradient_row(
-                    &mut x_gradient[range.clone()],
-                    &x[range.clone()],
-                    &output_gradient[range],
-                    [a[channel], b[channel], c[channel]],
-                );
+            let rows = x_gradient
+                .chunks_exact_mut(positions)
+                .zip(x.chunks_exact(positions))
+                .zip(output_gradient.chunks_exact(positions));
+            for (channel, ((dx, x), g)) in rows.enumerate() {
+                let coefficients = [
+                    chain.a[channel],
+                    chain.b[channel],
+                    chain.c[channel],
+                    bias[channel],
+                ];
+                input_gradient_row(dx, x, g, coefficients);
             }
         });
     x_gradient
 }
 
 with_avx2! {
-    /// `dx = g * a + x * b + c` where `x > 0`, else `0`, along one row.
-    fn input_gradient_row(dx: &mut [f32], x: &[f32], g: &[f32], coefficients: [f32; 3])
+    /// `dx = g * a + (x + bias) * b + c` where `x + bias > 0`, else `0`, along one row.
+    fn input_gradient_row(dx: &mut [f32], x: &[f32], g: &[f32], coefficients: [f32; 4])
         => input_gradient_row_portable
 }
 
 #[inline(always)]
-fn input_gradient_row_portable(dx: &mut [f32], x: &[f32], g: &[f32], [a, b, c]: [f32; 3]) {
+fn input_gradient_row_portable(dx: &mut [f32], x: &[f32], g: &[f32], [a, b, c, bias]: [f32; 4]) {
     let (x, g) = (&x[..dx.len()], &g[..dx.len()]);
     for index in 0..dx.len() {
-        let value = g[index] * a + x[index] * b + c;
+        let shifted = x[index] + bias;
+        let value = g[index] * a + shifted * b + c;
         // A select rather than a branch, so that the loop vectorises.
-        dx[index] = if x[index] > 0.0 { value } else { 0.0 };
+        dx[index] = if shifted > 0.0 { value } else { 0.0 };
     }
 }
 
 with_avx2! {
-    /// `(sum g, sum g * relu(x))` in vector lanes.
-    fn gradient_sums(g: &[f32], x: &[f32]) -> (f32, f32) => gradient_sums_portable
+    /// `[sum g, sum g * relu(x + bias), sum g where x + bias > 0, count where x + bias > 0]` in
+    /// vector lanes.
+    fn gradient_sums(g: &[f32], x: &[f32], bias: f32) -> [f32; 4] => gradient_sums_portable
 }
 
 #[inline(always)]
-fn gradient_sums_portable(g: &[f32], x: &[f32]) -> (f32, f32) {
-    let mut sums = [0f32; LANES];
-    let mut weighted = [0f32; LANES];
+fn gradient_sums_portable(g: &[f32], x: &[f32], bias: f32) -> [f32; 4] {
+    let mut lanes = [[0f32; LANES]; 4];
     let mut g_chunks = g.chunks_exact(LANES);
     let mut x_chunks = x.chunks_exact(LANES);
     for (g, x) in (&mut g_chunks).zip(&mut x_chunks) {
         for lane in 0..LANES {
-            sums[lane] += g[lane];
-            weighted[lane] += g[lane] * x[lane].max(0.0);
+            let shifted = x[lane] + bias;
+            let active = if shifted > 0.0 { 1.0 } else { 0.0 };
+            lanes[0][lane] += g[lane];
+            lanes[1][lane] += g[lane] * shifted.max(0.0);
+            lanes[2][lane] += g[lane] * active;
+            lanes[3][lane] += active;
         }
     }
-    let (mut sum, mut weight) = (sums.iter().sum::<f32>(), weighted.iter().sum::<f32>());
+    let mut sums = lanes.map(|lane| lane.iter().sum::<f32>());
     for (&g, &x) in g_chunks.remainder().iter().zip(x_chunks.remainder()) {
-        sum += g;
-        weight += g * x.max(0.0);
+        let shifted = x + bias;
+        let active = if shifted > 0.0 { 1.0 } else { 0.0 };
+        sums[0] += g;
+        sums[1] += g * shifted.max(0.0);
+        sums[2] += g * active;
+        sums[3] += active;
     }
-    (sum, weight)
+    sums
 }
 
 #[cfg(test)]
@@ -708,7 +878,7 @@ mod tests {
     }
 
     #[test]
-    fn training_matches_relu_then_burns_batch_norm() {
+    fn training_matches_bias_relu_then_burns_batch_norm() {
         let device = Device::flex().autodiff();
         let shape = [3, 5, 4, 6];
         let count = shape.iter().product();
@@ -721,10 +891,14 @@ mod tests {
         };
         let (ours, burns) = (with_parameters(), with_parameters());
         let x = Tensor::<4>::from_data(TensorData::new(values(count, 37, 23), shape), &device).require_grad();
+        // Biases that move some channels mostly above zero and others mostly below.
+        let bias = Tensor::<1>::from_floats([0.4, -0.6, 0.0, 1.2, -0.3], &device).require_grad();
         let output_weights = Tensor::<4>::from_data(TensorData::new(values(count, 53, 17), shape), &device);
 
-        let fused = relu_batch_norm(&ours, x.clone());
-        let reference = burns.forward(burn::tensor::activation::relu(x.clone()));
+        let fused = relu_batch_norm_after_bias(&ours, x.clone(), bias.clone());
+        let reference = burns.forward(burn::tensor::activation::relu(
+            x.clone() + per_channel::<4>(bias.clone()),
+        ));
         assert!(max_difference(fused.clone(), reference.clone()) < 1e-5);
 
         let fused_gradients = (fused * output_weights.clone()).sum().backward();
@@ -734,6 +908,14 @@ mod tests {
             x.grad(&reference_gradients).unwrap(),
         );
         assert!(x_difference < 1e-4, "input gradients differ by {x_difference}");
+        let bias_difference = max_difference(
+            bias.grad(&fused_gradients).unwrap(),
+            bias.grad(&reference_gradients).unwrap(),
+        );
+        assert!(
+            bias_difference < 1e-4,
+            "bias gradients differ by {bias_difference}"
+        );
         for (a, b) in [(&ours.gamma, &burns.gamma), (&ours.beta, &burns.beta)] {
             let difference = max_difference(
                 a.val().grad(&fused_gradients).unwrap(),
@@ -795,11 +977,15 @@ mod tests {
         let burns = BatchNormConfig::new(6).init(&device);
         let x = Tensor::<2>::from_data(TensorData::new(values(48, 29, 13), [8, 6]), &device).require_grad();
         let weights = Tensor::<2>::from_data(TensorData::new(values(48, 17, 7), [8, 6]), &device);
-        let fused = relu_batch_norm(&ours, x.clone());
-        let reference = burns.forward(burn::tensor::activation::relu(x.clone()));
+        let bias = Tensor::<1>::from_floats([0.3, -0.5, 0.0, 0.8, -0.1, 0.2], &device).require_grad();
+        let fused = relu_batch_norm_after_bias(&ours, x.clone(), bias.clone());
+        let reference = burns.forward(burn::tensor::activation::relu(
+            x.clone() + per_channel::<2>(bias.clone()),
+        ));
         assert!(max_difference(fused.clone(), reference.clone()) < 1e-5);
-        let a = x.grad(&(fused * weights.clone()).sum().backward()).unwrap();
-        let b = x.grad(&(reference * weights).sum().backward()).unwrap();
-        assert!(max_difference(a, b) < 1e-4);
+        let ours = (fused * weights.clone()).sum().backward();
+        let burns = (reference * weights).sum().backward();
+        assert!(max_difference(x.grad(&ours).unwrap(), x.grad(&burns).unwrap()) < 1e-4);
+        assert!(max_difference(bias.grad(&ours).unwrap(), bias.grad(&burns).unwrap()) < 1e-4);
     }
 }

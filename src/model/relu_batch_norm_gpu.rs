@@ -12,7 +12,8 @@
 //!   sums;
 //! - normalise: one thread per value, `relu(x) * scale + shift`;
 //! - backward: the same two-stage reduction for `sum g` and `sum g * (relu(x) - mean)` (the beta
-//!   and gamma gradients), then one thread per value for the input gradient;
+//!   and gamma gradients), and for the bias's gradient the sum of `g` and the count where `x +
+//!   bias > 0`; then one thread per value for the input gradient;
 //! - the running statistics' update: one thread per channel.
 //!
 //! f32, contiguous `[batch, channels, positions...]` tensors (the public function keeps other
@@ -47,11 +48,12 @@ fn value_address(first: usize, index: usize, channel: usize, channels: usize, po
     ((first + index / positions) * channels + channel) * positions + index % positions
 }
 
-/// Workgroup (group, channel) of `relu(x)`: `partials[channel, group] = (count, mean, sum of
-/// squared deviations)` over the images `group * images_per_group..` (at most that many).
+/// Workgroup (group, channel) of `relu(x + bias)`: `partials[channel, group] = (count, mean, sum
+/// of squared deviations)` over the images `group * images_per_group..` (at most that many).
 #[cube(launch_unchecked)]
 fn moment_partials_kernel(
     x: &Tensor<f32>,
+    bias: &Tensor<f32>,
     partials: &mut Tensor<f32>,
     batch: usize,
     channels: usize,
@@ -60,13 +62,14 @@ fn moment_partials_kernel(
 ) {
     let channel = CUBE_POS_Y as usize;
     let (first, count) = group_of_images(batch, positions, images_per_group);
+    let shift = bias[channel];
     let mut scratch = Shared::<[f32]>::new_slice(UNITS);
 
     let mut sum = 0.0f32;
     let mut index = UNIT_POS as usize;
     while index < count {
         sum += max(
-            x[value_address(first, index, channel, channels, positions)],
+            x[value_address(first, index, channel, channels, positions)] + shift,
             0.0f32,
         );
         index += UNITS;
@@ -77,7 +80,7 @@ fn moment_partials_kernel(
     index = UNIT_POS as usize;
     while index < count {
         let deviation = max(
-            x[value_address(first, index, channel, channels, positions)],
+            x[value_address(first, index, channel, channels, positions)] + shift,
             0.0f32,
         ) - mean;
         squares += deviation * deviation;
@@ -126,10 +129,12 @@ fn merge_moments_kernel(partials: &Tensor<f32>, moments: &mut Tensor<f32>, chann
     }
 }
 
-/// Workgroup (group, channel): `partials[channel, group] = (sum g, sum g * (relu(x) - mean))`.
+/// Workgroup (group, channel): `partials[channel, group] = (sum g, sum g * (relu(x + bias) -
+/// mean), sum g where x + bias > 0, how many values have x + bias > 0)`.
 #[cube(launch_unchecked)]
 fn gradient_partials_kernel(
     x: &Tensor<f32>,
+    bias: &Tensor<f32>,
     output_gradient: &Tensor<f32>,
     moments: &Tensor<f32>,
     partials: &mut Tensor<f32>,
@@ -141,63 +146,96 @@ fn gradient_partials_kernel(
     let channel = CUBE_POS_Y as usize;
     let (first, count) = group_of_images(batch, positions, images_per_group);
     let mean = moments[channel];
+    let shift = bias[channel];
     let mut scratch = Shared::<[f32]>::new_slice(UNITS);
 
     let mut sum = 0.0f32;
     let mut weighted = 0.0f32;
+    let mut active_sum = 0.0f32;
+    let mut active = 0.0f32;
     let mut index = UNIT_POS as usize;
     while index < count {
         let at = value_address(first, index, channel, channels, positions);
         let gradient = output_gradient[at];
+        let shifted = x[at] + shift;
         sum += gradient;
-        weighted += gradient * (max(x[at], 0.0f32) - mean);
+        weighted += gradient * (max(shifted, 0.0f32) - mean);
+        if shifted > 0.0f32 {
+            active_sum += gradient;
+            active += 1.0f32;
+        }
         index += UNITS;
     }
     let sum = workgroup_sum(&mut scratch, sum);
     let weighted = workgroup_sum(&mut scratch, weighted);
+    let active_sum = workgroup_sum(&mut scratch, active_sum);
+    let active = workgroup_sum(&mut scratch, active);
     if UNIT_POS == 0 {
-        let cell = (channel * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * 2;
+        let cell = (channel * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * 4;
         partials[cell] = sum;
         partials[cell + 1] = weighted;
+        partials[cell + 2] = active_sum;
+        partials[cell + 3] = active;
     }
 }
 
-/// Workgroup per channel: `parameter_gradients[0, channel]` (gamma's) `= inverse_std *
-/// sum g * (relu(x) - mean)` and `[1, channel]` (beta's) `= sum g`, from the groups' partials.
+/// Workgroup per channel, from the groups' partials: `parameter_gradients[0, channel]` (gamma's)
+/// `= inverse_std * sum g * (relu(x + bias) - mean)`, `[1, channel]` (beta's) `= sum g`, and
+/// `[2, channel]` the bias's, the input gradient's sum where `x + bias > 0`, as relu_batch_norm.rs
+/// writes it (no difference of large terms).
 #[cube(launch_unchecked)]
 fn merge_gradient_sums_kernel(
     partials: &Tensor<f32>,
+    gamma: &Tensor<f32>,
     moments: &Tensor<f32>,
     parameter_gradients: &mut Tensor<f32>,
     channels: usize,
     groups: usize,
+    count: f32,
     epsilon: f32,
+    #[comptime] batch_statistics: bool,
 ) {
     let channel = CUBE_POS_X as usize;
     let mut scratch = Shared::<[f32]>::new_slice(UNITS);
     let mut sum = 0.0f32;
     let mut weighted = 0.0f32;
+    let mut active_sum = 0.0f32;
+    let mut active = 0.0f32;
     let mut group = UNIT_POS as usize;
     while group < groups {
-        let cell = (channel * groups + group) * 2;
+        let cell = (channel * groups + group) * 4;
         sum += partials[cell];
         weighted += partials[cell + 1];
+        active_sum += partials[cell + 2];
+        active += partials[cell + 3];
         group += UNITS;
     }
     let sum = workgroup_sum(&mut scratch, sum);
     let weighted = workgroup_sum(&mut scratch, weighted);
+    let active_sum = workgroup_sum(&mut scratch, active_sum);
+    let active = workgroup_sum(&mut scratch, active);
     if UNIT_POS == 0 {
+        let mean = moments[channel];
         let inverse_std = 1.0f32 / f32::sqrt(moments[channels + channel] + epsilon);
-        parameter_gradients[channel] = weighted * inverse_std;
+        let gamma_gradient = weighted * inverse_std;
+        let mut bias_gradient = active_sum;
+        if comptime!(batch_statistics) {
+            let active_x_hat = (count - active) * mean * inverse_std;
+            bias_gradient -= (active * sum + active_x_hat * gamma_gradient) / count;
+        }
+        bias_gradient *= gamma[channel] * inverse_std;
+        parameter_gradients[channel] = gamma_gradient;
         parameter_gradients[channels + channel] = sum;
+        parameter_gradients[2 * channels + channel] = bias_gradient;
     }
 }
 
-/// One thread per value: `y = relu(x) * scale + shift` with the channel's
+/// One thread per value: `y = relu(x + bias) * scale + shift` with the channel's
 /// `scale = gamma / sqrt(variance + epsilon)`, `shift = beta - mean * scale`.
 #[cube(launch_unchecked)]
 fn normalise_kernel(
     x: &Tensor<f32>,
+    bias: &Tensor<f32>,
     gamma: &Tensor<f32>,
     beta: &Tensor<f32>,
     moments: &Tensor<f32>,
@@ -213,14 +251,15 @@ fn normalise_kernel(
     let channel = (position / positions) % channels;
     let scale = gamma[channel] / f32::sqrt(moments[channels + channel] + epsilon);
     let shift = beta[channel] - moments[channel] * scale;
-    output[position] = max(x[position], 0.0f32) * scale + shift;
+    output[position] = max(x[position] + bias[channel], 0.0f32) * scale + shift;
 }
 
 /// One thread per value: the input gradient, `gamma * inverse_std * (g - [sum g + x_hat * sum g
-/// x_hat] / count)` (the bracket only with batch statistics), zero where `x <= 0`.
+/// x_hat] / count)` (the bracket only with batch statistics), zero where `x + bias <= 0`.
 #[cube(launch_unchecked)]
 fn input_gradient_kernel(
     x: &Tensor<f32>,
+    bias: &Tensor<f32>,
     output_gradient: &Tensor<f32>,
     gamma: &Tensor<f32>,
     moments: &Tensor<f32>,
@@ -237,7 +276,7 @@ fn input_gradient_kernel(
     }
     let channel = (position / positions) % channels;
     let inverse_std = 1.0f32 / f32::sqrt(moments[channels + channel] + epsilon);
-    let value = x[position];
+    let value = x[position] + bias[channel];
     let mut gradient = output_gradient[position];
     if comptime!(batch_statistics) {
         let count = f32::cast_from(x_gradient.len() / channels);
@@ -305,24 +344,25 @@ fn per_channel(channels: usize) -> (CubeCount, CubeDim) {
 }
 
 impl ReluBatchNormBackend for CubeBackend {
-    fn relu_channel_moments(x: CubeTensor) -> CubeTensor {
-        assert_f32(&[&x]);
+    fn relu_channel_moments(x: CubeTensor, bias: CubeTensor) -> CubeTensor {
+        assert_f32(&[&x, &bias]);
         let [batch, channels, positions] = layout(&x);
-        let x = into_contiguous(x);
+        let [x, bias] = [x, bias].map(into_contiguous);
         let (images_per_group, groups) = groups_of_images(batch, positions);
         let partials = empty_f32(&x, [channels, groups, 3]);
         let moments = empty_f32(&x, [2, channels]);
         let client = x.client.clone();
         let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
         // SAFETY: each workgroup reads only the values of its own channel and images (inside the
-        // contiguous input's shape) and writes its own three cells of `partials`; the merge reads
-        // those cells and writes its channel's two moments.
+        // contiguous input's shape) and its channel's bias, and writes its own three cells of
+        // `partials`; the merge reads those cells and writes its channel's two moments.
         unsafe {
             moment_partials_kernel::launch_unchecked(
                 &client,
                 reducing.0,
                 reducing.1,
                 x.into_tensor_arg(),
+                bias.into_tensor_arg(),
                 partials.clone().into_tensor_arg(),
                 batch,
                 channels,
@@ -344,15 +384,16 @@ impl ReluBatchNormBackend for CubeBackend {
 
     fn relu_batch_norm(
         x: CubeTensor,
+        bias: CubeTensor,
         gamma: CubeTensor,
         beta: CubeTensor,
         moments: CubeTensor,
         epsilon: f64,
         _batch_statistics: bool,
     ) -> CubeTensor {
-        assert_f32(&[&x, &gamma, &beta, &moments]);
+        assert_f32(&[&x, &bias, &gamma, &beta, &moments]);
         let [_, channels, positions] = layout(&x);
-        let [x, gamma, beta, moments] = [x, gamma, beta, moments].map(into_contiguous);
+        let [x, bias, gamma, beta, moments] = [x, bias, gamma, beta, moments].map(into_contiguous);
         let (output, cube_count, cube_dim) = output_like(&x);
         let client = output.client.clone();
         // SAFETY: one thread per output value, returning past the last; it reads the input at its
@@ -363,6 +404,7 @@ impl ReluBatchNormBackend for CubeBackend {
                 cube_count,
                 cube_dim,
                 x.into_tensor_arg(),
+                bias.into_tensor_arg(),
                 gamma.into_tensor_arg(),
                 beta.into_tensor_arg(),
                 moments.into_tensor_arg(),
@@ -377,25 +419,31 @@ impl ReluBatchNormBackend for CubeBackend {
 
     fn relu_batch_norm_parameter_gradients(
         x: CubeTensor,
+        bias: CubeTensor,
+        gamma: CubeTensor,
         moments: CubeTensor,
         output_gradient: CubeTensor,
         epsilon: f64,
+        batch_statistics: bool,
     ) -> CubeTensor {
-        assert_f32(&[&x, &moments, &output_gradient]);
+        assert_f32(&[&x, &bias, &gamma, &moments, &output_gradient]);
         let [batch, channels, positions] = layout(&x);
-        let [x, moments, output_gradient] = [x, moments, output_gradient].map(into_contiguous);
+        let [x, bias, gamma, moments, output_gradient] =
+            [x, bias, gamma, moments, output_gradient].map(into_contiguous);
         let (images_per_group, groups) = groups_of_images(batch, positions);
-        let partials = empty_f32(&x, [channels, groups, 2]);
-        let gradients = empty_f32(&x, [2, channels]);
+        let partials = empty_f32(&x, [channels, groups, 4]);
+        let gradients = empty_f32(&x, [3, channels]);
         let client = x.client.clone();
         let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
-        // SAFETY: as in `relu_channel_moments`, with two cells per group.
+        // SAFETY: as in `relu_channel_moments`, with four cells per group, and three gradients
+        // per channel.
         unsafe {
             gradient_partials_kernel::launch_unchecked(
                 &client,
                 reducing.0,
                 reducing.1,
                 x.into_tensor_arg(),
+                bias.into_tensor_arg(),
                 output_gradient.into_tensor_arg(),
                 moments.clone().into_tensor_arg(),
                 partials.clone().into_tensor_arg(),
@@ -409,11 +457,14 @@ impl ReluBatchNormBackend for CubeBackend {
                 merging.0,
                 merging.1,
                 partials.into_tensor_arg(),
+                gamma.into_tensor_arg(),
                 moments.into_tensor_arg(),
                 gradients.clone().into_tensor_arg(),
                 channels,
                 groups,
+                (batch * positions) as f32,
                 epsilon as f32,
+                batch_statistics,
             );
         }
         gradients
@@ -421,6 +472,7 @@ impl ReluBatchNormBackend for CubeBackend {
 
     fn relu_batch_norm_input_gradient(
         x: CubeTensor,
+        bias: CubeTensor,
         gamma: CubeTensor,
         moments: CubeTensor,
         output_gradient: CubeTensor,
@@ -428,10 +480,17 @@ impl ReluBatchNormBackend for CubeBackend {
         epsilon: f64,
         batch_statistics: bool,
     ) -> CubeTensor {
-        assert_f32(&[&x, &gamma, &moments, &output_gradient, &parameter_gradients]);
+        assert_f32(&[
+            &x,
+            &bias,
+            &gamma,
+            &moments,
+            &output_gradient,
+            &parameter_gradients,
+        ]);
         let [_, channels, positions] = layout(&x);
-        let [x, gamma, moments, output_gradient, parameter_gradients] =
-            [x, gamma, moments, output_gradient, parameter_gradients].map(into_contiguous);
+        let [x, bias, gamma, moments, output_gradient, parameter_gradients] =
+            [x, bias, gamma, moments, output_gradient, parameter_gradients].map(into_contiguous);
         let (x_gradient, cube_count, cube_dim) = output_like(&x);
         let client = x_gradient.client.clone();
         // SAFETY: one thread per value, as in `relu_batch_norm`.
@@ -441,6 +500,7 @@ impl ReluBatchNormBackend for CubeBackend {
                 cube_count,
                 cube_dim,
                 x.into_tensor_arg(),
+                bias.into_tensor_arg(),
                 output_gradient.into_tensor_arg(),
                 gamma.into_tensor_arg(),
                 moments.into_tensor_arg(),
