@@ -1,10 +1,11 @@
-//! ReLU then batch norm on a GPU (burn's cubecl backend: wgpu/Vulkan), as kernels of our own.
+//! The layer before's bias, ReLU then batch norm on a GPU (burn's cubecl backend: wgpu/Vulkan),
+//! as kernels of our own. Below, `relu(x)` stands for `relu(x + bias)`, the bias per channel.
 //!
 //! Composed of burn's tensor operations (`batch_norm_from_sums`, or burn's `BatchNorm`) the layer
 //! is some twenty operations forward and as many backward, each recorded by autodiff, fused,
-//! encoded and launched by the host: on an H100 at batch 32 the host's busiest thread was busy
-//! the whole of a training step (6.6 ms), and at batch 256 the layer was the slowest of the
-//! model's (2.4-3.8 ms against PyTorch's 0.7-1.7). Here it is six kernels, two of them per pass:
+//! encoded and launched by the host, which sets the pace at batch 32 on an H100; at batch 256 the
+//! layer was the slowest of the model's (2.4-3.8 ms against PyTorch's 0.7-1.7). Here it is six
+//! kernels, two of them per pass:
 //! - channel moments: one workgroup per (channel, group of images) takes the group's mean, then
 //!   its sum of squared deviations (a second read, from cache), each summed across the workgroup
 //!   in shared memory; a second kernel, one workgroup per channel, merges the groups' partials
