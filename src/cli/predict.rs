@@ -27,8 +27,9 @@ pub fn run(
     device: DeviceChoice,
 ) -> anyhow::Result<ExitCode> {
     let run = RunFolder::open(run_dir)?;
+    let batch_norm = run.read_info()?.batch_norm;
     let compute = select_device(device)?;
-    let model = load_model(&run.model_path(), run.read_info()?.batch_norm, &compute.device)?;
+    let model = load_model(&run.model_path(), batch_norm, &compute.device)?;
     let (files, mut failures) = collect_files(paths);
 
     let mut csv = csv::Writer::from_writer(Vec::new());

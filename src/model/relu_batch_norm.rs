@@ -669,7 +669,8 @@ struct ChainCoefficients {
 }
 
 impl ChainCoefficients {
-    /// `parameter_gradients` starts with gamma's and beta's rows; `count` values per channel.
+    /// `parameter_gradients` starts with gamma's and beta's rows (the bias's may follow);
+    /// `count` values per channel.
     fn new(
         gamma: &[f32],
         coefficients: &Coefficients,
@@ -679,8 +680,10 @@ impl ChainCoefficients {
     ) -> Self {
         let channels = gamma.len();
         let Coefficients { mean, inverse_std } = coefficients;
-        let (gamma_gradient, beta_gradient) =
-            (&parameter_gradients[..channels], &parameter_gradients[channels..]);
+        let (gamma_gradient, beta_gradient) = (
+            &parameter_gradients[..channels],
+            &parameter_gradients[channels..2 * channels],
+        );
         let mut chain = Self {
             a: vec![0f32; channels],
             b: vec![0f32; channels],
