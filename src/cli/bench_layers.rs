@@ -12,11 +12,12 @@ use burn::optim::{AdaGradConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
-use crate::model::cancernet::{batch_norm_from_sums, pointwise_product, pointwise_product_channels_last};
+use crate::model::cancernet::batch_norm_from_sums;
 use crate::model::depthwise::depthwise_conv3x3;
 use crate::model::device::uses_cpu_kernels;
 use crate::model::dropout::dropout;
 use crate::model::max_pool::max_pool_2x2;
+use crate::model::pointwise::{pointwise_conv, pointwise_product, pointwise_product_channels_last};
 use crate::model::relu_batch_norm::{per_channel, relu_batch_norm_after_bias};
 use crate::model::{CancerNet, INPUT_CHANNELS, INPUT_SIDE};
 use crate::training::adagrad::FusedAdaGrad;
@@ -85,11 +86,20 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         });
         let as_matmul = Conv2dConfig::new([channels_in, channels_out], [1, 1]).init(device);
         cases.push(LayerCase {
-            name: format!("pointwise 1x1 as matmul, {channels_in}->{channels_out}, {side}x{side}"),
-            in_model: true,
+            name: format!("(1x1 as burn's batched matmul, {channels_in}->{channels_out}, {side}x{side})"),
+            in_model: false,
+            // On a GPU this is the model's own (below).
             differs_on_gpu: false,
             input: [0, channels_in, side, side],
             forward: Box::new(move |x| pointwise_product(&as_matmul, x)),
+        });
+        let ours = Conv2dConfig::new([channels_in, channels_out], [1, 1]).init(device);
+        cases.push(LayerCase {
+            name: format!("pointwise 1x1, {channels_in}->{channels_out}, {side}x{side}"),
+            in_model: true,
+            differs_on_gpu: false,
+            input: [0, channels_in, side, side],
+            forward: Box::new(move |x| pointwise_conv(&ours, x)),
         });
         // Each adds the 1x1's bias first, as the model does (its own kernels in the same pass).
         let bias = || Tensor::<1>::random([channels_out], Distribution::Default, device);

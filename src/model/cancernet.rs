@@ -14,6 +14,7 @@ use super::device::uses_cpu_kernels;
 use super::dropout::dropout;
 use super::gpu_layers::{GpuBatchNorm, gpu_layers};
 use super::max_pool::max_pool_2x2;
+use super::pointwise::pointwise_conv;
 use super::relu_batch_norm::{per_channel, relu_batch_norm_after_bias};
 
 /// The model sees patches resized to 48x48 RGB.
@@ -100,12 +101,7 @@ impl SeparableConv {
     /// The depthwise then the 1x1 convolution, but for the 1x1's bias ([`Self::bias`]), which the
     /// ReLU + batch norm after it adds in its own pass.
     fn forward_before_bias(&self, input: Tensor<4>) -> Tensor<4> {
-        let x = depthwise_conv3x3(&self.depthwise, input);
-        if gpu_layers().channels_last_pointwise && !uses_cpu_kernels(&x.device()) {
-            pointwise_product_channels_last(&self.pointwise, x)
-        } else {
-            pointwise_product(&self.pointwise, x)
-        }
+        pointwise_conv(&self.pointwise, depthwise_conv3x3(&self.depthwise, input))
     }
 
     fn bias(&self) -> Tensor<1> {
@@ -154,37 +150,6 @@ pub fn batch_norm_from_sums(norm: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
     norm.running_mean.update(running_mean.detach());
     norm.running_var.update(running_var.detach());
     output.reshape([batch, channels, height, width])
-}
-
-/// A 1x1 convolution without its bias, computed as one batched matrix product, `weight [out,
-/// in]` times `input [batch, in, height * width]`: the same numbers as `conv.forward(input)` less
-/// the bias, but on burn's CPU backend forward and backward take a third to a sixth of the time
-/// of its generic convolution (`idc-studio bench --layers`), with no layout copies.
-pub fn pointwise_product(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
-    let [batch, channels_in, height, width] = input.dims();
-    let [channels_out, ..] = conv.weight.val().dims();
-    let weight: Tensor<3> = conv.weight.val().reshape([1, channels_out, channels_in]);
-    let output = weight.matmul(input.reshape([batch, channels_in, height * width]));
-    output.reshape([batch, channels_out, height, width])
-}
-
-/// A 1x1 convolution without its bias as one 2-D matrix product over every pixel of the batch:
-/// the input turned channels-last, `[batch * height * width, in]` times `weight^T [in, out]`, and
-/// back. Its weight gradient is then one matrix product too, where [`pointwise_product`]'s is one
-/// per image summed over the batch; the price is two layout copies. Shown beside the model's formulation by
-/// `idc-studio bench --layers`; on a GPU the model takes it when `IDC_STUDIO_GPU_POINTWISE` says
-/// `channels-last` (gpu_layers.rs).
-pub fn pointwise_product_channels_last(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
-    let [batch, channels_in, height, width] = input.dims();
-    let [channels_out, ..] = conv.weight.val().dims();
-    let weight: Tensor<2> = conv.weight.val().reshape([channels_out, channels_in]).transpose();
-    let pixels: Tensor<2> = input
-        .permute([0, 2, 3, 1])
-        .reshape([batch * height * width, channels_in]);
-    pixels
-        .matmul(weight)
-        .reshape([batch, height, width, channels_out])
-        .permute([0, 3, 1, 2])
 }
 
 /// Separable convolution, ReLU, batch norm (in that order, as the reference has it).
@@ -298,49 +263,6 @@ mod tests {
         // 1,233,533 trainable (95.7% in the 4608->256 dense layer) plus 1,600 batch-norm
         // running statistics, as Keras counts CancerNet.
         assert_eq!(model.num_params(), 1_233_533 + 1_600);
-    }
-
-    #[test]
-    fn both_pointwise_products_with_the_bias_are_the_convolution() {
-        for formulation in [pointwise_product, pointwise_product_channels_last] {
-            pointwise_formulation_is_the_convolution(formulation);
-        }
-    }
-
-    fn pointwise_formulation_is_the_convolution(pointwise: fn(&Conv2d, Tensor<4>) -> Tensor<4>) {
-        let device = Device::flex().autodiff();
-        let conv = Conv2dConfig::new([5, 7], [1, 1]).init(&device);
-        let values: Vec<f32> = (0..2 * 5 * 4 * 3)
-            .map(|i| ((i * 37) % 23) as f32 / 11.0 - 1.0)
-            .collect();
-        let input = Tensor::<4>::from_data(TensorData::new(values, [2, 5, 4, 3]), &device).require_grad();
-        let by_conv = conv.forward(input.clone());
-        // The model adds the bias with the ReLU + batch norm after it.
-        let by_matmul = pointwise(&conv, input.clone()) + per_channel::<4>(conv.bias.as_ref().unwrap().val());
-        let difference = (by_conv.clone() - by_matmul.clone())
-            .abs()
-            .max()
-            .into_scalar::<f32>();
-        assert!(difference < 1e-5, "outputs differ by {difference}");
-
-        // And the same gradients, for the input and the weights.
-        let conv_gradients = (by_conv * 1.5).sum().backward();
-        let matmul_gradients = (by_matmul * 1.5).sum().backward();
-        let input_difference = (input.grad(&conv_gradients).unwrap()
-            - input.grad(&matmul_gradients).unwrap())
-        .abs()
-        .max()
-        .into_scalar::<f32>();
-        let weight = conv.weight.val();
-        let weight_difference = (weight.grad(&conv_gradients).unwrap()
-            - weight.grad(&matmul_gradients).unwrap())
-        .abs()
-        .max()
-        .into_scalar::<f32>();
-        assert!(
-            input_difference < 1e-5 && weight_difference < 1e-5,
-            "{input_difference} {weight_difference}"
-        );
     }
 
     #[test]

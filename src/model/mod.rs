@@ -10,6 +10,7 @@ mod dropout_gpu;
 pub mod gpu_layers;
 pub mod max_pool;
 mod max_pool_gpu;
+pub mod pointwise;
 pub mod relu_batch_norm;
 mod relu_batch_norm_gpu;
 mod simd;
