@@ -23,6 +23,13 @@ use rayon::prelude::*;
 
 use super::device::uses_cpu_kernels;
 use super::gpu_layers::gpu_layers;
+#[cfg(target_arch = "x86_64")]
+use super::simd::Lanes;
+use super::simd::with_avx2;
+
+/// Windows per vector in the AVX2 versions.
+#[cfg(target_arch = "x86_64")]
+const LANES: usize = 8;
 
 // As depthwise.rs: `Cube` (wgpu) is always compiled in; `Fusion` records each call as one opaque
 // operation. The GPU's kernels are in max_pool_gpu.rs.
@@ -171,6 +178,20 @@ fn winner(window: [f32; 4]) -> (usize, f32) {
     best
 }
 
+/// `if later > earlier || later.is_nan() { later } else { earlier }`: [`winner`]'s rule for two
+/// values. The forward pass takes each row's pair first, then the better of the two rows: the
+/// same value as [`winner`] over the four in order (a later value replaces the best so far only
+/// when greater or NaN, so the first maximum of the top pair stays unless the bottom pair holds a
+/// greater value or a NaN), and each step can be eight windows at a time.
+#[inline(always)]
+fn first_max(earlier: f32, later: f32) -> f32 {
+    if later > earlier || later.is_nan() {
+        later
+    } else {
+        earlier
+    }
+}
+
 fn forward_f32(x: &[f32], [batch, channels, height, width]: [usize; 4]) -> Vec<f32> {
     let (out_height, out_width) = (height / 2, width / 2);
     let mut output = vec![0f32; batch * channels * out_height * out_width];
@@ -181,16 +202,54 @@ fn forward_f32(x: &[f32], [batch, channels, height, width]: [usize; 4]) -> Vec<f
         .par_chunks_mut(out_height * out_width)
         .zip(x.par_chunks(height * width))
         .for_each(|(output, plane)| {
-            for row in 0..out_height {
+            for (row, output) in output.chunks_exact_mut(out_width).enumerate() {
                 let top = &plane[2 * row * width..][..width];
                 let bottom = &plane[(2 * row + 1) * width..][..width];
-                for (column, out) in output[row * out_width..][..out_width].iter_mut().enumerate() {
-                    let left = 2 * column;
-                    *out = winner([top[left], top[left + 1], bottom[left], bottom[left + 1]]).1;
-                }
+                pool_row(output, top, bottom);
             }
         });
     output
+}
+
+with_avx2! {
+    /// One output row from its two input rows.
+    fn pool_row(output: &mut [f32], top: &[f32], bottom: &[f32]) => pool_row_portable, avx2: pool_row_avx2
+}
+
+#[inline(always)]
+fn pool_row_portable(output: &mut [f32], top: &[f32], bottom: &[f32]) {
+    for (column, out) in output.iter_mut().enumerate() {
+        let left = 2 * column;
+        *out = first_max(
+            first_max(top[left], top[left + 1]),
+            first_max(bottom[left], bottom[left + 1]),
+        );
+    }
+}
+
+/// [`pool_row_portable`] eight windows at a time; a row whose length is not a multiple of eight
+/// ends with its last eight windows (some again, to the same values).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pool_row_avx2(output: &mut [f32], top: &[f32], bottom: &[f32]) {
+    let windows = output.len();
+    if windows < LANES {
+        return pool_row_portable(output, top, bottom);
+    }
+    let mut column = 0;
+    loop {
+        let start = column.min(windows - LANES);
+        let [top_left, top_right] = Lanes::deinterleave(&top[2 * start..]);
+        let [bottom_left, bottom_right] = Lanes::deinterleave(&bottom[2 * start..]);
+        top_left
+            .first_max(top_right)
+            .first_max(bottom_left.first_max(bottom_right))
+            .store(&mut output[start..]);
+        if start == windows - LANES {
+            break;
+        }
+        column += LANES;
+    }
 }
 
 fn backward_f32(x: &[f32], output_gradient: &[f32], dims: [usize; 4]) -> Vec<f32> {
@@ -205,17 +264,67 @@ fn backward_f32(x: &[f32], output_gradient: &[f32], dims: [usize; 4]) -> Vec<f32
         .zip(x.par_chunks(height * width))
         .zip(output_gradient.par_chunks(out_height * out_width))
         .for_each(|((gradient, plane), output_gradient)| {
-            for row in 0..out_height {
-                for column in 0..out_width {
-                    let top = 2 * row * width + 2 * column;
-                    let bottom = top + width;
-                    let (index, _) = winner([plane[top], plane[top + 1], plane[bottom], plane[bottom + 1]]);
-                    let target = [top, top + 1, bottom, bottom + 1][index];
-                    gradient[target] = output_gradient[row * out_width + column];
-                }
+            for (row, output_gradient) in output_gradient.chunks_exact(out_width).enumerate() {
+                let (top, bottom) = gradient[2 * row * width..][..2 * width].split_at_mut(width);
+                let rows = [
+                    &plane[2 * row * width..][..width],
+                    &plane[(2 * row + 1) * width..][..width],
+                ];
+                pool_row_gradient([top, bottom], rows, output_gradient);
             }
         });
     gradient
+}
+
+with_avx2! {
+    /// Two rows of the input's gradient (zero before) from their input rows and the output row's
+    /// gradient: each window's gradient goes to its [`winner`].
+    fn pool_row_gradient(gradient: [&mut [f32]; 2], rows: [&[f32]; 2], output_gradient: &[f32])
+        => pool_row_gradient_portable, avx2: pool_row_gradient_avx2
+}
+
+#[inline(always)]
+fn pool_row_gradient_portable([top, bottom]: [&mut [f32]; 2], rows: [&[f32]; 2], output_gradient: &[f32]) {
+    for (column, &value) in output_gradient.iter().enumerate() {
+        let left = 2 * column;
+        let (index, _) = winner([rows[0][left], rows[0][left + 1], rows[1][left], rows[1][left + 1]]);
+        let target = if index < 2 { &mut *top } else { &mut *bottom };
+        target[left + index % 2] = value;
+    }
+}
+
+/// [`pool_row_gradient_portable`] eight windows at a time: the four values of each window take
+/// the output's gradient where they are its winner and 0 elsewhere.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pool_row_gradient_avx2([top, bottom]: [&mut [f32]; 2], rows: [&[f32]; 2], output_gradient: &[f32]) {
+    let windows = output_gradient.len();
+    if windows < LANES {
+        return pool_row_gradient_portable([top, bottom], rows, output_gradient);
+    }
+    let mut column = 0;
+    loop {
+        let start = column.min(windows - LANES);
+        let [top_left, top_right] = Lanes::deinterleave(&rows[0][2 * start..]);
+        let [bottom_left, bottom_right] = Lanes::deinterleave(&rows[1][2 * start..]);
+        let [to_top_left, to_top_right, to_bottom_left, to_bottom_right] =
+            Lanes::winner_masks([top_left, top_right, bottom_left, bottom_right]);
+        let value = Lanes::load(&output_gradient[start..]);
+        Lanes::interleave(
+            value.and(to_top_left),
+            value.and(to_top_right),
+            &mut top[2 * start..],
+        );
+        Lanes::interleave(
+            value.and(to_bottom_left),
+            value.and(to_bottom_right),
+            &mut bottom[2 * start..],
+        );
+        if start == windows - LANES {
+            break;
+        }
+        column += LANES;
+    }
 }
 
 #[cfg(test)]
@@ -226,24 +335,35 @@ mod tests {
 
     #[test]
     fn is_burns_max_pooling_forward_and_backward() {
+        // Odd sides: the last row and column are left out, as burn does. 19 windows a row: two
+        // vectors of eight on AVX2, the second overlapping the first; 4: none.
+        for shape in [[2, 3, 7, 9], [2, 3, 7, 39]] {
+            is_burns_max_pooling(shape);
+        }
+    }
+
+    fn is_burns_max_pooling(shape: [usize; 4]) {
         let device = Device::flex().autodiff();
         let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
-        // Odd sides: the last row and column are left out, as burn does. Ties: a window's values
-        // are v, v + 2, v + 3 and v again (mod 5), so where v = 4 the first and last tie.
-        let shape = [2, 3, 7, 9];
+        // Ties: with a width of 4 (mod 5) a window's values are v, v + 2, v + 3 and v again
+        // (mod 5), so where v = 4 the first and last tie.
+        assert_eq!(shape[3] % 5, 4);
         let count: usize = shape.iter().product();
         let values: Vec<f32> = (0..count).map(|i| ((i * 37) % 5) as f32).collect();
         let x = Tensor::<4>::from_data(TensorData::new(values, shape), &device).require_grad();
+        let pooled = [shape[0], shape[1], shape[2] / 2, shape[3] / 2];
         let weights = Tensor::<4>::from_data(
             TensorData::new(
-                (0..2 * 3 * 3 * 4).map(|i| i as f32 + 1.0).collect::<Vec<f32>>(),
-                [2, 3, 3, 4],
+                (0..pooled.iter().product::<usize>())
+                    .map(|i| i as f32 + 1.0)
+                    .collect::<Vec<f32>>(),
+                pooled,
             ),
             &device,
         );
         let ours = max_pool_2x2(&pool, x.clone());
         let burns = pool.forward(x.clone());
-        assert_eq!(ours.dims(), [2, 3, 3, 4]);
+        assert_eq!(ours.dims(), pooled);
         let difference = (ours.clone() - burns.clone()).abs().max().into_scalar::<f32>();
         assert_eq!(difference, 0.0);
         let ours = x.grad(&(ours * weights.clone()).sum().backward()).unwrap();
@@ -252,6 +372,54 @@ mod tests {
             ours.into_data().try_to_vec::<f32>().unwrap(),
             burns.into_data().try_to_vec::<f32>().unwrap()
         );
+    }
+
+    #[test]
+    fn pairs_first_pick_the_same_value_as_the_window_in_order() {
+        // Every window of these values, ties of both zeros and NaN among them.
+        let candidates = [-1.0, -0.0, 0.0, 1.0, f32::NAN];
+        for index in 0..candidates.len().pow(4) {
+            let window: [f32; 4] = std::array::from_fn(|k| candidates[index / 5usize.pow(k as u32) % 5]);
+            let pairs_first = first_max(first_max(window[0], window[1]), first_max(window[2], window[3]));
+            assert_eq!(pairs_first.to_bits(), winner(window).1.to_bits(), "{window:?}");
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx2_rows_give_the_portable_numbers_bit_for_bit() {
+        use crate::model::simd::{has_avx2, test_values};
+        if !has_avx2() {
+            eprintln!("no AVX2 on this CPU: only the portable kernels run");
+            return;
+        }
+        let candidates = [-1.0, -0.0, 0.0, 1.0, f32::NAN];
+        for (seed, width) in [4, 16, 17, 24, 33, 48, 50].into_iter().enumerate() {
+            // Few distinct values, so that windows tie; a NaN now and then.
+            let rows: Vec<f32> = test_values(2 * width, seed as u64)
+                .iter()
+                .map(|value| candidates[(value.to_bits() % 5) as usize])
+                .collect();
+            let (top, bottom) = rows.split_at(width);
+            let windows = width / 2;
+            let (mut portable, mut avx2) = (vec![7.0; windows], vec![7.0; windows]);
+            pool_row_portable(&mut portable, top, bottom);
+            // SAFETY: the CPU has AVX2 (checked above).
+            unsafe { pool_row_avx2(&mut avx2, top, bottom) };
+            let bits = |values: &[f32]| values.iter().map(|value| value.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&portable), bits(&avx2), "forward, width {width}");
+
+            let output_gradient: Vec<f32> = (1..=windows).map(|k| k as f32).collect();
+            let (mut portable, mut avx2) = (vec![0.0; 2 * width], vec![0.0; 2 * width]);
+            let (portable_top, portable_bottom) = portable.split_at_mut(width);
+            pool_row_gradient_portable([portable_top, portable_bottom], [top, bottom], &output_gradient);
+            let (avx2_top, avx2_bottom) = avx2.split_at_mut(width);
+            // SAFETY: as above.
+            unsafe { pool_row_gradient_avx2([avx2_top, avx2_bottom], [top, bottom], &output_gradient) };
+            assert_eq!(bits(&portable), bits(&avx2), "backward, width {width}");
+            // Each window's gradient lands once.
+            assert_eq!(portable.iter().sum::<f32>(), output_gradient.iter().sum::<f32>());
+        }
     }
 
     #[test]

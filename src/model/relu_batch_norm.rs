@@ -29,6 +29,8 @@ use rayon::prelude::*;
 
 use super::device::uses_cpu_kernels;
 use super::gpu_layers::{GpuBatchNorm, gpu_layers};
+#[cfg(target_arch = "x86_64")]
+use super::simd::Lanes;
 use super::simd::with_avx2;
 
 // As depthwise.rs: `Cube` (wgpu) is always compiled in; `Fusion` records each call as one opaque
@@ -556,7 +558,33 @@ const LANES: usize = 8;
 with_avx2! {
     /// `(sum relu(v + bias), sum relu(v + bias)^2)` in lanes the compiler can keep in vector
     /// registers.
-    fn relu_sums(row: &[f32], bias: f32) -> (f32, f32) => relu_sums_portable
+    fn relu_sums(row: &[f32], bias: f32) -> (f32, f32) => relu_sums_portable, avx2: relu_sums_avx2
+}
+
+/// [`relu_sums_portable`] with its lanes in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn relu_sums_avx2(row: &[f32], bias: f32) -> (f32, f32) {
+    let shift = Lanes::splat(bias);
+    let (mut sums, mut squares) = (Lanes::zero(), Lanes::zero());
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        let value = Lanes::load(chunk).add(shift).relu();
+        sums = sums.add(value);
+        squares = squares.add(value.mul(value));
+    }
+    relu_sums_tail(chunks.remainder(), bias, (sums.sum(), squares.sum()))
+}
+
+/// Adds the values of `rest` one at a time.
+#[inline(always)]
+fn relu_sums_tail(rest: &[f32], bias: f32, (mut sum, mut square): (f32, f32)) -> (f32, f32) {
+    for &value in rest {
+        let value = (value + bias).max(0.0);
+        sum += value;
+        square += value * value;
+    }
+    (sum, square)
 }
 
 #[inline(always)]
@@ -571,13 +599,8 @@ fn relu_sums_portable(row: &[f32], bias: f32) -> (f32, f32) {
             squares[lane] += value * value;
         }
     }
-    let (mut sum, mut square) = (sums.iter().sum::<f32>(), squares.iter().sum::<f32>());
-    for &value in chunks.remainder() {
-        let value = (value + bias).max(0.0);
-        sum += value;
-        square += value * value;
-    }
-    (sum, square)
+    let sums = (sums.iter().sum::<f32>(), squares.iter().sum::<f32>());
+    relu_sums_tail(chunks.remainder(), bias, sums)
 }
 
 /// Per channel, `scale` and `shift` such that the normalised `relu(x + bias)` is
@@ -832,7 +855,43 @@ fn input_gradient_row_portable(dx: &mut [f32], x: &[f32], g: &[f32], [a, b, c, b
 with_avx2! {
     /// `[sum g, sum g * relu(x + bias), sum g where x + bias > 0, count where x + bias > 0]` in
     /// vector lanes.
-    fn gradient_sums(g: &[f32], x: &[f32], bias: f32) -> [f32; 4] => gradient_sums_portable
+    fn gradient_sums(g: &[f32], x: &[f32], bias: f32) -> [f32; 4] => gradient_sums_portable,
+        avx2: gradient_sums_avx2
+}
+
+/// [`gradient_sums_portable`] with its lanes in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn gradient_sums_avx2(g: &[f32], x: &[f32], bias: f32) -> [f32; 4] {
+    let shift = Lanes::splat(bias);
+    let mut lanes = [Lanes::zero(); 4];
+    let mut g_chunks = g.chunks_exact(LANES);
+    let mut x_chunks = x.chunks_exact(LANES);
+    for (g, x) in (&mut g_chunks).zip(&mut x_chunks) {
+        let g = Lanes::load(g);
+        let shifted = Lanes::load(x).add(shift);
+        let active = shifted.positive_indicator();
+        lanes[0] = lanes[0].add(g);
+        lanes[1] = lanes[1].add(g.mul(shifted.relu()));
+        lanes[2] = lanes[2].add(g.mul(active));
+        lanes[3] = lanes[3].add(active);
+    }
+    let sums = [lanes[0].sum(), lanes[1].sum(), lanes[2].sum(), lanes[3].sum()];
+    gradient_sums_tail(g_chunks.remainder(), x_chunks.remainder(), bias, sums)
+}
+
+/// Adds the pairs of `g` and `x` one at a time.
+#[inline(always)]
+fn gradient_sums_tail(g: &[f32], x: &[f32], bias: f32, mut sums: [f32; 4]) -> [f32; 4] {
+    for (&g, &x) in g.iter().zip(x) {
+        let shifted = x + bias;
+        let active = if shifted > 0.0 { 1.0 } else { 0.0 };
+        sums[0] += g;
+        sums[1] += g * shifted.max(0.0);
+        sums[2] += g * active;
+        sums[3] += active;
+    }
+    sums
 }
 
 #[inline(always)]
@@ -850,16 +909,8 @@ fn gradient_sums_portable(g: &[f32], x: &[f32], bias: f32) -> [f32; 4] {
             lanes[3][lane] += active;
         }
     }
-    let mut sums = lanes.map(|lane| lane.iter().sum::<f32>());
-    for (&g, &x) in g_chunks.remainder().iter().zip(x_chunks.remainder()) {
-        let shifted = x + bias;
-        let active = if shifted > 0.0 { 1.0 } else { 0.0 };
-        sums[0] += g;
-        sums[1] += g * shifted.max(0.0);
-        sums[2] += g * active;
-        sums[3] += active;
-    }
-    sums
+    let sums = lanes.map(|lane| lane.iter().sum::<f32>());
+    gradient_sums_tail(g_chunks.remainder(), x_chunks.remainder(), bias, sums)
 }
 
 #[cfg(test)]
@@ -878,6 +929,45 @@ mod tests {
         (0..count)
             .map(|i| ((i * multiplier) % modulus) as f32 / (modulus as f32 / 4.0) - 1.5)
             .collect()
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx2_sums_give_the_portable_numbers_bit_for_bit() {
+        use crate::model::simd::{has_avx2, test_values};
+        if !has_avx2() {
+            eprintln!("no AVX2 on this CPU: only the portable kernels run");
+            return;
+        }
+        for length in 0..40 {
+            let x = test_values(length, length as u64);
+            let g = test_values(length, 500 + length as u64);
+            for bias in [0.0, 0.3, -0.7] {
+                let portable = relu_sums_portable(&x, bias);
+                // SAFETY: the CPU has AVX2 (checked above).
+                let avx2 = unsafe { relu_sums_avx2(&x, bias) };
+                assert_eq!(
+                    (portable.0.to_bits(), portable.1.to_bits()),
+                    (avx2.0.to_bits(), avx2.1.to_bits()),
+                    "moments, length {length}, bias {bias}"
+                );
+                let portable = gradient_sums_portable(&g, &x, bias);
+                // SAFETY: as above.
+                let avx2 = unsafe { gradient_sums_avx2(&g, &x, bias) };
+                assert_eq!(
+                    portable.map(f32::to_bits),
+                    avx2.map(f32::to_bits),
+                    "gradient sums, length {length}, bias {bias}"
+                );
+            }
+        }
+        // NaN counts as inactive and its ReLU as 0 in both.
+        let x = [f32::NAN; 9];
+        let g = [1.0; 9];
+        // SAFETY: as above.
+        let avx2 = unsafe { gradient_sums_avx2(&g, &x, 0.0) };
+        assert_eq!(avx2, gradient_sums_portable(&g, &x, 0.0));
+        assert_eq!(avx2, [9.0, 0.0, 0.0, 0.0]);
     }
 
     #[test]
