@@ -14,11 +14,8 @@
 //! Other backends, and tensors other than f32, take burn's convolution
 //! ([`burns_convolution`], [`burns_weight_gradient`]).
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
@@ -33,6 +30,7 @@ use super::gpu_layers::gpu_layers;
 #[cfg(target_arch = "x86_64")]
 use super::simd::Lanes;
 use super::simd::with_avx2;
+use super::weighted_op::{WeightedGradients, weighted_op};
 
 /// 'same' padding, stride 1, one filter per channel.
 fn depthwise_options(channels: usize) -> ConvOptions<2> {
@@ -110,49 +108,14 @@ impl DepthwiseConvBackend for Flex {
 
 impl<B: DepthwiseConvBackend, C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<B, C> {
     fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct DepthwiseConvBackward;
-
-        impl<B: DepthwiseConvBackend> Backward<B, 2> for DepthwiseConvBackward {
-            type State = (NodeId, NodeId);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let [node_x, node_weight] = ops.parents;
-                let output_gradient = grads.consume::<B>(&ops.node);
-                let (x_state, weight_state) = ops.state;
-                if let Some(node) = node_weight {
-                    let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-                    let gradient = B::depthwise_conv3x3_weight_gradient(x, output_gradient.clone());
-                    grads.register::<B>(node.id, gradient);
-                }
-                if let Some(node) = node_x {
-                    let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
-                    let rotated = B::float_flip(weight, &[2, 3]);
-                    grads.register::<B>(node.id, B::depthwise_conv3x3(output_gradient, rotated));
-                }
-            }
-        }
-
-        match DepthwiseConvBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let output = B::depthwise_conv3x3(x.into_primitive(), weight.into_primitive());
-                prep.finish((x_state, weight_state), output)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::depthwise_conv3x3(x.into_primitive(), weight.into_primitive()))
-            }
-        }
+        let gradients = WeightedGradients {
+            // The same convolution of the output's gradient with each filter rotated by 180°.
+            input: |weight, output_gradient| {
+                B::depthwise_conv3x3(output_gradient, B::float_flip(weight, &[2, 3]))
+            },
+            weight: B::depthwise_conv3x3_weight_gradient,
+        };
+        weighted_op::<B, C>(x, weight, B::depthwise_conv3x3, gradients)
     }
 }
 

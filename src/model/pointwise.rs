@@ -12,11 +12,8 @@
 //! On a GPU the product stays burn's ([`pointwise_product`] or, when `IDC_STUDIO_GPU_POINTWISE`
 //! says so, [`pointwise_product_channels_last`]): the extension has no GPU kernels.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
@@ -28,6 +25,7 @@ use rayon::prelude::*;
 
 use super::device::uses_cpu_kernels;
 use super::gpu_layers::gpu_layers;
+use super::weighted_op::{WeightedGradients, weighted_op};
 
 // CPU only: the model calls it where `uses_cpu_kernels` holds (see `pointwise_conv`).
 #[backend_extension(Flex, Autodiff)]
@@ -352,48 +350,11 @@ impl<B: PointwiseConvBackend, C: CheckpointStrategy> PointwiseConvBackend for Au
     }
 
     fn pointwise_conv(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct PointwiseConvBackward;
-
-        impl<B: PointwiseConvBackend> Backward<B, 2> for PointwiseConvBackward {
-            type State = (NodeId, NodeId);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let [node_x, node_weight] = ops.parents;
-                let output_gradient = grads.consume::<B>(&ops.node);
-                let (x_state, weight_state) = ops.state;
-                if let Some(node) = node_weight {
-                    let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-                    let gradient = B::pointwise_conv_weight_gradient(x, output_gradient.clone());
-                    grads.register::<B>(node.id, gradient);
-                }
-                if let Some(node) = node_x {
-                    let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
-                    grads.register::<B>(node.id, B::pointwise_conv_input_gradient(weight, output_gradient));
-                }
-            }
-        }
-
-        match PointwiseConvBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let output = B::pointwise_conv(x.into_primitive(), weight.into_primitive());
-                prep.finish((x_state, weight_state), output)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::pointwise_conv(x.into_primitive(), weight.into_primitive()))
-            }
-        }
+        let gradients = WeightedGradients {
+            input: B::pointwise_conv_input_gradient,
+            weight: B::pointwise_conv_weight_gradient,
+        };
+        weighted_op::<B, C>(x, weight, B::pointwise_conv, gradients)
     }
 }
 
