@@ -8,7 +8,8 @@
 //! the product writes straight into its output, and the weight gradient is summed over the batch
 //! inside `gemm`, where burn's formulation keeps one `[out, in]` product per image and adds them
 //! up afterwards. On the 2-core development machine this alone took `bench --device cpu` from
-//! 2,270-2,480 to 3,370-3,660 inference images/s and training from about 560 to 580-680.
+//! 2,270-2,480 to 3,440-3,540 inference images/s (batch 256) and training from about 560 to
+//! 580-680.
 //!
 //! On a GPU the product stays burn's ([`pointwise_product`] or, when `IDC_STUDIO_GPU_POINTWISE`
 //! says so, [`pointwise_product_channels_last`]): the extension has no GPU kernels.
