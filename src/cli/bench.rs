@@ -2,6 +2,7 @@
 //! timed runs after a warm-up, on a freshly generated demo dataset.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
@@ -15,7 +16,7 @@ use crate::model::device::uses_cpu_kernels;
 use crate::model::gpu_layers::gpu_layers;
 use crate::model::{DeviceChoice, select_device};
 use crate::training::augment::AugmentationRanges;
-use crate::training::batches::HostBatch;
+use crate::training::batches::{BatchPlan, HostBatch, prefetch_batches, render_threads};
 use crate::training::evaluate::{INFERENCE_BATCH, predict_batch};
 use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
 
@@ -40,6 +41,10 @@ pub struct BenchArgs {
     /// the batch thread as in a real run.
     #[arg(long, value_name = "PATCHES")]
     pub epoch_patches: Option<usize>,
+    /// Threads that render the pipeline's patches (default: as many as a run on this device
+    /// uses).
+    #[arg(long, value_name = "THREADS")]
+    pub render_threads: Option<usize>,
 }
 
 /// Trains on `batches`, reading the loss back every `read_every` steps.
@@ -57,8 +62,8 @@ fn train_steps(mut learner: Learner, batches: &[HostBatch], read_every: usize) -
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
-        args.batch_size > 0 && args.steps > 0 && args.runs > 0,
-        "--batch-size, --steps and --runs must be at least 1"
+        args.batch_size > 0 && args.steps > 0 && args.runs > 0 && args.render_threads != Some(0),
+        "--batch-size, --steps, --runs and --render-threads must be at least 1"
     );
     if let Some(patches) = args.epoch_patches {
         let least = super::bench_epoch::PATIENTS;
@@ -94,7 +99,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         store = Some(scanned);
         Ok(rate)
     })?;
-    let store = store.ok_or_else(|| anyhow::anyhow!("the scan produced no store"))?;
+    let store = Arc::new(store.ok_or_else(|| anyhow::anyhow!("the scan produced no store"))?);
     println!(
         "ingest     {ingest:>9.0} patches/s  (scan + PNG decode of {} demo patches)",
         store.len()
@@ -124,6 +129,29 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Ok((batches_per_run * args.batch_size) as f64 / started.elapsed().as_secs_f64())
     })?;
     println!("pipeline   {pipeline:>9.0} images/s   (augment + resize + batch, one thread)");
+    let threads = args
+        .render_threads
+        .unwrap_or_else(|| render_threads(&compute.device));
+    let fed = median_rate(args.runs, || {
+        let plan = BatchPlan {
+            order: (0..batches_per_run * 4)
+                .flat_map(|k| batch_indices(k, args.batch_size))
+                .collect(),
+            batch_size: args.batch_size,
+            drop_last: true,
+            augmentation: Some((ranges, 1)),
+            render_threads: threads,
+        };
+        let images = plan.order.len();
+        let started = Instant::now();
+        for batch in prefetch_batches(Arc::clone(&store), plan)? {
+            std::hint::black_box(batch);
+        }
+        Ok(images as f64 / started.elapsed().as_secs_f64())
+    })?;
+    println!(
+        "pipeline   {fed:>9.0} images/s   (the batch thread as a run has it here: {threads} render thread(s))"
+    );
 
     let batches: Vec<HostBatch> = (0..args.steps)
         .map(|k| {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
-use super::batches::{BatchPlan, HostBatch, prefetch_batches};
+use super::batches::{BatchPlan, HostBatch, prefetch_batches, render_threads};
 use crate::dataset::{Label, PatchStore};
 use crate::model::CancerNet;
 use crate::model::cancernet::BatchNormSettings;
@@ -80,6 +80,7 @@ pub fn predict_patches(
         batch_size: INFERENCE_BATCH.min(indices.len()),
         drop_last: false,
         augmentation: None,
+        render_threads: render_threads(device),
     };
     let batches =
         prefetch_batches(Arc::clone(store), plan).map_err(|err| InferenceError::Thread(err.to_string()))?;

@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::augment::AugmentationRanges;
-use super::batches::{BatchPlan, prefetch_batches};
+use super::batches::{BatchPlan, prefetch_batches, render_threads};
 use super::config::TrainConfig;
 use super::evaluate::{InferenceError, load_model, loss_and_accuracy, predict_patches};
 use super::events::{EpochMetrics, TrainingEvent};
@@ -223,6 +223,7 @@ pub fn run_training(
             augmentation: config
                 .augment
                 .then(|| (AugmentationRanges::default(), epoch_seed(config.seed, epoch, 2))),
+            render_threads: render_threads(&compute.device),
         };
         let batches =
             prefetch_batches(Arc::clone(store), plan).map_err(|err| TrainError::Crashed(err.to_string()))?;
