@@ -117,14 +117,17 @@ measure() {
         step "$1-burns-$round" 60 env "$setting" "$bin" "${b32[@]}"
       done ;;
     wgpu-epoch) step "$1" 180 "$bin" bench --device "$device" --runs 1 --steps 16 --epoch-patches "$epoch_patches" ;;
+    # The trainer at batch 256: until the batch thread rendered with several threads, one
+    # thread's 8,000-11,000 images/s capped a real run here, whatever `bench` measured.
+    wgpu-epoch-b256) step "$1" 120 "$bin" bench --device "$device" --runs 1 --steps 16 --batch-size 256 --epoch-patches "$epoch_patches" ;;
     wgpu-layers) step "$1" 150 "$bin" bench --device "$device" --layers --runs 5 --batch-size 256 ;;
     *) echo "no measurement called $1" ;;
   esac
 }
 shift $(($# > 0 ? 1 : 0))
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-epoch ab-dropout ab-max-pool
-  ab-loss wgpu-layers)
+[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-epoch wgpu-epoch-b256 ab-dropout
+  ab-max-pool ab-loss wgpu-layers)
 for name in "${names[@]}"; do measure "$name"; done
 
 echo "== summary (images/s; $((SECONDS - started)) s in all)"

@@ -10,8 +10,11 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc's default of 1 s returned a training step's buffers to the OS between steps, so
 /// each step faulted them in (and the kernel zeroed them) again: about 50,000 page faults in
-/// `idc-studio bench`, 5,400 with 10 s. Memory idle for longer still goes back.
-const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
+/// `idc-studio bench`, 5,400 with 10 s. Some buffers sit idle longer than 10 s within a run
+/// (a CPU epoch of the demo trains for about 10 s between two validation passes): `train
+/// --demo --epochs 2` faulted 7,556 times at 10 s, 1,590 at 60 s, the same as never giving
+/// memory back. Memory idle for a minute still goes back (that run peaks at about 430 MB).
+const PURGE_DELAY_MS: std::ffi::c_long = 60_000;
 
 fn main() -> std::process::ExitCode {
     // burn puts a resumed optimiser's state on its *default* device before moving it to the
