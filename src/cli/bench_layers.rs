@@ -13,6 +13,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::model::cancernet::batch_norm_from_sums;
+use crate::model::dense::dense_product;
 use crate::model::depthwise::depthwise_conv3x3;
 use crate::model::device::uses_cpu_kernels;
 use crate::model::dropout::dropout;
@@ -175,6 +176,27 @@ fn cases(device: &Device) -> Vec<LayerCase> {
             forward: Box::new(move |x| dropout(&layer, x)),
         });
     }
+    // The dense layer's product alone (inside the head below), burn's and the model's.
+    for (name, product) in [
+        (
+            "(dense 4608->256 product alone, burn's)",
+            burns_dense as DenseProduct,
+        ),
+        ("(dense 4608->256 product alone, the model's)", dense_product),
+    ] {
+        let dense = LinearConfig::new(128 * 6 * 6, 256).init(device);
+        cases.push(LayerCase {
+            name: name.to_string(),
+            in_model: false,
+            differs_on_gpu: false,
+            input: [0, 128, 6, 6],
+            forward: Box::new(move |x| {
+                let output = product(x.flatten(1, 3), dense.weight.val());
+                let [batch, units] = output.dims();
+                output.reshape([batch, units, 1, 1])
+            }),
+        });
+    }
     // The head as CancerNet has it: dense, ReLU, batch norm, dropout, classifier.
     let dense = LinearConfig::new(128 * 6 * 6, 256).init(device);
     let norm = BatchNormConfig::new(256).init(device);
@@ -187,7 +209,7 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         input: [0, 128, 6, 6],
         forward: Box::new(move |x| {
             let x: Tensor<2> = x.flatten(1, 3);
-            let product = burn::tensor::module::linear(x, dense.weight.val(), None);
+            let product = dense_product(x, dense.weight.val());
             let bias = dense.bias.as_ref().expect("a dense layer with a bias").val();
             let x = relu_batch_norm_after_bias(&norm, product, bias);
             let logits = classifier.forward(dropout(&head_dropout, x));
@@ -196,6 +218,13 @@ fn cases(device: &Device) -> Vec<LayerCase> {
         }),
     });
     cases
+}
+
+/// A dense layer's product without its bias, `x [batch, in]` times `weight [in, out]`.
+type DenseProduct = fn(Tensor<2>, Tensor<2>) -> Tensor<2>;
+
+fn burns_dense(x: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
+    burn::tensor::module::linear(x, weight, None)
 }
 
 /// Median milliseconds of `runs` calls of `work`, after one warm-up call.

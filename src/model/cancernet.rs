@@ -7,8 +7,8 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
 };
 use burn::prelude::*;
-use burn::tensor::module::linear;
 
+use super::dense::dense_product;
 use super::depthwise::depthwise_conv3x3;
 use super::device::uses_cpu_kernels;
 use super::dropout::dropout;
@@ -224,7 +224,7 @@ impl CancerNet {
             x = dropout(&self.conv_dropout, max_pool_2x2(&self.pool, x));
         }
         let x: Tensor<2> = x.flatten(1, 3);
-        let x = linear(x, self.dense.weight.val(), None);
+        let x = dense_product(x, self.dense.weight.val());
         let x = relu_batch_norm_after_bias(&self.dense_norm, x, bias_of(&self.dense.bias));
         self.classifier.forward(dropout(&self.dense_dropout, x))
     }

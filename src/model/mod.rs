@@ -2,12 +2,14 @@
 
 pub mod cancernet;
 pub(crate) mod cube_launch;
+pub mod dense;
 pub mod depthwise;
 mod depthwise_gpu;
 pub mod device;
 pub mod dropout;
 mod dropout_gpu;
 pub mod gpu_layers;
+mod matrix;
 pub mod max_pool;
 mod max_pool_gpu;
 pub mod pointwise;

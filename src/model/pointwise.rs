@@ -22,11 +22,11 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::DType;
 use rayon::prelude::*;
 
 use super::device::uses_cpu_kernels;
 use super::gpu_layers::gpu_layers;
+use super::matrix::{Strided, all_f32, multiply, values, written_by};
 use super::weighted_op::{WeightedGradients, weighted_op};
 
 // CPU only: the model calls it where `uses_cpu_kernels` holds (see `pointwise_conv`).
@@ -47,115 +47,6 @@ pub trait PointwiseConvBackend: Backend {
         x: FloatTensor<Self>,
         output_gradient: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
-}
-
-/// A matrix inside a slice: element `(row, column)` is at `row * row_stride + column *
-/// column_stride`.
-#[derive(Clone, Copy)]
-struct Strided<'a> {
-    values: &'a [f32],
-    row_stride: usize,
-    column_stride: usize,
-}
-
-impl<'a> Strided<'a> {
-    fn row_major(values: &'a [f32], columns: usize) -> Self {
-        Self {
-            values,
-            row_stride: columns,
-            column_stride: 1,
-        }
-    }
-
-    fn transposed(self) -> Self {
-        Self {
-            values: self.values,
-            row_stride: self.column_stride,
-            column_stride: self.row_stride,
-        }
-    }
-
-    /// Panics unless a `rows x columns` matrix fits in the slice, so that `gemm`
-    /// never reads outside it.
-    fn check(&self, rows: usize, columns: usize) {
-        if rows > 0 && columns > 0 {
-            let last = (rows - 1) * self.row_stride + (columns - 1) * self.column_stride;
-            assert!(
-                last < self.values.len(),
-                "a matrix product reads past its operand"
-            );
-        }
-    }
-}
-
-/// `out [m, n]` (row-major, contiguous) = `lhs [m, k]` times `rhs [k, n]`, or `+=` when
-/// `accumulate`. Every element of `out` is written; without `accumulate` none is read (gemm sets
-/// its `alpha` to 0 then, and its kernels store without loading).
-///
-/// # Safety
-/// `out` must be valid for writing `out_len` values, and for reading them, initialised, when
-/// `accumulate`; nothing else may access them meanwhile.
-unsafe fn multiply(
-    out: *mut f32,
-    out_len: usize,
-    [m, n, k]: [usize; 3],
-    lhs: Strided,
-    rhs: Strided,
-    accumulate: bool,
-    parallelism: gemm::Parallelism,
-) {
-    assert!(m * n <= out_len, "a matrix product writes past its output");
-    lhs.check(m, k);
-    rhs.check(k, n);
-    if m * n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            // SAFETY: `out` holds `m * n <= out_len` values (asserted above; the caller's
-            // contract).
-            unsafe { std::ptr::write_bytes(out, 0, m * n) };
-        }
-        return;
-    }
-    let stride = |value: usize| isize::try_from(value).expect("a stride fits in isize");
-    // SAFETY: the operands lie within their slices (checked above) and `out` holds `m * n`
-    // values (the caller's contract); `gemm` reads them only when `read_dst` (`accumulate`).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out,
-            1,
-            stride(n),
-            accumulate,
-            lhs.values.as_ptr(),
-            stride(lhs.column_stride),
-            stride(lhs.row_stride),
-            rhs.values.as_ptr(),
-            stride(rhs.column_stride),
-            stride(rhs.row_stride),
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
-
-/// A buffer of `len` values written by `fill`, which gets the buffer's start: no zeroing first.
-///
-/// # Safety
-/// `fill` must write every one of the `len` values.
-unsafe fn written_by(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
-    let mut values = Vec::<f32>::with_capacity(len);
-    fill(values.spare_capacity_mut().as_mut_ptr().cast());
-    // SAFETY: `fill` wrote every one of the `len` values (the caller's contract).
-    unsafe { values.set_len(len) };
-    values
 }
 
 /// A raw pointer that rayon's tasks may share: each task writes its own disjoint part.
@@ -278,16 +169,6 @@ fn weight_gradient_f32(
 fn burns_product(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
     let [out, inputs] = weight.shape().dims();
     Flex::float_matmul(Flex::float_reshape(weight, [1, out, inputs].into()), x)
-}
-
-fn values(tensor: &FlexTensor) -> &[f32] {
-    tensor
-        .as_slice::<f32>()
-        .expect("a contiguous f32 tensor has a slice view")
-}
-
-fn all_f32(tensors: [&FlexTensor; 2]) -> bool {
-    tensors.iter().all(|tensor| tensor.dtype() == DType::F32)
 }
 
 impl PointwiseConvBackend for Flex {

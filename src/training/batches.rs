@@ -24,11 +24,12 @@ const MAX_RENDER_THREADS: usize = 8;
 
 /// Threads that render the patches of training and evaluation batches on `device`.
 ///
-/// The CPU: one, the batch thread. The model's kernels use every core there and train a few
-/// thousand images/s, a tenth of what one thread renders. A GPU: the cores left over by the
+/// The CPU: one, the batch thread. The model's kernels use every core there and train at most a
+/// few thousand images/s, a tenth of what one thread renders. A GPU: the cores left over by the
 /// training thread and cubecl's two device threads, up to 8. An H100 trains some 34,000
-/// images/s at batch 256 and predicts 40,000 where one thread of its host rendered 8,000-11,000
-/// (before `render_input` was made faster), so one thread held a GPU run back.
+/// images/s at batch 256 and predicts up to 44,000 (`bench`), where one thread of its host
+/// rendered 8,000-11,000 (before `render_input` was made faster): one thread held a GPU run
+/// back.
 pub fn render_threads(device: &Device) -> usize {
     if uses_cpu_kernels(device) {
         return 1;
