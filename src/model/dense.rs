@@ -5,8 +5,10 @@
 //! On the CPU it is a backend extension that calls `gemm` itself (matrix.rs): each of the three
 //! products (forward, the input's gradient, the weight's gradient) is one call that reads its
 //! operands where they lie, transposed or not, and writes its output unzeroed. burn's product
-//! zeroes and copies every output, the 4.7 MB weight gradient included, and its backward pass
-//! takes the transposed weight and input as copies. On a GPU the product stays burn's.
+//! (the same `gemm`) allocates every output zeroed and copies it into an aligned buffer, the
+//! 4.7 MB weight gradient included. Alternated with the commit before, `bench --device cpu`
+//! trained at 993-1,066 images/s against 894-1,026 (four rounds). On a GPU the product stays
+//! burn's.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

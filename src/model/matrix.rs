@@ -1,8 +1,8 @@
 //! Matrix products on the CPU through the `gemm` crate directly, for our backend extensions
 //! (the 1x1 convolutions in pointwise.rs, the dense layer in dense.rs): operands are views into
 //! a tensor's values with any strides, and the output is written without being zeroed first.
-//! burn's flex product is the same `gemm`, but it allocates its output zeroed as bytes and then
-//! copies it into an aligned buffer, and it takes a transposed operand as a copy.
+//! burn's flex product is the same `gemm` (strided too), but it allocates its output zeroed as
+//! bytes and then copies it into an aligned buffer: two more passes over every output.
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::DType;
