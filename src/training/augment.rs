@@ -95,11 +95,12 @@ fn compose(a: [[f32; 3]; 2], b: [[f32; 3]; 2]) -> [[f32; 3]; 2] {
 /// Resamples a stored patch (50x50x3 u8, of which `width` x `height` is real) into `out`
 /// (3x48x48 f32 in [0, 1], channel-first) through `warp`.
 ///
-/// The arithmetic is [`sample_bilinear`]'s at each output pixel in the same order (so the same
-/// numbers), arranged for speed: the warp's products with the column and row offsets are taken
-/// once per column and row, and the floor of a clamped (non-negative) coordinate is a
-/// truncating conversion rather than a call to `floorf` (the baseline x86-64 target has no
-/// rounding instruction). This runs for every patch of every epoch, on the batch thread.
+/// The arithmetic is the plain bilinear formula's (`sample_bilinear`, kept with the tests) at
+/// each output pixel in the same order, so the same numbers, arranged for speed: the warp's
+/// products with the column and row offsets are taken once per column and row, and the floor of
+/// a clamped (non-negative) coordinate is a truncating conversion rather than a call to `floorf`
+/// (the baseline x86-64 target has no rounding instruction). This runs for every patch of every
+/// epoch, validation and test pass.
 pub fn render_input(pixels: &[u8], width: u8, height: u8, warp: &Warp, out: &mut [f32]) {
     assert_eq!(out.len(), INPUT_LEN, "an input is 3x48x48 floats");
     let (width, height) = (usize::from(width).max(1), usize::from(height).max(1));
@@ -166,7 +167,7 @@ impl SampleGrid {
         }
     }
 
-    /// [`sample_bilinear`] at (x, y).
+    /// The bilinear sample at (x, y); points outside the true area take the nearest edge pixel.
     #[inline(always)]
     fn sample(&self, pixels: &[u8], x: f32, y: f32) -> [f32; 3] {
         let x = x.clamp(0.0, self.last_xf);
