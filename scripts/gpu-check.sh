@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check: wgpu (Vulkan) training and inference throughput at batch 32 and 256 (with the
 # model's GPU layers, and with another formulation of one layer at a time), one whole epoch over
-# IDC_regular's ~200,000 training patches, per-layer times at batch 256, and PyTorch eager on
-# the same card. About 7 minutes for all.
+# IDC_regular's ~200,000 training patches, per-layer times at batch 256, each kernel's launches
+# and device time per training step, and PyTorch eager on the same card. About 7 minutes for all.
 # Made for a lent NVIDIA machine that has no Rust toolchain: the release binary built elsewhere
 # travels gzipped as .dev/idc-studio.gz with .dev/torch_cancernet.py, and Vulkan's loader as
 # .deb files in .gl/ (see docs/gpu-check.md). Every step has its own time limit, so one that
@@ -80,8 +80,9 @@ measure() {
   local b32=(bench --device "$device" --runs 3 --steps "$steps")
   local b256=(bench --device "$device" --runs 3 --steps $((steps / 2)) --batch-size 256)
   case $1 in
-    wgpu-b32) step "$1" 100 "$bin" bench --device "$device" --runs 5 --steps "$steps" ;;
-    wgpu-b256) step "$1" 100 "$bin" bench --device "$device" --runs 5 --steps $((steps / 2)) --batch-size 256 ;;
+    # With each kernel's launches and device time per step (after the timed runs).
+    wgpu-b32) step "$1" 100 "$bin" bench --device "$device" --runs 5 --steps "$steps" --kernels ;;
+    wgpu-b256) step "$1" 100 "$bin" bench --device "$device" --runs 5 --steps $((steps / 2)) --batch-size 256 --kernels ;;
     # The same with another formulation of one layer (src/model/gpu_layers.rs).
     wgpu-b32-burn-depthwise) step "$1" 80 env IDC_STUDIO_GPU_DEPTHWISE=burn "$bin" "${b32[@]}" ;;
     wgpu-b256-burn-depthwise) step "$1" 80 env IDC_STUDIO_GPU_DEPTHWISE=burn "$bin" "${b256[@]}" ;;
@@ -137,6 +138,6 @@ for log in $(cd "$out" && ls -tr -- *.log 2>/dev/null); do
   log=${log%.log}
   [ "$log" = wgpu-layers ] || [ "$log" = card ] && continue
   echo "-- $log"
-  grep -h -E "^(device|layer |training|host|inference|pipeline|gpu busy)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
+  grep -h -E "^(device|layer |training|host|kernels|inference|pipeline|gpu busy)|^torch_|epoch +(training|test)" "$out/$log.log" 2>/dev/null
 done
 (cd "$out" && tar czf logs.tar.gz ./*.log && rm -f ./*.log)

@@ -21,6 +21,7 @@ use crate::training::evaluate::{INFERENCE_BATCH, predict_batch};
 use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
 
 use super::thread_clock::{HostUse, ThreadTimes};
+use crate::model::kernel_census::{CensusReport, KernelCensus};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -45,6 +46,9 @@ pub struct BenchArgs {
     /// uses).
     #[arg(long, value_name = "THREADS")]
     pub render_threads: Option<usize>,
+    /// Also, on a GPU: each kernel a training step launches, how often, and its device time.
+    #[arg(long)]
+    pub kernels: bool,
 }
 
 /// Trains on `batches`, reading the loss back every `read_every` steps.
@@ -229,6 +233,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             busiest_threads.join(", ")
         );
     }
+    if on_gpu {
+        // Passes of their own, after the timed ones: the observer costs the host a little per
+        // launch, and timing each kernel spaces them out.
+        let learner = slot.take().ok_or_else(|| anyhow::anyhow!("no learner"))?;
+        let (census, observation) = KernelCensus::start(false);
+        let learner = train_steps(learner, &batches, GPU_READ_BACK_STEPS)?;
+        drop(observation);
+        print_launches(&census.report(), batches.len());
+        slot = Some(if args.kernels {
+            let (census, observation) = KernelCensus::start(true);
+            let learner = train_steps(learner, &batches, GPU_READ_BACK_STEPS)?;
+            drop(observation);
+            print_kernel_times(&census.report(), batches.len());
+            learner
+        } else {
+            learner
+        });
+    }
 
     let model = slot
         .as_ref()
@@ -255,6 +277,44 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
          inference about 1550 images/s; PyTorch eager training 375-420 (shared/reference/CANCERNET.md)"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The one-line count of a training step's kernel launches.
+fn print_launches(report: &CensusReport, steps: usize) {
+    println!(
+        "kernels    {:>9.1} launches per training step ({} kinds of kernel)",
+        report.launches() as f64 / steps as f64,
+        report.rows.len()
+    );
+}
+
+/// Each kernel's launches and device time per training step, the longest first.
+fn print_kernel_times(report: &CensusReport, steps: usize) {
+    let per_step = |count: usize| count as f64 / steps as f64;
+    let ms_per_step = |time: std::time::Duration| time.as_secs_f64() * 1000.0 / steps as f64;
+    match (report.method, report.device_time()) {
+        (Some(method), Some(total)) => println!(
+            "kernels    {:>9.2} ms per training step in all kernels, timed by {}",
+            ms_per_step(total),
+            match method {
+                cubecl_runtime::logging::TimingMethod::Device => "the device's clock",
+                cubecl_runtime::logging::TimingMethod::System => {
+                    "the host's clock around each blocking submit (no timestamp queries here)"
+                }
+            }
+        ),
+        _ => println!("kernels    no device times came back (this backend gave none)"),
+    }
+    for row in &report.rows {
+        let time = row
+            .time
+            .map_or_else(|| "-".to_string(), |time| format!("{:.3}", ms_per_step(time)));
+        println!(
+            "kernel     {time:>9} ms  {:>6.1} launches  {}",
+            per_step(row.launches),
+            row.name
+        );
+    }
 }
 
 /// Median of `runs` measurements.

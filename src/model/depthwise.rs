@@ -48,6 +48,17 @@ pub trait DepthwiseConvBackend: Backend {
         burns_convolution::<Self>(x, weight)
     }
 
+    /// The gradient of the loss for the input: `output_gradient` convolved with each filter of
+    /// `weight` turned by 180 degrees. One operation, where flipping the filters first would be
+    /// a second for a GPU's host to record and launch.
+    #[fusion(dtype = output_gradient, shape = output_gradient)]
+    fn depthwise_conv3x3_input_gradient(
+        output_gradient: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        burns_input_gradient::<Self>(output_gradient, weight)
+    }
+
     /// The gradient of the loss for the weight `[channels, 1, 3, 3]`, given the convolution's
     /// input and the gradient of its output.
     #[fusion(dtype = x, shape = Shape::new([x[1], 1, 3, 3]))]
@@ -63,6 +74,14 @@ pub trait DepthwiseConvBackend: Backend {
 pub(super) fn burns_convolution<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>) -> FloatTensor<B> {
     let channels = x.shape().dims::<4>()[1];
     B::conv2d(x, weight, None, depthwise_options(channels))
+}
+
+/// burn's operations for [`DepthwiseConvBackend::depthwise_conv3x3_input_gradient`].
+pub(super) fn burns_input_gradient<B: Backend>(
+    output_gradient: FloatTensor<B>,
+    weight: FloatTensor<B>,
+) -> FloatTensor<B> {
+    burns_convolution::<B>(output_gradient, B::float_flip(weight, &[2, 3]))
 }
 
 /// burn's own weight gradient for [`DepthwiseConvBackend::depthwise_conv3x3_weight_gradient`].
@@ -89,6 +108,24 @@ impl DepthwiseConvBackend for Flex {
         FlexTensor::from_data(TensorData::new(forward_f32(x_values, weight_values, dims), dims))
     }
 
+    fn depthwise_conv3x3_input_gradient(output_gradient: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        if output_gradient.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+            return burns_input_gradient::<Self>(output_gradient, weight);
+        }
+        let weight = weight.to_contiguous();
+        let Some(taps) = weight.as_slice::<f32>() else {
+            unreachable!("contiguous f32 tensors have a slice view");
+        };
+        // Nine taps per channel, each filter read backwards: the filter turned by 180 degrees.
+        let rotated: Vec<f32> = taps
+            .chunks_exact(9)
+            .flat_map(|filter| filter.iter().rev())
+            .copied()
+            .collect();
+        let rotated = FlexTensor::from_data(TensorData::new(rotated, weight.shape()));
+        Self::depthwise_conv3x3(output_gradient, rotated)
+    }
+
     fn depthwise_conv3x3_weight_gradient(x: FlexTensor, output_gradient: FlexTensor) -> FlexTensor {
         if x.dtype() != DType::F32 || output_gradient.dtype() != DType::F32 {
             return burns_weight_gradient::<Self>(x, output_gradient);
@@ -110,9 +147,7 @@ impl<B: DepthwiseConvBackend, C: CheckpointStrategy> DepthwiseConvBackend for Au
     fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         let gradients = WeightedGradients {
             // The same convolution of the output's gradient with each filter rotated by 180°.
-            input: |weight, output_gradient| {
-                B::depthwise_conv3x3(output_gradient, B::float_flip(weight, &[2, 3]))
-            },
+            input: |weight, output_gradient| B::depthwise_conv3x3_input_gradient(output_gradient, weight),
             weight: B::depthwise_conv3x3_weight_gradient,
         };
         weighted_op::<B, C>(x, weight, B::depthwise_conv3x3, gradients)

@@ -22,12 +22,21 @@ use cubecl::prelude::*;
 
 use super::cube_launch::{all_f32, empty_f32, one_thread_each, output_like};
 
-use super::depthwise::{DepthwiseConvBackend, burns_convolution, burns_weight_gradient};
+use super::depthwise::{
+    DepthwiseConvBackend, burns_convolution, burns_input_gradient, burns_weight_gradient,
+};
 
 /// `output[b, c, y, x] = sum over kh, kw of weight[c, 0, kh, kw] * input[b, c, y + kh - 1, x + kw - 1]`,
-/// zero outside the image. All three tensors are contiguous; `output` has the input's shape.
+/// zero outside the image; `rotated`: with each filter turned by 180 degrees (`weight[c, 0, 2 -
+/// kh, 2 - kw]`), the input gradient's convolution. All three tensors are contiguous; `output`
+/// has the input's shape.
 #[cube(launch_unchecked)]
-fn depthwise_forward_kernel(input: &Tensor<f32>, weight: &Tensor<f32>, output: &mut Tensor<f32>) {
+fn depthwise_forward_kernel(
+    input: &Tensor<f32>,
+    weight: &Tensor<f32>,
+    output: &mut Tensor<f32>,
+    #[comptime] rotated: bool,
+) {
     let position = ABSOLUTE_POS;
     if position >= output.len() {
         terminate!();
@@ -52,7 +61,12 @@ fn depthwise_forward_kernel(input: &Tensor<f32>, weight: &Tensor<f32>, output: &
             for kw in 0..3usize {
                 let shifted_column = column + kw;
                 if shifted_column >= 1 && shifted_column <= width {
-                    sum += weight[taps + kh * 3 + kw] * input[row_start + shifted_column - 1];
+                    let tap = if comptime!(rotated) {
+                        8 - (kh * 3 + kw)
+                    } else {
+                        kh * 3 + kw
+                    };
+                    sum += weight[taps + tap] * input[row_start + shifted_column - 1];
                 }
             }
         }
@@ -147,23 +161,14 @@ impl DepthwiseConvBackend for CubeBackend {
         if !all_f32(&[&x, &weight]) {
             return burns_convolution::<Self>(x, weight);
         }
-        let x = into_contiguous(x);
-        let weight = into_contiguous(weight);
-        let (output, cube_count, cube_dim) = output_like(&x);
-        let client = output.client.clone();
-        // SAFETY: the kernel returns early past the output's last value and reads the input and
-        // weight only at indices it has checked against their (contiguous) shapes.
-        unsafe {
-            depthwise_forward_kernel::launch_unchecked(
-                &client,
-                cube_count,
-                cube_dim,
-                x.into_tensor_arg(),
-                weight.into_tensor_arg(),
-                output.clone().into_tensor_arg(),
-            );
+        convolve(x, weight, false)
+    }
+
+    fn depthwise_conv3x3_input_gradient(output_gradient: CubeTensor, weight: CubeTensor) -> CubeTensor {
+        if !all_f32(&[&output_gradient, &weight]) {
+            return burns_input_gradient::<Self>(output_gradient, weight);
         }
-        output
+        convolve(output_gradient, weight, true)
     }
 
     fn depthwise_conv3x3_weight_gradient(x: CubeTensor, output_gradient: CubeTensor) -> CubeTensor {
@@ -192,4 +197,26 @@ impl DepthwiseConvBackend for CubeBackend {
         let sums = Self::float_sum_dim(partial_sums, 1);
         Self::float_reshape(sums, [channels, 1, 3, 3].into())
     }
+}
+
+/// [`depthwise_forward_kernel`] over `x` (f32), its filters turned by 180 degrees if `rotated`.
+fn convolve(x: CubeTensor, weight: CubeTensor, rotated: bool) -> CubeTensor {
+    let x = into_contiguous(x);
+    let weight = into_contiguous(weight);
+    let (output, cube_count, cube_dim) = output_like(&x);
+    let client = output.client.clone();
+    // SAFETY: the kernel returns early past the output's last value and reads the input and
+    // weight only at indices it has checked against their (contiguous) shapes.
+    unsafe {
+        depthwise_forward_kernel::launch_unchecked(
+            &client,
+            cube_count,
+            cube_dim,
+            x.into_tensor_arg(),
+            weight.into_tensor_arg(),
+            output.clone().into_tensor_arg(),
+            rotated,
+        );
+    }
+    output
 }

@@ -86,17 +86,18 @@ pub trait ReluBatchNormBackend: Backend {
         batch_statistics: bool,
     ) -> FloatTensor<Self>;
 
-    /// `running * (1 - momentum) + moments[row] * momentum`: a running statistic (`row` 0 the
-    /// mean, 1 the variance) moved toward this batch's, in `BatchNorm`'s arithmetic. One
-    /// operation where burn's tensor operations take six (slice, reshape, two scalings, a sum,
-    /// and a copy across devices), each recorded and launched on a GPU.
-    #[fusion(dtype = running, shape = running)]
-    fn blend_running_statistic(
-        running: FloatTensor<Self>,
+    /// `running * (1 - momentum) + moments[row] * momentum` for the running mean (`row` 0) and
+    /// the running variance (row 1): both moved toward this batch's, in `BatchNorm`'s
+    /// arithmetic. One operation with two outputs where burn's tensor operations take twelve
+    /// (per statistic a slice, a reshape, two scalings, a sum and a copy across devices), each
+    /// recorded and launched on a GPU.
+    #[fusion(meta = |running_mean, running_var, _moments, _momentum| (running_mean.clone(), running_var.clone()))]
+    fn blend_running_statistics(
+        running_mean: FloatTensor<Self>,
+        running_var: FloatTensor<Self>,
         moments: FloatTensor<Self>,
-        row: usize,
         momentum: f64,
-    ) -> FloatTensor<Self>;
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// A flex tensor's values as contiguous f32 (CancerNet trains in f32; others are converted).
@@ -248,24 +249,28 @@ impl ReluBatchNormBackend for Flex {
         flex_tensor(x_gradient, shape, dtype)
     }
 
-    fn blend_running_statistic(
-        running: FlexTensor,
+    fn blend_running_statistics(
+        running_mean: FlexTensor,
+        running_var: FlexTensor,
         moments: FlexTensor,
-        row: usize,
         momentum: f64,
-    ) -> FlexTensor {
-        let shape = running.shape();
-        let (running, dtype) = f32_values(running);
+    ) -> (FlexTensor, FlexTensor) {
         let (moments, _) = f32_values(moments);
-        let running = slice(&running);
-        let batch = &slice(&moments)[row * running.len()..][..running.len()];
+        let moments = slice(&moments);
         let (keep, momentum) = ((1.0 - momentum) as f32, momentum as f32);
-        let blended = running
-            .iter()
-            .zip(batch)
-            .map(|(&running, &batch)| running * keep + batch * momentum)
-            .collect();
-        flex_tensor(blended, shape, dtype)
+        let blend = |running: FlexTensor, row: usize| {
+            let shape = running.shape();
+            let (running, dtype) = f32_values(running);
+            let running = slice(&running);
+            let batch = &moments[row * running.len()..][..running.len()];
+            let blended = running
+                .iter()
+                .zip(batch)
+                .map(|(&running, &batch)| running * keep + batch * momentum)
+                .collect();
+            flex_tensor(blended, shape, dtype)
+        };
+        (blend(running_mean, 0), blend(running_var, 1))
     }
 }
 
@@ -278,18 +283,19 @@ where
         Self::from_inner(B::relu_channel_moments(Self::inner(x), Self::inner(bias)))
     }
 
-    fn blend_running_statistic(
-        running: FloatTensor<Self>,
+    fn blend_running_statistics(
+        running_mean: FloatTensor<Self>,
+        running_var: FloatTensor<Self>,
         moments: FloatTensor<Self>,
-        row: usize,
         momentum: f64,
-    ) -> FloatTensor<Self> {
-        Self::from_inner(B::blend_running_statistic(
-            Self::inner(running),
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (mean, var) = B::blend_running_statistics(
+            Self::inner(running_mean),
+            Self::inner(running_var),
             Self::inner(moments),
-            row,
             momentum,
-        ))
+        );
+        (Self::from_inner(mean), Self::from_inner(var))
     }
 
     // The two parts of the backward pass are not differentiated themselves.
@@ -497,16 +503,16 @@ pub fn per_channel<const D: usize>(bias: Tensor<1>) -> Tensor<D> {
 }
 
 fn update_running_statistics(norm: &BatchNorm, moments: &Tensor<2>) {
-    for (state, row) in [(&norm.running_mean, 0), (&norm.running_var, 1)] {
-        let running = state.value_sync();
-        let device = running.device();
-        let blended: Tensor<1> = Tensor::from_dispatch(Dispatch::blend_running_statistic(
-            running.inner().into_dispatch(),
-            moments.clone().into_dispatch(),
-            row,
-            norm.momentum,
-        ));
-        state.update(blended.to_device(&device));
+    let (running_mean, running_var) = (norm.running_mean.value_sync(), norm.running_var.value_sync());
+    let device = running_mean.device();
+    let (mean, var) = Dispatch::blend_running_statistics(
+        running_mean.inner().into_dispatch(),
+        running_var.inner().into_dispatch(),
+        moments.clone().into_dispatch(),
+        norm.momentum,
+    );
+    for (state, blended) in [(&norm.running_mean, mean), (&norm.running_var, var)] {
+        state.update(Tensor::<1>::from_dispatch(blended).to_device(&device));
     }
 }
 

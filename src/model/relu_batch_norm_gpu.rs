@@ -291,21 +291,25 @@ fn input_gradient_kernel(
     x_gradient[position] = result;
 }
 
-/// One thread per channel: `blended = running * keep + moments[row] * momentum`.
+/// One thread per channel: `blended = running * keep + moments[row] * momentum` for the mean
+/// (row 0) and the variance (row 1).
 #[cube(launch_unchecked)]
-fn blend_running_statistic_kernel(
-    running: &Tensor<f32>,
+fn blend_running_statistics_kernel(
+    running_mean: &Tensor<f32>,
+    running_var: &Tensor<f32>,
     moments: &Tensor<f32>,
-    blended: &mut Tensor<f32>,
-    row: usize,
+    blended_mean: &mut Tensor<f32>,
+    blended_var: &mut Tensor<f32>,
     keep: f32,
     momentum: f32,
 ) {
     let channel = ABSOLUTE_POS;
-    if channel >= blended.len() {
+    let channels = blended_mean.len();
+    if channel >= channels {
         terminate!();
     }
-    blended[channel] = running[channel] * keep + moments[row * blended.len() + channel] * momentum;
+    blended_mean[channel] = running_mean[channel] * keep + moments[channel] * momentum;
+    blended_var[channel] = running_var[channel] * keep + moments[channels + channel] * momentum;
 }
 
 /// `[batch, channels, positions]` of a `[batch, channels, ...]` shape.
@@ -516,30 +520,33 @@ impl ReluBatchNormBackend for CubeBackend {
         x_gradient
     }
 
-    fn blend_running_statistic(
-        running: CubeTensor,
+    fn blend_running_statistics(
+        running_mean: CubeTensor,
+        running_var: CubeTensor,
         moments: CubeTensor,
-        row: usize,
         momentum: f64,
-    ) -> CubeTensor {
-        assert_f32(&[&running, &moments]);
-        let [running, moments] = [running, moments].map(into_contiguous);
-        let (blended, cube_count, cube_dim) = output_like(&running);
-        let client = blended.client.clone();
-        // SAFETY: one thread per channel, returning past the last; `moments` is `[2, channels]`.
+    ) -> (CubeTensor, CubeTensor) {
+        assert_f32(&[&running_mean, &running_var, &moments]);
+        let [running_mean, running_var, moments] = [running_mean, running_var, moments].map(into_contiguous);
+        let (blended_mean, cube_count, cube_dim) = output_like(&running_mean);
+        let (blended_var, ..) = output_like(&running_var);
+        let client = blended_mean.client.clone();
+        // SAFETY: one thread per channel, returning past the last; both running statistics have
+        // a value per channel and `moments` is `[2, channels]`.
         unsafe {
-            blend_running_statistic_kernel::launch_unchecked(
+            blend_running_statistics_kernel::launch_unchecked(
                 &client,
                 cube_count,
                 cube_dim,
-                running.into_tensor_arg(),
+                running_mean.into_tensor_arg(),
+                running_var.into_tensor_arg(),
                 moments.into_tensor_arg(),
-                blended.clone().into_tensor_arg(),
-                row,
+                blended_mean.clone().into_tensor_arg(),
+                blended_var.clone().into_tensor_arg(),
                 (1.0 - momentum) as f32,
                 momentum as f32,
             );
         }
-        blended
+        (blended_mean, blended_var)
     }
 }

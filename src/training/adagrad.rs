@@ -1,13 +1,13 @@
-//! AdaGrad, the reference recipe's optimiser, with each parameter's update fused into two
-//! operations instead of burn's seven (square, add, sqrt, add, divide, multiply, subtract).
+//! AdaGrad, the reference recipe's optimiser, with each parameter's update fused into one
+//! operation instead of burn's seven (square, add, sqrt, add, divide, multiply, subtract).
 //!
 //! The numbers are burn's `AdaGrad` (the same arithmetic in the same order, checked in the
 //! tests), and so is the saved state: a checkpoint written by either resumes in the other. What
 //! changes is the cost. burn's update makes seven passes over each parameter, each allocating a
 //! new tensor; on a GPU each is also one more operation for the host to record, fuse and submit,
 //! about 250 a step for CancerNet's 36 parameter tensors, on a host that sets the pace at
-//! batch 32. Here the squared gradient is added to the running sum in place (one operation),
-//! then the parameter is updated in place (a second), on the CPU (below) and on a GPU
+//! batch 32. Here one operation per parameter adds the squared gradient to the running sum and
+//! updates the parameter, both in place on the CPU (below), one kernel with two outputs on a GPU
 //! (adagrad_gpu.rs).
 
 use burn::backend::flex::FlexTensor;
@@ -26,34 +26,44 @@ pub const EPSILON: f32 = 1e-5;
 // opaque operation. The optimiser works on the parameters' inner (not autodiff) tensors.
 #[backend_extension(Flex, Cube: cfg(all()), Fusion)]
 pub trait AdaGradBackend: Backend {
-    /// `sum + gradient * gradient`.
-    #[fusion(dtype = sum, shape = sum)]
-    fn adagrad_accumulate(sum: FloatTensor<Self>, gradient: FloatTensor<Self>) -> FloatTensor<Self> {
-        burns_accumulate::<Self>(sum, gradient)
-    }
-
-    /// `parameter - gradient / (sqrt(sum) + epsilon) * learning_rate`, in that order of
-    /// operations (burn's), in the parameter's dtype.
-    #[fusion(dtype = parameter, shape = parameter)]
-    fn adagrad_update(
+    /// One AdaGrad step of one parameter: `(parameter', sum')`, where `sum' = sum + gradient *
+    /// gradient` and `parameter' = parameter - gradient / (sqrt(sum') + epsilon) *
+    /// learning_rate`, in that order of operations (burn's), in the parameter's dtype. One
+    /// operation with two outputs: on a GPU one launch where two would do.
+    #[fusion(meta = |parameter, _gradient, sum, _learning_rate, _epsilon| (parameter.clone(), sum.clone()))]
+    fn adagrad_step(
         parameter: FloatTensor<Self>,
         gradient: FloatTensor<Self>,
         sum: FloatTensor<Self>,
         learning_rate: f64,
         epsilon: f32,
-    ) -> FloatTensor<Self> {
-        burns_update::<Self>(parameter, gradient, sum, learning_rate, epsilon)
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        burns_step::<Self>(parameter, gradient, sum, learning_rate, epsilon)
     }
 }
 
-/// [`AdaGradBackend::adagrad_accumulate`] in burn's operations (other backends and dtypes).
-pub(super) fn burns_accumulate<B: Backend>(sum: FloatTensor<B>, gradient: FloatTensor<B>) -> FloatTensor<B> {
+/// [`AdaGradBackend::adagrad_step`] in burn's operations (other backends and dtypes): burn's
+/// `AdaGrad` exactly.
+pub(super) fn burns_step<B: Backend>(
+    parameter: FloatTensor<B>,
+    gradient: FloatTensor<B>,
+    sum: FloatTensor<B>,
+    learning_rate: f64,
+    epsilon: f32,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let sum = burns_accumulate::<B>(sum, gradient.clone());
+    let parameter = burns_update::<B>(parameter, gradient, sum.clone(), learning_rate, epsilon);
+    (parameter, sum)
+}
+
+/// `sum + gradient * gradient` in burn's operations.
+fn burns_accumulate<B: Backend>(sum: FloatTensor<B>, gradient: FloatTensor<B>) -> FloatTensor<B> {
     let square = B::float_mul(gradient.clone(), gradient);
     B::float_add(sum, square)
 }
 
-/// [`AdaGradBackend::adagrad_update`] in burn's operations: burn's `AdaGrad` exactly.
-pub(super) fn burns_update<B: Backend>(
+/// `parameter - gradient / (sqrt(sum) + epsilon) * learning_rate` in burn's operations.
+fn burns_update<B: Backend>(
     parameter: FloatTensor<B>,
     gradient: FloatTensor<B>,
     sum: FloatTensor<B>,
@@ -108,52 +118,66 @@ fn for_each_chunk(target: &mut [f32], sources: [&[f32]; 2], work: impl Fn(&mut [
 }
 
 impl AdaGradBackend for Flex {
-    fn adagrad_accumulate(sum: FlexTensor, gradient: FlexTensor) -> FlexTensor {
-        let gradient = gradient.to_contiguous();
-        match (writable_f32(sum), f32_slice(&gradient)) {
-            (Ok(mut sum), Some(gradient)) => {
-                for_each_chunk(
-                    sum.storage_mut::<f32>(),
-                    [gradient, gradient],
-                    |sum, [gradient, _]| {
-                        for (sum, gradient) in sum.iter_mut().zip(gradient) {
-                            *sum += gradient * gradient;
-                        }
-                    },
-                );
-                sum
-            }
-            (Ok(sum) | Err(sum), _) => burns_accumulate::<Self>(sum, gradient),
-        }
-    }
-
-    fn adagrad_update(
+    fn adagrad_step(
         parameter: FlexTensor,
         gradient: FlexTensor,
         sum: FlexTensor,
         learning_rate: f64,
         epsilon: f32,
-    ) -> FlexTensor {
+    ) -> (FlexTensor, FlexTensor) {
         let gradient = gradient.to_contiguous();
-        let sum = sum.to_contiguous();
-        match (writable_f32(parameter), f32_slice(&gradient), f32_slice(&sum)) {
-            (Ok(mut parameter), Some(gradient), Some(sum)) => {
-                // burn multiplies an f32 tensor by the f64 rate as an f32.
-                let rate = learning_rate as f32;
-                for_each_chunk(
-                    parameter.storage_mut::<f32>(),
-                    [gradient, sum],
-                    |parameter, [gradient, sum]| {
-                        for ((parameter, gradient), sum) in parameter.iter_mut().zip(gradient).zip(sum) {
-                            *parameter -= gradient / (sum.sqrt() + epsilon) * rate;
-                        }
-                    },
-                );
-                parameter
-            }
-            (Ok(parameter) | Err(parameter), ..) => {
-                burns_update::<Self>(parameter, gradient, sum, learning_rate, epsilon)
-            }
+        let sum = accumulate_in_place(sum, &gradient);
+        let parameter = update_in_place(parameter, &gradient, &sum, learning_rate, epsilon);
+        (parameter, sum)
+    }
+}
+
+/// `sum + gradient * gradient`, written over `sum` where this call holds it alone.
+fn accumulate_in_place(sum: FlexTensor, gradient: &FlexTensor) -> FlexTensor {
+    match (writable_f32(sum), f32_slice(gradient)) {
+        (Ok(mut sum), Some(gradient)) => {
+            for_each_chunk(
+                sum.storage_mut::<f32>(),
+                [gradient, gradient],
+                |sum, [gradient, _]| {
+                    for (sum, gradient) in sum.iter_mut().zip(gradient) {
+                        *sum += gradient * gradient;
+                    }
+                },
+            );
+            sum
+        }
+        (Ok(sum) | Err(sum), _) => burns_accumulate::<Flex>(sum, gradient.clone()),
+    }
+}
+
+/// `parameter - gradient / (sqrt(sum) + epsilon) * learning_rate`, written over `parameter`
+/// where this call holds it alone.
+fn update_in_place(
+    parameter: FlexTensor,
+    gradient: &FlexTensor,
+    sum: &FlexTensor,
+    learning_rate: f64,
+    epsilon: f32,
+) -> FlexTensor {
+    let sum = sum.to_contiguous();
+    match (writable_f32(parameter), f32_slice(gradient), f32_slice(&sum)) {
+        (Ok(mut parameter), Some(gradient), Some(sum)) => {
+            // burn multiplies an f32 tensor by the f64 rate as an f32.
+            let rate = learning_rate as f32;
+            for_each_chunk(
+                parameter.storage_mut::<f32>(),
+                [gradient, sum],
+                |parameter, [gradient, sum]| {
+                    for ((parameter, gradient), sum) in parameter.iter_mut().zip(gradient).zip(sum) {
+                        *parameter -= gradient / (sum.sqrt() + epsilon) * rate;
+                    }
+                },
+            );
+            parameter
+        }
+        (Ok(parameter) | Err(parameter), ..) => {
+            burns_update::<Flex>(parameter, gradient.clone(), sum, learning_rate, epsilon)
         }
     }
 }
@@ -211,24 +235,20 @@ impl Optimizer for FusedAdaGrad {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        // The first step's sum starts from zero, as burn's does (0 + g² is g² exactly).
         let (time, sum) = match state {
-            Some(AdaGradState { time, sum }) => (
-                time + 1,
-                Tensor::from_dispatch(Dispatch::adagrad_accumulate(
-                    sum.into_dispatch(),
-                    grad.clone().into_dispatch(),
-                )),
-            ),
-            None => (1, grad.clone().square()),
+            Some(AdaGradState { time, sum }) => (time + 1, sum),
+            None => (1, grad.zeros_like()),
         };
         let rate = lr / (1. + (time as f64 - 1.) * self.lr_decay);
-        let tensor = Tensor::from_dispatch(Dispatch::adagrad_update(
+        let (tensor, sum) = Dispatch::adagrad_step(
             tensor.into_dispatch(),
             grad.into_dispatch(),
-            sum.clone().into_dispatch(),
+            sum.into_dispatch(),
             rate,
             self.epsilon,
-        ));
+        );
+        let (tensor, sum) = (Tensor::from_dispatch(tensor), Tensor::from_dispatch(sum));
         (tensor, Some(AdaGradState { time, sum }))
     }
 
