@@ -10,6 +10,7 @@ mod bench_layers;
 mod demo;
 mod eval;
 mod predict;
+mod predict_input;
 mod report;
 mod scan;
 mod thread_clock;

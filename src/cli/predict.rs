@@ -4,21 +4,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use rayon::prelude::*;
-
+use super::predict_input::{PredictInput, prefetch_files};
 use crate::atomic_file::write_atomic;
-use crate::dataset::PATCH_BYTES;
-use crate::dataset::decode::decode_patch;
 use crate::model::{DeviceChoice, select_device};
 use crate::training::RunFolder;
-use crate::training::batches::HostBatch;
+use crate::training::batches::render_threads;
 use crate::training::evaluate::{INFERENCE_BATCH, load_model, predict_batch};
-
-/// A decoded patch (pixels, width, height), or why the file is not one.
-type Decoded = Result<(Vec<u8>, u8, u8), String>;
-
-/// Decoded patches held in memory at once.
-const CHUNK: usize = 4096;
 
 pub fn run(
     run_dir: &Path,
@@ -35,40 +26,23 @@ pub fn run(
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(["path", "prob_idc", "predicted"])?;
     let mut predicted = 0usize;
-    for chunk in files.chunks(CHUNK) {
-        let decoded: Vec<(&PathBuf, Decoded)> = chunk
-            .par_iter()
-            .map(|path| {
-                let mut slot = vec![0u8; PATCH_BYTES];
-                let outcome = std::fs::read(path)
-                    .map_err(|err| format!("unreadable: {err}"))
-                    .and_then(|bytes| decode_patch(&bytes, &mut slot).map_err(|reason| reason.to_string()))
-                    .map(|(width, height)| (slot, width, height));
-                (path, outcome)
-            })
-            .collect();
-        let mut good = Vec::new();
-        for (path, outcome) in decoded {
-            match outcome {
-                Ok(patch) => good.push((path, patch)),
-                Err(why) => failures.push(format!("{}: {why}", path.display())),
+    let inputs = prefetch_files(files, INFERENCE_BATCH, render_threads(&compute.device))?;
+    for input in inputs {
+        let (paths, batch) = match input {
+            PredictInput::Batch { paths, batch } => (paths, batch),
+            PredictInput::Failure(failure) => {
+                failures.push(failure);
+                continue;
             }
-        }
-        for batch_items in good.chunks(INFERENCE_BATCH) {
-            let pixels: Vec<(&[u8], u8, u8)> = batch_items
-                .iter()
-                .map(|(_, (slot, width, height))| (slot.as_slice(), *width, *height))
-                .collect();
-            let batch = HostBatch::from_pixels(&pixels, INFERENCE_BATCH);
-            let probabilities = predict_batch(&model, &batch, &compute.device)?;
-            for ((path, _), prob) in batch_items.iter().zip(probabilities) {
-                csv.write_record([
-                    path.display().to_string(),
-                    format!("{prob:.6}"),
-                    u8::from(prob >= 0.5).to_string(),
-                ])?;
-                predicted += 1;
-            }
+        };
+        let probabilities = predict_batch(&model, &batch, &compute.device)?;
+        for (path, prob) in paths.iter().zip(probabilities) {
+            csv.write_record([
+                path.display().to_string(),
+                format!("{prob:.6}"),
+                u8::from(prob >= 0.5).to_string(),
+            ])?;
+            predicted += 1;
         }
     }
     let bytes = csv.into_inner().map_err(|err| anyhow::anyhow!("{err}"))?;

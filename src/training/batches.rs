@@ -142,8 +142,9 @@ impl HostBatch {
         batch
     }
 
-    /// Renders decoded patches that are not in a store (their labels unknown, given as 0).
-    pub fn from_pixels(patches: &[(&[u8], u8, u8)], batch_size: usize) -> HostBatch {
+    /// Renders decoded patches that are not in a store (their labels unknown, given as 0) on
+    /// `renderers`.
+    pub fn from_pixels(renderers: &Renderers, patches: &[(&[u8], u8, u8)], batch_size: usize) -> HostBatch {
         let items: Vec<BatchItem> = patches
             .iter()
             .map(|&(pixels, width, height)| BatchItem {
@@ -153,7 +154,7 @@ impl HostBatch {
                 label: 0,
             })
             .collect();
-        Self::render(&Renderers::CALLING_THREAD, &items, batch_size, None)
+        Self::render(renderers, &items, batch_size, None)
     }
 
     fn render(

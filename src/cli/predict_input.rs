@@ -1,0 +1,143 @@
+//! `predict`'s input: PNG files decoded and rendered into model batches on a thread of their
+//! own, ahead of the model, so that reading and rendering the next batches overlaps the
+//! inference of this one (on a GPU, one thread rendering held inference to its pace).
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use rayon::prelude::*;
+
+use crate::dataset::PATCH_BYTES;
+use crate::dataset::decode::decode_patch;
+use crate::training::batches::{HostBatch, Renderers};
+
+/// Files decoded at once: their pixels held in memory together.
+const CHUNK: usize = 4096;
+
+/// How many ready batches may wait for the model.
+const DEPTH: usize = 4;
+
+/// What the input thread sends, in the order of the files.
+pub enum PredictInput {
+    /// A batch of the files that decoded, with their paths in batch order.
+    Batch { paths: Vec<PathBuf>, batch: HostBatch },
+    /// A file that is not a usable patch, and why: `"path: reason"`.
+    Failure(String),
+}
+
+/// Decodes `files` (in parallel, a chunk at a time) and renders them into batches of
+/// `batch_size` on `render_threads` threads, on a thread named `idc-predict-input` that ends when
+/// the receiver is dropped.
+pub fn prefetch_files(
+    files: Vec<PathBuf>,
+    batch_size: usize,
+    render_threads: usize,
+) -> std::io::Result<Receiver<PredictInput>> {
+    let (sender, receiver) = sync_channel(DEPTH);
+    let renderers = Renderers::new(render_threads)?;
+    std::thread::Builder::new()
+        .name("idc-predict-input".into())
+        .spawn(move || {
+            for chunk in files.chunks(CHUNK) {
+                let decoded: Vec<(&PathBuf, Result<(Vec<u8>, u8, u8), String>)> =
+                    chunk.par_iter().map(|path| (path, decode_file(path))).collect();
+                let mut good = Vec::with_capacity(decoded.len());
+                for (path, outcome) in decoded {
+                    match outcome {
+                        Ok(patch) => good.push((path, patch)),
+                        Err(why) => {
+                            if sender
+                                .send(PredictInput::Failure(format!("{}: {why}", path.display())))
+                                .is_err()
+                            {
+                                return; // the consumer stopped listening
+                            }
+                        }
+                    }
+                }
+                for items in good.chunks(batch_size) {
+                    let pixels: Vec<(&[u8], u8, u8)> = items
+                        .iter()
+                        .map(|(_, (slot, width, height))| (slot.as_slice(), *width, *height))
+                        .collect();
+                    let batch = HostBatch::from_pixels(&renderers, &pixels, batch_size);
+                    let paths = items.iter().map(|(path, _)| (*path).clone()).collect();
+                    if sender.send(PredictInput::Batch { paths, batch }).is_err() {
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(receiver)
+}
+
+/// A file's patch (pixels in a store slot, width, height), or why it is not one.
+fn decode_file(path: &PathBuf) -> Result<(Vec<u8>, u8, u8), String> {
+    let bytes = std::fs::read(path).map_err(|err| format!("unreadable: {err}"))?;
+    let mut slot = vec![0u8; PATCH_BYTES];
+    let (width, height) = decode_patch(&bytes, &mut slot).map_err(|reason| reason.to_string())?;
+    Ok((slot, width, height))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Five files in a folder: four patches of different sizes and colours, and one that is not
+    /// a PNG, third in order.
+    fn files(folder: &std::path::Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for (index, (width, height)) in [(50, 50), (50, 31), (0, 0), (12, 50), (50, 50)]
+            .into_iter()
+            .enumerate()
+        {
+            let path = folder.join(format!("patch{index}.png"));
+            if width == 0 {
+                std::fs::write(&path, b"not a png").unwrap();
+            } else {
+                let image = image::RgbImage::from_fn(width, height, |x, y| {
+                    image::Rgb([(x * 5) as u8, (y * 5) as u8, (index * 40) as u8])
+                });
+                image.save(&path).unwrap();
+            }
+            files.push(path);
+        }
+        files
+    }
+
+    fn read_all(files: Vec<PathBuf>, render_threads: usize) -> (Vec<(Vec<PathBuf>, Vec<u32>)>, Vec<String>) {
+        let (mut batches, mut failures) = (Vec::new(), Vec::new());
+        for input in prefetch_files(files, 2, render_threads).unwrap() {
+            match input {
+                PredictInput::Batch { paths, batch } => {
+                    assert_eq!(batch.len(), paths.len());
+                    batches.push((paths, batch.images.iter().map(|value| value.to_bits()).collect()));
+                }
+                PredictInput::Failure(failure) => failures.push(failure),
+            }
+        }
+        (batches, failures)
+    }
+
+    #[test]
+    fn files_arrive_in_order_in_full_batches_with_the_bad_one_named_whoever_renders() {
+        let folder = tempfile::tempdir().unwrap();
+        let files = files(folder.path());
+        let (batches, failures) = read_all(files.clone(), 1);
+        let paths: Vec<Vec<PathBuf>> = batches.iter().map(|(paths, _)| paths.clone()).collect();
+        assert_eq!(
+            paths,
+            [
+                vec![files[0].clone(), files[1].clone()],
+                vec![files[3].clone(), files[4].clone()]
+            ]
+        );
+        assert_eq!(failures.len(), 1);
+        assert!(
+            failures[0].starts_with(&files[2].display().to_string()),
+            "{failures:?}"
+        );
+        // The same batches, value for value, from a pool of renderers.
+        assert_eq!(read_all(files, 3), (batches, failures));
+    }
+}
