@@ -34,15 +34,29 @@ use super::simd::Lanes;
 use super::simd::with_avx2;
 
 // As depthwise.rs: `Cube` (wgpu) is always compiled in; `Fusion` records each call as one opaque
-// operation. Every operation has one output, which is what the Fusion side can describe: the
-// backward pass is two of them (the parameters' gradients, then the input's).
+// operation, of one output or a tuple of them. The backward pass is two operations (the
+// parameters' gradients, then the input's), as the second needs all of the first's sums.
 #[backend_extension(Flex, Cube: cfg(all()), Fusion, Autodiff)]
 pub trait ReluBatchNormBackend: Backend {
-    /// `[2, channels]`: the mean and the biased variance of `relu(x + bias)` per channel (axis 1)
-    /// over every other axis. Not differentiable (the gradient through the statistics is part of
-    /// [`relu_batch_norm`](Self::relu_batch_norm)'s own).
-    #[fusion(dtype = x, shape = Shape::new([2, x[1]]))]
-    fn relu_channel_moments(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `moments [2, channels]`: the mean and the biased variance of `relu(x + bias)` per channel
+    /// (axis 1) over every other axis; and the running mean and variance moved toward them,
+    /// `running * (1 - momentum) + moment * momentum` in `BatchNorm`'s arithmetic. One operation
+    /// with three outputs, where burn's tensor operations take twelve for the running statistics
+    /// alone (per statistic a slice, a reshape, two scalings, a sum and a copy across devices),
+    /// each recorded and launched on a GPU. Not differentiable (the gradient through the
+    /// statistics is part of [`relu_batch_norm`](Self::relu_batch_norm)'s own).
+    #[fusion(meta = |x, _bias, running_mean, running_var, _momentum| (
+        burn::backend::fusion::custom::TensorSpec::new(Shape::new([2, x.shape[1]]), x.dtype),
+        running_mean.clone(),
+        running_var.clone(),
+    ))]
+    fn relu_channel_moments(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        running_mean: FloatTensor<Self>,
+        running_var: FloatTensor<Self>,
+        momentum: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// `(relu(x + bias) - mean) / sqrt(variance + epsilon) * gamma + beta` per channel, with
     /// `moments = [mean; variance]`. `batch_statistics`: the moments are those of this `x`
@@ -85,19 +99,6 @@ pub trait ReluBatchNormBackend: Backend {
         epsilon: f64,
         batch_statistics: bool,
     ) -> FloatTensor<Self>;
-
-    /// `running * (1 - momentum) + moments[row] * momentum` for the running mean (`row` 0) and
-    /// the running variance (row 1): both moved toward this batch's, in `BatchNorm`'s
-    /// arithmetic. One operation with two outputs where burn's tensor operations take twelve
-    /// (per statistic a slice, a reshape, two scalings, a sum and a copy across devices), each
-    /// recorded and launched on a GPU.
-    #[fusion(meta = |running_mean, running_var, _moments, _momentum| (running_mean.clone(), running_var.clone()))]
-    fn blend_running_statistics(
-        running_mean: FloatTensor<Self>,
-        running_var: FloatTensor<Self>,
-        moments: FloatTensor<Self>,
-        momentum: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// A flex tensor's values as contiguous f32 (CancerNet trains in f32; others are converted).
@@ -139,15 +140,36 @@ fn layout(shape: &Shape) -> [usize; 3] {
 }
 
 impl ReluBatchNormBackend for Flex {
-    fn relu_channel_moments(x: FlexTensor, bias: FlexTensor) -> FlexTensor {
+    fn relu_channel_moments(
+        x: FlexTensor,
+        bias: FlexTensor,
+        running_mean: FlexTensor,
+        running_var: FlexTensor,
+        momentum: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let shape = x.shape();
         let (x, dtype) = f32_values(x);
         let (bias, _) = f32_values(bias);
         let [_, channels, _] = layout(&shape);
-        flex_tensor(
-            channel_moments(slice(&x), slice(&bias), layout(&shape)),
-            [2, channels].into(),
-            dtype,
+        let moments = channel_moments(slice(&x), slice(&bias), layout(&shape));
+        let (keep, momentum) = ((1.0 - momentum) as f32, momentum as f32);
+        let blend = |running: FlexTensor, row: usize| {
+            let shape = running.shape();
+            let (running, dtype) = f32_values(running);
+            let running = slice(&running);
+            let batch = &moments[row * running.len()..][..running.len()];
+            let blended = running
+                .iter()
+                .zip(batch)
+                .map(|(&running, &batch)| running * keep + batch * momentum)
+                .collect();
+            flex_tensor(blended, shape, dtype)
+        };
+        let (running_mean, running_var) = (blend(running_mean, 0), blend(running_var, 1));
+        (
+            flex_tensor(moments, [2, channels].into(), dtype),
+            running_mean,
+            running_var,
         )
     }
 
@@ -248,30 +270,6 @@ impl ReluBatchNormBackend for Flex {
         );
         flex_tensor(x_gradient, shape, dtype)
     }
-
-    fn blend_running_statistics(
-        running_mean: FlexTensor,
-        running_var: FlexTensor,
-        moments: FlexTensor,
-        momentum: f64,
-    ) -> (FlexTensor, FlexTensor) {
-        let (moments, _) = f32_values(moments);
-        let moments = slice(&moments);
-        let (keep, momentum) = ((1.0 - momentum) as f32, momentum as f32);
-        let blend = |running: FlexTensor, row: usize| {
-            let shape = running.shape();
-            let (running, dtype) = f32_values(running);
-            let running = slice(&running);
-            let batch = &moments[row * running.len()..][..running.len()];
-            let blended = running
-                .iter()
-                .zip(batch)
-                .map(|(&running, &batch)| running * keep + batch * momentum)
-                .collect();
-            flex_tensor(blended, shape, dtype)
-        };
-        (blend(running_mean, 0), blend(running_var, 1))
-    }
 }
 
 impl<B, C> ReluBatchNormBackend for Autodiff<B, C>
@@ -279,23 +277,25 @@ where
     B: ReluBatchNormBackend,
     C: CheckpointStrategy,
 {
-    fn relu_channel_moments(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
-        Self::from_inner(B::relu_channel_moments(Self::inner(x), Self::inner(bias)))
-    }
-
-    fn blend_running_statistics(
+    fn relu_channel_moments(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         running_mean: FloatTensor<Self>,
         running_var: FloatTensor<Self>,
-        moments: FloatTensor<Self>,
         momentum: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (mean, var) = B::blend_running_statistics(
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (moments, mean, var) = B::relu_channel_moments(
+            Self::inner(x),
+            Self::inner(bias),
             Self::inner(running_mean),
             Self::inner(running_var),
-            Self::inner(moments),
             momentum,
         );
-        (Self::from_inner(mean), Self::from_inner(var))
+        (
+            Self::from_inner(moments),
+            Self::from_inner(mean),
+            Self::from_inner(var),
+        )
     }
 
     // The two parts of the backward pass are not differentiated themselves.
@@ -469,12 +469,19 @@ pub fn relu_batch_norm_after_bias<const D: usize>(
     }
     let batch_statistics = device.is_autodiff() && norm.training.is_enabled();
     let moments: Tensor<2> = if batch_statistics {
-        let moments: Tensor<2> = Tensor::from_dispatch(Dispatch::relu_channel_moments(
+        let (running_mean, running_var) = (norm.running_mean.value_sync(), norm.running_var.value_sync());
+        let device = running_mean.device();
+        let (moments, mean, var) = Dispatch::relu_channel_moments(
             x.clone().inner().into_dispatch(),
             bias.clone().inner().into_dispatch(),
-        ));
-        update_running_statistics(norm, &moments);
-        moments
+            running_mean.inner().into_dispatch(),
+            running_var.inner().into_dispatch(),
+            norm.momentum,
+        );
+        for (state, blended) in [(&norm.running_mean, mean), (&norm.running_var, var)] {
+            state.update(Tensor::<1>::from_dispatch(blended).to_device(&device));
+        }
+        Tensor::from_dispatch(moments)
     } else {
         Tensor::stack::<2>(
             vec![
@@ -500,20 +507,6 @@ pub fn per_channel<const D: usize>(bias: Tensor<1>) -> Tensor<D> {
     let mut dims = [1usize; D];
     dims[1] = bias.dims()[0];
     bias.reshape(dims)
-}
-
-fn update_running_statistics(norm: &BatchNorm, moments: &Tensor<2>) {
-    let (running_mean, running_var) = (norm.running_mean.value_sync(), norm.running_var.value_sync());
-    let device = running_mean.device();
-    let (mean, var) = Dispatch::blend_running_statistics(
-        running_mean.inner().into_dispatch(),
-        running_var.inner().into_dispatch(),
-        moments.clone().into_dispatch(),
-        norm.momentum,
-    );
-    for (state, blended) in [(&norm.running_mean, mean), (&norm.running_var, var)] {
-        state.update(Tensor::<1>::from_dispatch(blended).to_device(&device));
-    }
 }
 
 /// Per channel: `scale = 1 / sqrt(variance + epsilon)` and the mean.

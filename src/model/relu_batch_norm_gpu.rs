@@ -15,7 +15,7 @@
 //! - backward: the same two-stage reduction for `sum g` and `sum g * (relu(x) - mean)` (the beta
 //!   and gamma gradients), and for the bias's gradient the sum of `g` and the count where `x +
 //!   bias > 0`; then one thread per value for the input gradient;
-//! - the running statistics' update: one thread per channel.
+//! - the running statistics' update: in the merge of the moments, by the thread that writes them.
 //!
 //! f32, contiguous `[batch, channels, positions...]` tensors (the public function keeps other
 //! dtypes on burn's layers).
@@ -97,9 +97,22 @@ fn moment_partials_kernel(
 }
 
 /// Workgroup per channel: merges the groups' `(count, mean, deviations)` into
-/// `moments[0, channel] = mean`, `moments[1, channel] = biased variance`.
+/// `moments[0, channel] = mean`, `moments[1, channel] = biased variance`, and moves the running
+/// statistics toward them: `blended = running * keep + moment * momentum`.
 #[cube(launch_unchecked)]
-fn merge_moments_kernel(partials: &Tensor<f32>, moments: &mut Tensor<f32>, channels: usize, groups: usize) {
+#[allow(clippy::too_many_arguments)]
+fn merge_moments_kernel(
+    partials: &Tensor<f32>,
+    running_mean: &Tensor<f32>,
+    running_var: &Tensor<f32>,
+    moments: &mut Tensor<f32>,
+    blended_mean: &mut Tensor<f32>,
+    blended_var: &mut Tensor<f32>,
+    channels: usize,
+    groups: usize,
+    keep: f32,
+    momentum: f32,
+) {
     let channel = CUBE_POS_X as usize;
     let mut scratch = Shared::<[f32]>::new_slice(UNITS);
     let mut count = 0.0f32;
@@ -125,8 +138,11 @@ fn merge_moments_kernel(partials: &Tensor<f32>, moments: &mut Tensor<f32>, chann
     }
     let deviations = workgroup_sum(&mut scratch, deviations);
     if UNIT_POS == 0 {
+        let variance = deviations / count;
         moments[channel] = mean;
-        moments[channels + channel] = deviations / count;
+        moments[channels + channel] = variance;
+        blended_mean[channel] = running_mean[channel] * keep + mean * momentum;
+        blended_var[channel] = running_var[channel] * keep + variance * momentum;
     }
 }
 
@@ -291,27 +307,6 @@ fn input_gradient_kernel(
     x_gradient[position] = result;
 }
 
-/// One thread per channel: `blended = running * keep + moments[row] * momentum` for the mean
-/// (row 0) and the variance (row 1).
-#[cube(launch_unchecked)]
-fn blend_running_statistics_kernel(
-    running_mean: &Tensor<f32>,
-    running_var: &Tensor<f32>,
-    moments: &Tensor<f32>,
-    blended_mean: &mut Tensor<f32>,
-    blended_var: &mut Tensor<f32>,
-    keep: f32,
-    momentum: f32,
-) {
-    let channel = ABSOLUTE_POS;
-    let channels = blended_mean.len();
-    if channel >= channels {
-        terminate!();
-    }
-    blended_mean[channel] = running_mean[channel] * keep + moments[channel] * momentum;
-    blended_var[channel] = running_var[channel] * keep + moments[channels + channel] * momentum;
-}
-
 /// `[batch, channels, positions]` of a `[batch, channels, ...]` shape.
 fn layout(tensor: &CubeTensor) -> [usize; 3] {
     let dims = tensor.meta.shape().as_slice().to_vec();
@@ -349,18 +344,26 @@ fn per_channel(channels: usize) -> (CubeCount, CubeDim) {
 }
 
 impl ReluBatchNormBackend for CubeBackend {
-    fn relu_channel_moments(x: CubeTensor, bias: CubeTensor) -> CubeTensor {
-        assert_f32(&[&x, &bias]);
+    fn relu_channel_moments(
+        x: CubeTensor,
+        bias: CubeTensor,
+        running_mean: CubeTensor,
+        running_var: CubeTensor,
+        momentum: f64,
+    ) -> (CubeTensor, CubeTensor, CubeTensor) {
+        assert_f32(&[&x, &bias, &running_mean, &running_var]);
         let [batch, channels, positions] = layout(&x);
-        let [x, bias] = [x, bias].map(into_contiguous);
+        let [x, bias, running_mean, running_var] = [x, bias, running_mean, running_var].map(into_contiguous);
         let (images_per_group, groups) = groups_of_images(batch, positions);
         let partials = empty_f32(&x, [channels, groups, 3]);
         let moments = empty_f32(&x, [2, channels]);
+        let [blended_mean, blended_var] = [&running_mean, &running_var].map(|running| output_like(running).0);
         let client = x.client.clone();
         let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
         // SAFETY: each workgroup reads only the values of its own channel and images (inside the
         // contiguous input's shape) and its channel's bias, and writes its own three cells of
-        // `partials`; the merge reads those cells and writes its channel's two moments.
+        // `partials`; the merge reads those cells and its channel's running statistics, and
+        // writes its channel's two moments and two blended statistics.
         unsafe {
             moment_partials_kernel::launch_unchecked(
                 &client,
@@ -379,12 +382,18 @@ impl ReluBatchNormBackend for CubeBackend {
                 merging.0,
                 merging.1,
                 partials.into_tensor_arg(),
+                running_mean.into_tensor_arg(),
+                running_var.into_tensor_arg(),
                 moments.clone().into_tensor_arg(),
+                blended_mean.clone().into_tensor_arg(),
+                blended_var.clone().into_tensor_arg(),
                 channels,
                 groups,
+                (1.0 - momentum) as f32,
+                momentum as f32,
             );
         }
-        moments
+        (moments, blended_mean, blended_var)
     }
 
     fn relu_batch_norm(
@@ -518,35 +527,5 @@ impl ReluBatchNormBackend for CubeBackend {
             );
         }
         x_gradient
-    }
-
-    fn blend_running_statistics(
-        running_mean: CubeTensor,
-        running_var: CubeTensor,
-        moments: CubeTensor,
-        momentum: f64,
-    ) -> (CubeTensor, CubeTensor) {
-        assert_f32(&[&running_mean, &running_var, &moments]);
-        let [running_mean, running_var, moments] = [running_mean, running_var, moments].map(into_contiguous);
-        let (blended_mean, cube_count, cube_dim) = output_like(&running_mean);
-        let (blended_var, ..) = output_like(&running_var);
-        let client = blended_mean.client.clone();
-        // SAFETY: one thread per channel, returning past the last; both running statistics have
-        // a value per channel and `moments` is `[2, channels]`.
-        unsafe {
-            blend_running_statistics_kernel::launch_unchecked(
-                &client,
-                cube_count,
-                cube_dim,
-                running_mean.into_tensor_arg(),
-                running_var.into_tensor_arg(),
-                moments.into_tensor_arg(),
-                blended_mean.clone().into_tensor_arg(),
-                blended_var.clone().into_tensor_arg(),
-                (1.0 - momentum) as f32,
-                momentum as f32,
-            );
-        }
-        (blended_mean, blended_var)
     }
 }
