@@ -17,6 +17,9 @@ const CHUNK: usize = 4096;
 /// How many ready batches may wait for the model.
 const DEPTH: usize = 4;
 
+/// A decoded patch (pixels in a store slot, width, height), or why the file is not one.
+type Decoded = Result<(Vec<u8>, u8, u8), String>;
+
 /// What the input thread sends, in the order of the files.
 pub enum PredictInput {
     /// A batch of the files that decoded, with their paths in batch order.
@@ -39,7 +42,7 @@ pub fn prefetch_files(
         .name("idc-predict-input".into())
         .spawn(move || {
             for chunk in files.chunks(CHUNK) {
-                let decoded: Vec<(&PathBuf, Result<(Vec<u8>, u8, u8), String>)> =
+                let decoded: Vec<(&PathBuf, Decoded)> =
                     chunk.par_iter().map(|path| (path, decode_file(path))).collect();
                 let mut good = Vec::with_capacity(decoded.len());
                 for (path, outcome) in decoded {
@@ -71,8 +74,8 @@ pub fn prefetch_files(
     Ok(receiver)
 }
 
-/// A file's patch (pixels in a store slot, width, height), or why it is not one.
-fn decode_file(path: &PathBuf) -> Result<(Vec<u8>, u8, u8), String> {
+/// A file's patch, or why it is not one.
+fn decode_file(path: &PathBuf) -> Decoded {
     let bytes = std::fs::read(path).map_err(|err| format!("unreadable: {err}"))?;
     let mut slot = vec![0u8; PATCH_BYTES];
     let (width, height) = decode_patch(&bytes, &mut slot).map_err(|reason| reason.to_string())?;
@@ -105,7 +108,10 @@ mod tests {
         files
     }
 
-    fn read_all(files: Vec<PathBuf>, render_threads: usize) -> (Vec<(Vec<PathBuf>, Vec<u32>)>, Vec<String>) {
+    /// A batch's paths and its images' bits.
+    type Read = (Vec<PathBuf>, Vec<u32>);
+
+    fn read_all(files: Vec<PathBuf>, render_threads: usize) -> (Vec<Read>, Vec<String>) {
         let (mut batches, mut failures) = (Vec::new(), Vec::new());
         for input in prefetch_files(files, 2, render_threads).unwrap() {
             match input {
