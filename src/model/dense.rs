@@ -20,7 +20,8 @@ use burn::prelude::*;
 use burn::tensor::module::linear;
 
 use super::device::uses_cpu_kernels;
-use super::matrix::{Strided, all_f32, multiply, values, written_by};
+use super::matrix::{Strided, all_f32, multiply, values};
+use super::unzeroed::written_by;
 use super::weighted_op::{WeightedGradients, weighted_op};
 
 // CPU only: the model calls it where `uses_cpu_kernels` holds (see `dense_product`).

@@ -14,6 +14,8 @@
 //! Other backends, and tensors other than f32, take burn's convolution
 //! ([`burns_convolution`], [`burns_weight_gradient`]).
 
+use std::mem::MaybeUninit;
+
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::flex::FlexTensor;
@@ -30,6 +32,7 @@ use super::gpu_layers::gpu_layers;
 #[cfg(target_arch = "x86_64")]
 use super::simd::Lanes;
 use super::simd::with_avx2;
+use super::unzeroed::written;
 use super::weighted_op::{WeightedGradients, weighted_op};
 
 /// 'same' padding, stride 1, one filter per channel.
@@ -188,33 +191,37 @@ pub fn forward_f32(x: &[f32], weight: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let plane = height * width;
     assert_matches_shape(x, dims);
     assert_eq!(weight.len(), channels * 9, "weight is not [channels, 1, 3, 3]");
-    let mut output = vec![0f32; x.len()];
     if plane == 0 {
-        return output;
+        return Vec::new();
     }
     let stride = width + 2;
-    output
-        .par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
-        .enumerate()
-        .for_each_init(
-            // The border is never written, so it stays zero from one plane to the next.
-            || vec![0f32; (height + 2) * stride],
-            |bordered, (index, (output, x))| {
-                for row in 0..height {
-                    bordered[(row + 1) * stride + 1..][..width].copy_from_slice(&x[row * width..][..width]);
-                }
-                let channel = index % channels;
-                let taps: &[f32; 9] = weight[channel * 9..][..9].try_into().expect("nine taps");
-                convolve_plane(output, bordered, taps, width);
-            },
-        );
-    output
+    let fill = |output: &mut [MaybeUninit<f32>]| {
+        output
+            .par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .for_each_init(
+                // The border is never written, so it stays zero from one plane to the next.
+                || vec![0f32; (height + 2) * stride],
+                |bordered, (index, (output, x))| {
+                    for row in 0..height {
+                        bordered[(row + 1) * stride + 1..][..width]
+                            .copy_from_slice(&x[row * width..][..width]);
+                    }
+                    let channel = index % channels;
+                    let taps: &[f32; 9] = weight[channel * 9..][..9].try_into().expect("nine taps");
+                    convolve_plane(output, bordered, taps, width);
+                },
+            );
+    };
+    // SAFETY: the planes cover the output, and `convolve_plane` writes every value of its plane.
+    unsafe { written(x.len(), fill) }
 }
 
 with_avx2! {
-    /// One output plane from its bordered input, with the widest vectors the CPU has.
-    fn convolve_plane(output: &mut [f32], bordered: &[f32], taps: &[f32; 9], width: usize)
+    /// One output plane from its bordered input, with the widest vectors the CPU has: every
+    /// value of `output` written.
+    fn convolve_plane(output: &mut [MaybeUninit<f32>], bordered: &[f32], taps: &[f32; 9], width: usize)
         => convolve_plane_portable, avx2: convolve_plane_avx2
 }
 
@@ -223,7 +230,7 @@ with_avx2! {
 /// compiler's version goes one column at a time (CancerNet's 12x12 planes: a third of each row).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn convolve_plane_avx2(output: &mut [f32], bordered: &[f32], taps: &[f32; 9], width: usize) {
+fn convolve_plane_avx2(output: &mut [MaybeUninit<f32>], bordered: &[f32], taps: &[f32; 9], width: usize) {
     if width < LANES {
         return convolve_plane_portable(output, bordered, taps, width);
     }
@@ -250,7 +257,7 @@ fn convolve_plane_avx2(output: &mut [f32], bordered: &[f32], taps: &[f32; 9], wi
                     }
                 }
             }
-            sum.store(&mut output[start..]);
+            sum.store_into(&mut output[start..]);
             if start == width - LANES {
                 break;
             }
@@ -260,22 +267,24 @@ fn convolve_plane_avx2(output: &mut [f32], bordered: &[f32], taps: &[f32; 9], wi
 }
 
 #[inline(always)]
-fn convolve_plane_portable(output: &mut [f32], bordered: &[f32], taps: &[f32; 9], width: usize) {
+fn convolve_plane_portable(output: &mut [MaybeUninit<f32>], bordered: &[f32], taps: &[f32; 9], width: usize) {
     let stride = width + 2;
     for (row, output) in output.chunks_exact_mut(width).enumerate() {
         let top = &bordered[row * stride..][..stride];
         let middle = &bordered[(row + 1) * stride..][..stride];
         let bottom = &bordered[(row + 2) * stride..][..stride];
         for (column, out) in output.iter_mut().enumerate() {
-            *out = taps[0] * top[column]
-                + taps[1] * top[column + 1]
-                + taps[2] * top[column + 2]
-                + taps[3] * middle[column]
-                + taps[4] * middle[column + 1]
-                + taps[5] * middle[column + 2]
-                + taps[6] * bottom[column]
-                + taps[7] * bottom[column + 1]
-                + taps[8] * bottom[column + 2];
+            out.write(
+                taps[0] * top[column]
+                    + taps[1] * top[column + 1]
+                    + taps[2] * top[column + 2]
+                    + taps[3] * middle[column]
+                    + taps[4] * middle[column + 1]
+                    + taps[5] * middle[column + 2]
+                    + taps[6] * bottom[column]
+                    + taps[7] * bottom[column + 1]
+                    + taps[8] * bottom[column + 2],
+            );
         }
     }
 }
@@ -402,6 +411,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn the_avx2_kernels_give_the_portable_numbers_bit_for_bit() {
         use crate::model::simd::{has_avx2, test_values};
+        use crate::model::unzeroed::as_output;
         if !has_avx2() {
             eprintln!("no AVX2 on this CPU: only the portable kernels run");
             return;
@@ -415,9 +425,13 @@ mod tests {
             let bordered = test_values((height + 2) * (width + 2), seed as u64);
             let taps: [f32; 9] = test_values(9, 100 + seed as u64).try_into().unwrap();
             let (mut portable, mut avx2) = (vec![f32::NAN; width * height], vec![f32::NAN; width * height]);
-            convolve_plane_portable(&mut portable, &bordered, &taps, width);
+            convolve_plane_portable(as_output(&mut portable), &bordered, &taps, width);
             // SAFETY: the CPU has AVX2 (checked above).
-            unsafe { convolve_plane_avx2(&mut avx2, &bordered, &taps, width) };
+            unsafe { convolve_plane_avx2(as_output(&mut avx2), &bordered, &taps, width) };
+            assert!(
+                avx2.iter().all(|value| !value.is_nan()),
+                "every value written, width {width}"
+            );
             let bits = |values: &[f32]| values.iter().map(|value| value.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&portable), bits(&avx2), "convolution, width {width}");
         }

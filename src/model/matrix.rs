@@ -104,18 +104,6 @@ pub(super) unsafe fn multiply(
     }
 }
 
-/// A buffer of `len` values written by `fill`, which gets the buffer's start: no zeroing first.
-///
-/// # Safety
-/// `fill` must write every one of the `len` values.
-pub(super) unsafe fn written_by(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
-    let mut values = Vec::<f32>::with_capacity(len);
-    fill(values.spare_capacity_mut().as_mut_ptr().cast());
-    // SAFETY: `fill` wrote every one of the `len` values (the caller's contract).
-    unsafe { values.set_len(len) };
-    values
-}
-
 pub(super) fn values(tensor: &FlexTensor) -> &[f32] {
     tensor
         .as_slice::<f32>()

@@ -7,6 +7,8 @@
 //! Ties and NaN are resolved as burn does: the first of the window (row by row) wins a tie, and
 //! a NaN wins over any number.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -26,6 +28,7 @@ use super::gpu_layers::gpu_layers;
 #[cfg(target_arch = "x86_64")]
 use super::simd::Lanes;
 use super::simd::with_avx2;
+use super::unzeroed::written;
 
 /// Windows per vector in the AVX2 versions.
 #[cfg(target_arch = "x86_64")]
@@ -194,36 +197,40 @@ fn first_max(earlier: f32, later: f32) -> f32 {
 
 fn forward_f32(x: &[f32], [batch, channels, height, width]: [usize; 4]) -> Vec<f32> {
     let (out_height, out_width) = (height / 2, width / 2);
-    let mut output = vec![0f32; batch * channels * out_height * out_width];
-    if output.is_empty() {
-        return output;
+    let len = batch * channels * out_height * out_width;
+    if len == 0 {
+        return Vec::new();
     }
-    output
-        .par_chunks_mut(out_height * out_width)
-        .zip(x.par_chunks(height * width))
-        .for_each(|(output, plane)| {
-            for (row, output) in output.chunks_exact_mut(out_width).enumerate() {
-                let top = &plane[2 * row * width..][..width];
-                let bottom = &plane[(2 * row + 1) * width..][..width];
-                pool_row(output, top, bottom);
-            }
-        });
-    output
+    let fill = |output: &mut [MaybeUninit<f32>]| {
+        output
+            .par_chunks_mut(out_height * out_width)
+            .zip(x.par_chunks(height * width))
+            .for_each(|(output, plane)| {
+                for (row, output) in output.chunks_exact_mut(out_width).enumerate() {
+                    let top = &plane[2 * row * width..][..width];
+                    let bottom = &plane[(2 * row + 1) * width..][..width];
+                    pool_row(output, top, bottom);
+                }
+            });
+    };
+    // SAFETY: the planes' rows cover the output, and `pool_row` writes every value of its row.
+    unsafe { written(len, fill) }
 }
 
 with_avx2! {
-    /// One output row from its two input rows.
-    fn pool_row(output: &mut [f32], top: &[f32], bottom: &[f32]) => pool_row_portable, avx2: pool_row_avx2
+    /// One output row from its two input rows: every value of `output` written.
+    fn pool_row(output: &mut [MaybeUninit<f32>], top: &[f32], bottom: &[f32])
+        => pool_row_portable, avx2: pool_row_avx2
 }
 
 #[inline(always)]
-fn pool_row_portable(output: &mut [f32], top: &[f32], bottom: &[f32]) {
+fn pool_row_portable(output: &mut [MaybeUninit<f32>], top: &[f32], bottom: &[f32]) {
     for (column, out) in output.iter_mut().enumerate() {
         let left = 2 * column;
-        *out = first_max(
+        out.write(first_max(
             first_max(top[left], top[left + 1]),
             first_max(bottom[left], bottom[left + 1]),
-        );
+        ));
     }
 }
 
@@ -231,7 +238,7 @@ fn pool_row_portable(output: &mut [f32], top: &[f32], bottom: &[f32]) {
 /// ends with its last eight windows (some again, to the same values).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn pool_row_avx2(output: &mut [f32], top: &[f32], bottom: &[f32]) {
+fn pool_row_avx2(output: &mut [MaybeUninit<f32>], top: &[f32], bottom: &[f32]) {
     let windows = output.len();
     if windows < LANES {
         return pool_row_portable(output, top, bottom);
@@ -244,7 +251,7 @@ fn pool_row_avx2(output: &mut [f32], top: &[f32], bottom: &[f32]) {
         top_left
             .first_max(top_right)
             .first_max(bottom_left.first_max(bottom_right))
-            .store(&mut output[start..]);
+            .store_into(&mut output[start..]);
         if start == windows - LANES {
             break;
         }
@@ -389,6 +396,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn the_avx2_rows_give_the_portable_numbers_bit_for_bit() {
         use crate::model::simd::{has_avx2, test_values};
+        use crate::model::unzeroed::as_output;
         if !has_avx2() {
             eprintln!("no AVX2 on this CPU: only the portable kernels run");
             return;
@@ -403,9 +411,11 @@ mod tests {
             let (top, bottom) = rows.split_at(width);
             let windows = width / 2;
             let (mut portable, mut avx2) = (vec![7.0; windows], vec![7.0; windows]);
-            pool_row_portable(&mut portable, top, bottom);
+            pool_row_portable(as_output(&mut portable), top, bottom);
             // SAFETY: the CPU has AVX2 (checked above).
-            unsafe { pool_row_avx2(&mut avx2, top, bottom) };
+            unsafe { pool_row_avx2(as_output(&mut avx2), top, bottom) };
+            // 7 is none of the candidates: every value was written.
+            assert!(!avx2.contains(&7.0) && !portable.contains(&7.0), "width {width}");
             let bits = |values: &[f32]| values.iter().map(|value| value.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&portable), bits(&avx2), "forward, width {width}");
 

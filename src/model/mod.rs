@@ -17,6 +17,7 @@ pub mod pointwise;
 pub mod relu_batch_norm;
 mod relu_batch_norm_gpu;
 mod simd;
+mod unzeroed;
 mod weighted_op;
 
 pub use cancernet::{CancerNet, INPUT_CHANNELS, INPUT_SIDE, NUM_CLASSES};

@@ -26,7 +26,8 @@ use rayon::prelude::*;
 
 use super::device::uses_cpu_kernels;
 use super::gpu_layers::gpu_layers;
-use super::matrix::{Strided, all_f32, multiply, values, written_by};
+use super::matrix::{Strided, all_f32, multiply, values};
+use super::unzeroed::written_by;
 use super::weighted_op::{WeightedGradients, weighted_op};
 
 // CPU only: the model calls it where `uses_cpu_kernels` holds (see `pointwise_conv`).

@@ -13,6 +13,8 @@
 //! dependence on the input, as `BatchNorm` differentiates it; with running statistics
 //! (inference) they are constants.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -32,6 +34,7 @@ use super::gpu_layers::{GpuBatchNorm, gpu_layers};
 #[cfg(target_arch = "x86_64")]
 use super::simd::Lanes;
 use super::simd::with_avx2;
+use super::unzeroed::written;
 
 // As depthwise.rs: `Cube` (wgpu) is always compiled in; `Fusion` records each call as one opaque
 // operation, of one output or a tuple of them. The backward pass is two operations (the
@@ -633,17 +636,23 @@ impl Affine<'_> {
 }
 
 fn normalise(x: &[f32], affine: &Affine, [_, channels, positions]: [usize; 3]) -> Vec<f32> {
-    let mut output = vec![0f32; x.len()];
-    output
-        .par_chunks_mut(channels * positions)
-        .zip(x.par_chunks(channels * positions))
-        .for_each(|(output, x)| {
-            for channel in 0..channels {
-                let range = channel * positions..(channel + 1) * positions;
-                normalise_row(&mut output[range.clone()], &x[range], affine.of(channel));
-            }
-        });
-    output
+    if channels * positions == 0 {
+        return Vec::new();
+    }
+    let fill = |output: &mut [MaybeUninit<f32>]| {
+        output
+            .par_chunks_mut(channels * positions)
+            .zip(x.par_chunks(channels * positions))
+            .for_each(|(output, x)| {
+                for channel in 0..channels {
+                    let range = channel * positions..(channel + 1) * positions;
+                    normalise_row(&mut output[range.clone()], &x[range], affine.of(channel));
+                }
+            });
+    };
+    // SAFETY: the items' channel rows cover the output, and `normalise_row` writes all of its
+    // row.
+    unsafe { written(x.len(), fill) }
 }
 
 /// [`normalise`] writing over its input.
@@ -668,15 +677,15 @@ fn normalise_row_in_place_portable(x: &mut [f32], [bias, scale, shift]: [f32; 3]
 }
 
 with_avx2! {
-    /// `y = relu(x + bias) * scale + shift` along one row.
-    fn normalise_row(y: &mut [f32], x: &[f32], affine: [f32; 3]) => normalise_row_portable
+    /// `y = relu(x + bias) * scale + shift` along one row: every value of `y` written.
+    fn normalise_row(y: &mut [MaybeUninit<f32>], x: &[f32], affine: [f32; 3]) => normalise_row_portable
 }
 
 #[inline(always)]
-fn normalise_row_portable(y: &mut [f32], x: &[f32], [bias, scale, shift]: [f32; 3]) {
+fn normalise_row_portable(y: &mut [MaybeUninit<f32>], x: &[f32], [bias, scale, shift]: [f32; 3]) {
     let x = &x[..y.len()];
     for index in 0..y.len() {
-        y[index] = (x[index] + bias).max(0.0) * scale + shift;
+        y[index].write((x[index] + bias).max(0.0) * scale + shift);
     }
 }
 
@@ -811,43 +820,50 @@ fn input_gradient(
     output_gradient: &[f32],
     [_, channels, positions]: [usize; 3],
 ) -> Vec<f32> {
-    let mut x_gradient = vec![0f32; x.len()];
-    x_gradient
-        .par_chunks_mut(channels * positions)
-        .zip(x.par_chunks(channels * positions))
-        .zip(output_gradient.par_chunks(channels * positions))
-        .for_each(|((x_gradient, x), output_gradient)| {
-            let rows = x_gradient
-                .chunks_exact_mut(positions)
-                .zip(x.chunks_exact(positions))
-                .zip(output_gradient.chunks_exact(positions));
-            for (channel, ((dx, x), g)) in rows.enumerate() {
-                let coefficients = [
-                    chain.a[channel],
-                    chain.b[channel],
-                    chain.c[channel],
-                    bias[channel],
-                ];
-                input_gradient_row(dx, x, g, coefficients);
-            }
-        });
-    x_gradient
+    if channels * positions == 0 {
+        return Vec::new();
+    }
+    let fill = |x_gradient: &mut [MaybeUninit<f32>]| {
+        x_gradient
+            .par_chunks_mut(channels * positions)
+            .zip(x.par_chunks(channels * positions))
+            .zip(output_gradient.par_chunks(channels * positions))
+            .for_each(|((x_gradient, x), output_gradient)| {
+                let rows = x_gradient
+                    .chunks_exact_mut(positions)
+                    .zip(x.chunks_exact(positions))
+                    .zip(output_gradient.chunks_exact(positions));
+                for (channel, ((dx, x), g)) in rows.enumerate() {
+                    let coefficients = [
+                        chain.a[channel],
+                        chain.b[channel],
+                        chain.c[channel],
+                        bias[channel],
+                    ];
+                    input_gradient_row(dx, x, g, coefficients);
+                }
+            });
+    };
+    // SAFETY: the items' channel rows cover the gradient, and `input_gradient_row` writes all of
+    // its row.
+    unsafe { written(x.len(), fill) }
 }
 
 with_avx2! {
-    /// `dx = g * a + (x + bias) * b + c` where `x + bias > 0`, else `0`, along one row.
-    fn input_gradient_row(dx: &mut [f32], x: &[f32], g: &[f32], coefficients: [f32; 4])
+    /// `dx = g * a + (x + bias) * b + c` where `x + bias > 0`, else `0`, along one row: every
+    /// value of `dx` written.
+    fn input_gradient_row(dx: &mut [MaybeUninit<f32>], x: &[f32], g: &[f32], coefficients: [f32; 4])
         => input_gradient_row_portable
 }
 
 #[inline(always)]
-fn input_gradient_row_portable(dx: &mut [f32], x: &[f32], g: &[f32], [a, b, c, bias]: [f32; 4]) {
+fn input_gradient_row_portable(dx: &mut [MaybeUninit<f32>], x: &[f32], g: &[f32], [a, b, c, bias]: [f32; 4]) {
     let (x, g) = (&x[..dx.len()], &g[..dx.len()]);
     for index in 0..dx.len() {
         let shifted = x[index] + bias;
         let value = g[index] * a + shifted * b + c;
         // A select rather than a branch, so that the loop vectorises.
-        dx[index] = if shifted > 0.0 { value } else { 0.0 };
+        dx[index].write(if shifted > 0.0 { value } else { 0.0 });
     }
 }
 

@@ -112,6 +112,16 @@ mod lanes {
             unsafe { _mm256_storeu_ps(values.as_mut_ptr(), self.0) }
         }
 
+        /// Writes the lanes into the first eight values of `values`, initialised or not.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(crate) fn store_into(self, values: &mut [std::mem::MaybeUninit<f32>]) {
+            let values = &mut values[..WIDTH];
+            // SAFETY: `values` holds the eight values written (the slice above checks it), and
+            // `MaybeUninit<f32>` has `f32`'s layout.
+            unsafe { _mm256_storeu_ps(values.as_mut_ptr().cast(), self.0) }
+        }
+
         #[target_feature(enable = "avx2")]
         #[inline]
         pub(crate) fn add(self, other: Self) -> Self {
