@@ -262,41 +262,61 @@ fn pool_row_avx2(output: &mut [MaybeUninit<f32>], top: &[f32], bottom: &[f32]) {
 fn backward_f32(x: &[f32], output_gradient: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let [_, _, height, width] = dims;
     let (out_height, out_width) = (height / 2, width / 2);
-    let mut gradient = vec![0f32; x.len()];
     if out_height * out_width == 0 {
-        return gradient;
+        // No window: nothing reaches the input.
+        return vec![0f32; x.len()];
     }
-    gradient
-        .par_chunks_mut(height * width)
-        .zip(x.par_chunks(height * width))
-        .zip(output_gradient.par_chunks(out_height * out_width))
-        .for_each(|((gradient, plane), output_gradient)| {
-            for (row, output_gradient) in output_gradient.chunks_exact(out_width).enumerate() {
-                let (top, bottom) = gradient[2 * row * width..][..2 * width].split_at_mut(width);
-                let rows = [
-                    &plane[2 * row * width..][..width],
-                    &plane[(2 * row + 1) * width..][..width],
-                ];
-                pool_row_gradient([top, bottom], rows, output_gradient);
-            }
-        });
-    gradient
+    let pooled_width = 2 * out_width;
+    let fill = |gradient: &mut [MaybeUninit<f32>]| {
+        gradient
+            .par_chunks_mut(height * width)
+            .zip(x.par_chunks(height * width))
+            .zip(output_gradient.par_chunks(out_height * out_width))
+            .for_each(|((gradient, plane), output_gradient)| {
+                for (row, output_gradient) in output_gradient.chunks_exact(out_width).enumerate() {
+                    let (top, bottom) = gradient[2 * row * width..][..2 * width].split_at_mut(width);
+                    let rows = [
+                        &plane[2 * row * width..][..width],
+                        &plane[(2 * row + 1) * width..][..width],
+                    ];
+                    let (top, top_edge) = top.split_at_mut(pooled_width);
+                    let (bottom, bottom_edge) = bottom.split_at_mut(pooled_width);
+                    pool_row_gradient([top, bottom], rows, output_gradient);
+                    // An odd width's last column is in no window.
+                    top_edge.fill(MaybeUninit::new(0.0));
+                    bottom_edge.fill(MaybeUninit::new(0.0));
+                }
+                // Nor is an odd height's last row.
+                gradient[2 * out_height * width..].fill(MaybeUninit::new(0.0));
+            });
+    };
+    // SAFETY: each plane's window rows are written in full by `pool_row_gradient`, and the
+    // column and row outside every window with zeros.
+    unsafe { written(x.len(), fill) }
 }
 
 with_avx2! {
-    /// Two rows of the input's gradient (zero before) from their input rows and the output row's
-    /// gradient: each window's gradient goes to its [`winner`].
-    fn pool_row_gradient(gradient: [&mut [f32]; 2], rows: [&[f32]; 2], output_gradient: &[f32])
+    /// Two rows of the input's gradient, two values per window each (all written), from their
+    /// input rows and the output row's gradient: each window's gradient goes to its [`winner`],
+    /// 0 to the other three.
+    fn pool_row_gradient(gradient: [&mut [MaybeUninit<f32>]; 2], rows: [&[f32]; 2], output_gradient: &[f32])
         => pool_row_gradient_portable, avx2: pool_row_gradient_avx2
 }
 
 #[inline(always)]
-fn pool_row_gradient_portable([top, bottom]: [&mut [f32]; 2], rows: [&[f32]; 2], output_gradient: &[f32]) {
+fn pool_row_gradient_portable(
+    [top, bottom]: [&mut [MaybeUninit<f32>]; 2],
+    rows: [&[f32]; 2],
+    output_gradient: &[f32],
+) {
     for (column, &value) in output_gradient.iter().enumerate() {
         let left = 2 * column;
         let (index, _) = winner([rows[0][left], rows[0][left + 1], rows[1][left], rows[1][left + 1]]);
-        let target = if index < 2 { &mut *top } else { &mut *bottom };
-        target[left + index % 2] = value;
+        let routed = |position: usize| if position == index { value } else { 0.0 };
+        top[left].write(routed(0));
+        top[left + 1].write(routed(1));
+        bottom[left].write(routed(2));
+        bottom[left + 1].write(routed(3));
     }
 }
 
@@ -304,7 +324,11 @@ fn pool_row_gradient_portable([top, bottom]: [&mut [f32]; 2], rows: [&[f32]; 2],
 /// the output's gradient where they are its winner and 0 elsewhere.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn pool_row_gradient_avx2([top, bottom]: [&mut [f32]; 2], rows: [&[f32]; 2], output_gradient: &[f32]) {
+fn pool_row_gradient_avx2(
+    [top, bottom]: [&mut [MaybeUninit<f32>]; 2],
+    rows: [&[f32]; 2],
+    output_gradient: &[f32],
+) {
     let windows = output_gradient.len();
     if windows < LANES {
         return pool_row_gradient_portable([top, bottom], rows, output_gradient);
@@ -420,12 +444,17 @@ mod tests {
             assert_eq!(bits(&portable), bits(&avx2), "forward, width {width}");
 
             let output_gradient: Vec<f32> = (1..=windows).map(|k| k as f32).collect();
-            let (mut portable, mut avx2) = (vec![0.0; 2 * width], vec![0.0; 2 * width]);
-            let (portable_top, portable_bottom) = portable.split_at_mut(width);
+            // NaN, which no gradient here is: every value of the two rows' windows is written.
+            let (mut portable, mut avx2) = (vec![f32::NAN; 4 * windows], vec![f32::NAN; 4 * windows]);
+            let (portable_top, portable_bottom) = as_output(&mut portable).split_at_mut(2 * windows);
             pool_row_gradient_portable([portable_top, portable_bottom], [top, bottom], &output_gradient);
-            let (avx2_top, avx2_bottom) = avx2.split_at_mut(width);
+            let (avx2_top, avx2_bottom) = as_output(&mut avx2).split_at_mut(2 * windows);
             // SAFETY: as above.
             unsafe { pool_row_gradient_avx2([avx2_top, avx2_bottom], [top, bottom], &output_gradient) };
+            assert!(
+                !portable.iter().chain(&avx2).any(|value| value.is_nan()),
+                "width {width}"
+            );
             assert_eq!(bits(&portable), bits(&avx2), "backward, width {width}");
             // Each window's gradient lands once.
             assert_eq!(portable.iter().sum::<f32>(), output_gradient.iter().sum::<f32>());

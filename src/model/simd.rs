@@ -203,10 +203,10 @@ mod lanes {
         /// inverse of [`Self::deinterleave`].
         #[target_feature(enable = "avx2")]
         #[inline]
-        pub(crate) fn interleave(even: Self, odd: Self, values: &mut [f32]) {
+        pub(crate) fn interleave(even: Self, odd: Self, values: &mut [std::mem::MaybeUninit<f32>]) {
             let (even, odd) = (swap_middle_pairs(even.0), swap_middle_pairs(odd.0));
-            Self(_mm256_unpacklo_ps(even, odd)).store(values);
-            Self(_mm256_unpackhi_ps(even, odd)).store(&mut values[WIDTH..]);
+            Self(_mm256_unpacklo_ps(even, odd)).store_into(values);
+            Self(_mm256_unpackhi_ps(even, odd)).store_into(&mut values[WIDTH..]);
         }
 
         /// The lanes added in order, 0 to 7, as `[f32; 8]::iter().sum()` does.
