@@ -14,6 +14,7 @@ use crate::dataset::scan_dataset;
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::device::uses_cpu_kernels;
 use crate::model::gpu_layers::gpu_layers;
+use crate::model::kernel_census::{CensusReport, KernelCensus};
 use crate::model::{DeviceChoice, select_device};
 use crate::training::augment::AugmentationRanges;
 use crate::training::batches::{BatchPlan, HostBatch, prefetch_batches, render_threads};
@@ -21,7 +22,6 @@ use crate::training::evaluate::{INFERENCE_BATCH, predict_batch};
 use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
 
 use super::thread_clock::{HostUse, ThreadTimes};
-use crate::model::kernel_census::{CensusReport, KernelCensus};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {

@@ -26,7 +26,8 @@ pub fn run(
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(["path", "prob_idc", "predicted"])?;
     let mut predicted = 0usize;
-    let inputs = prefetch_files(files, INFERENCE_BATCH, render_threads(&compute.device))?;
+    let inputs = prefetch_files(files, INFERENCE_BATCH, render_threads(&compute.device))
+        .map_err(|err| anyhow::anyhow!("could not start a worker thread: {err}"))?;
     for input in inputs {
         let (paths, batch) = match input {
             PredictInput::Batch { paths, batch } => (paths, batch),
