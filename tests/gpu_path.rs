@@ -8,7 +8,7 @@ use idc_studio::model::cancernet::BatchNormSettings;
 use idc_studio::model::{CancerNet, DeviceChoice, select_device};
 use idc_studio::training::adagrad::FusedAdaGrad;
 use idc_studio::training::batches::HostBatch;
-use idc_studio::training::evaluate::{load_model, predict_batch};
+use idc_studio::training::evaluate::{PendingPredictions, load_model, predict_batch};
 use idc_studio::training::loss::{correct_predictions, weighted_cross_entropy};
 use idc_studio::training::step::Learner;
 
@@ -434,4 +434,44 @@ fn our_fused_adagrad_updates_as_burns_on_the_gpu_path() {
     for (a, b) in ours.iter().zip(&burns) {
         assert!((a - b).abs() <= 1e-6, "{ours:?}\n{burns:?}");
     }
+}
+
+#[test]
+fn predictions_read_back_several_batches_at_once_are_each_batchs_own() {
+    let gpu = select_device(DeviceChoice::SoftwareGpu)
+        .expect("the GPU path test needs a Vulkan adapter: apt-get install mesa-vulkan-drivers libvulkan1");
+    let (_folder, model) = load_model_on(&gpu.device);
+    let store = &small_demo().store;
+    // Three batches of four, the last with two real patches: read back two at a time, then the
+    // one left.
+    let batches = [
+        HostBatch::build(store, &[0, 1, 2, 3], 4, None),
+        HostBatch::build(store, &[4, 5, 6, 7], 4, None),
+        HostBatch::build(store, &[8, 9], 4, None),
+    ];
+    let one_by_one: Vec<Vec<f32>> = batches
+        .iter()
+        .map(|batch| predict_batch(&model, batch, &gpu.device).unwrap())
+        .collect();
+    let mut pending = PendingPredictions::reading_every(2);
+    let mut together = Vec::new();
+    for (index, batch) in batches.iter().enumerate() {
+        let read = pending.push(&model, batch, &gpu.device).unwrap();
+        // Nothing after the first batch; both after the second.
+        assert_eq!(read.len(), [0, 2, 0][index]);
+        together.extend(read);
+    }
+    together.extend(pending.read().unwrap());
+    assert_eq!(together, one_by_one);
+    assert_eq!(together[2].len(), 2, "padding left out");
+}
+
+/// A fresh CancerNet saved and loaded for inference on `device`, with the folder of its file
+/// (burn may read the file's values only when they are first used).
+fn load_model_on(device: &Device) -> (tempfile::TempDir, CancerNet) {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("model.bpk");
+    CancerNet::new(&Device::flex()).save_file(&path).unwrap();
+    let model = load_model(&path, BatchNormSettings::MODEL, device).unwrap();
+    (folder, model)
 }

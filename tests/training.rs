@@ -282,6 +282,42 @@ fn a_file_that_is_not_a_model_is_a_clear_error() {
 }
 
 #[test]
+fn a_loaded_model_keeps_predicting_after_its_file_is_deleted_or_replaced() {
+    let _turn = one_run_at_a_time();
+    use idc_studio::model::CancerNet;
+    use idc_studio::training::batches::HostBatch;
+    use idc_studio::training::evaluate::predict_batch;
+
+    let store = &small_demo().store;
+    let device = idc_studio::model::select_device(DeviceChoice::Cpu)
+        .unwrap()
+        .device;
+    let batch = HostBatch::build(store, &[0, 1, 2], 4, None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.bpk");
+    let save = |seed: u64| {
+        device.seed(seed);
+        burn::module::Module::save_file(CancerNet::new(&device), &path).unwrap();
+    };
+    save(1);
+    let first = load_model(&path, BatchNormSettings::MODEL, &device).unwrap();
+    let expected = predict_batch(&first, &batch, &device).unwrap();
+
+    // Loaded, then its file replaced by another model's before the first use (a run's model
+    // rewritten by a resumed run): it predicts with the values it was loaded with.
+    let loaded = load_model(&path, BatchNormSettings::MODEL, &device).unwrap();
+    save(2);
+    let other = load_model(&path, BatchNormSettings::MODEL, &device).unwrap();
+    assert_ne!(predict_batch(&other, &batch, &device).unwrap(), expected);
+    assert_eq!(predict_batch(&loaded, &batch, &device).unwrap(), expected);
+
+    // And with its file gone (burn would read it on first use, and panic).
+    let loaded = load_model(&path, BatchNormSettings::MODEL, &device).unwrap();
+    drop(dir);
+    predict_batch(&loaded, &batch, &device).unwrap();
+}
+
+#[test]
 fn losses_read_back_every_few_steps_add_up_to_the_per_step_losses() {
     let _turn = one_run_at_a_time();
     use idc_studio::training::batches::HostBatch;

@@ -9,7 +9,7 @@ use crate::atomic_file::write_atomic;
 use crate::model::{DeviceChoice, select_device};
 use crate::training::RunFolder;
 use crate::training::batches::render_threads;
-use crate::training::evaluate::{INFERENCE_BATCH, load_model, predict_batch};
+use crate::training::evaluate::{INFERENCE_BATCH, PendingPredictions, load_model};
 
 pub fn run(
     run_dir: &Path,
@@ -28,15 +28,10 @@ pub fn run(
     let mut predicted = 0usize;
     let inputs = prefetch_files(files, INFERENCE_BATCH, render_threads(&compute.device))
         .map_err(|err| anyhow::anyhow!("could not start a worker thread: {err}"))?;
-    for input in inputs {
-        let (paths, batch) = match input {
-            PredictInput::Batch { paths, batch } => (paths, batch),
-            PredictInput::Failure(failure) => {
-                failures.push(failure);
-                continue;
-            }
-        };
-        let probabilities = predict_batch(&model, &batch, &compute.device)?;
+    // The paths of the batches queued on the device, in order, until their probabilities come.
+    let mut queued_paths: Vec<Vec<PathBuf>> = Vec::new();
+    let mut pending = PendingPredictions::new(&compute.device);
+    let mut write = |paths: Vec<PathBuf>, probabilities: Vec<f32>| -> anyhow::Result<()> {
         for (path, prob) in paths.iter().zip(probabilities) {
             csv.write_record([
                 path.display().to_string(),
@@ -45,6 +40,23 @@ pub fn run(
             ])?;
             predicted += 1;
         }
+        Ok(())
+    };
+    for input in inputs {
+        let (paths, batch) = match input {
+            PredictInput::Batch { paths, batch } => (paths, batch),
+            PredictInput::Failure(failure) => {
+                failures.push(failure);
+                continue;
+            }
+        };
+        queued_paths.push(paths);
+        for probabilities in pending.push(&model, &batch, &compute.device)? {
+            write(queued_paths.remove(0), probabilities)?;
+        }
+    }
+    for probabilities in pending.read()? {
+        write(queued_paths.remove(0), probabilities)?;
     }
     let bytes = csv.into_inner().map_err(|err| anyhow::anyhow!("{err}"))?;
     match out {

@@ -16,6 +16,7 @@ mod max_pool_gpu;
 pub mod pointwise;
 pub mod relu_batch_norm;
 mod relu_batch_norm_gpu;
+pub mod saved_file;
 mod simd;
 mod unzeroed;
 mod weighted_op;

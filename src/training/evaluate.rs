@@ -5,14 +5,23 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::prelude::*;
+use burn::tensor::Transaction;
 
 use super::batches::{BatchPlan, HostBatch, prefetch_batches, render_threads};
 use crate::dataset::{Label, PatchStore};
 use crate::model::CancerNet;
 use crate::model::cancernet::BatchNormSettings;
+use crate::model::device::uses_cpu_kernels;
+use crate::model::saved_file::load_module;
 
 /// Batch size for inference: large enough to keep a device busy, the same every time.
 pub const INFERENCE_BATCH: usize = 256;
+
+/// Batches whose probabilities a GPU keeps until one read brings them all back. Reading each
+/// batch at once drains the device's queue and leaves it idle while the host uploads and
+/// records the next (as training reads its loss every 16 steps, step.rs). Eight batches of 256
+/// hold some 57 MB of inputs on the device.
+pub const GPU_INFERENCE_WINDOW: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InferenceError {
@@ -41,11 +50,11 @@ pub fn load_model(
     // burn panics on some malformed files instead of returning an error; contain it.
     let device = device.clone().without_autodiff();
     let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        CancerNet::with_batch_norm(&device, batch_norm).try_load_file(path)
+        load_module(CancerNet::with_batch_norm(&device, batch_norm), path)
     }));
     match loaded {
         Ok(Ok(model)) => Ok(model.valid()),
-        Ok(Err(err)) => Err(fail(format!("{err}"))),
+        Ok(Err(why)) => Err(fail(why)),
         Err(_) => Err(fail("the file is not a CancerNet model".into())),
     }
 }
@@ -63,6 +72,76 @@ pub fn predict_batch(
         .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
     values.truncate(batch.len());
     Ok(values)
+}
+
+/// Batches' probabilities of IDC queued on the device, read back together every few batches
+/// (every batch on the CPU, which computes as it goes).
+pub struct PendingPredictions {
+    every: usize,
+    /// Each queued batch's probabilities (padding included) and its real items.
+    queued: Vec<(Tensor<1>, usize)>,
+}
+
+impl PendingPredictions {
+    pub fn new(device: &Device) -> Self {
+        Self::reading_every(if uses_cpu_kernels(device) {
+            1
+        } else {
+            GPU_INFERENCE_WINDOW
+        })
+    }
+
+    /// Reads back every `batches` batches (at least 1).
+    pub fn reading_every(batches: usize) -> Self {
+        Self {
+            every: batches.max(1),
+            queued: Vec::new(),
+        }
+    }
+
+    /// Queues `batch`'s forward pass; once enough are queued, reads them all back: each batch's
+    /// probabilities for its real items, in the order queued.
+    pub fn push(
+        &mut self,
+        model: &CancerNet,
+        batch: &HostBatch,
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>, InferenceError> {
+        self.queued
+            .push((model.prob_idc(batch.images_tensor(device)), batch.len()));
+        if self.queued.len() >= self.every {
+            self.read()
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Reads back whatever is still queued.
+    pub fn read(&mut self) -> Result<Vec<Vec<f32>>, InferenceError> {
+        if self.queued.is_empty() {
+            return Ok(Vec::new());
+        }
+        let queued = std::mem::take(&mut self.queued);
+        let lengths: Vec<usize> = queued.iter().map(|(_, len)| *len).collect();
+        let transaction = queued
+            .into_iter()
+            .fold(Transaction::default(), |transaction, (probabilities, _)| {
+                transaction.register(probabilities)
+            });
+        let data = transaction
+            .try_execute()
+            .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
+        data.into_iter()
+            .zip(lengths)
+            .map(|(data, len)| {
+                let mut values = data
+                    .try_to_vec_as::<f32>()
+                    .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
+                values.truncate(len);
+                Ok(values)
+            })
+            .collect()
+    }
 }
 
 /// Probabilities of IDC for the patches `indices` of `store`, in the same order.
@@ -85,9 +164,11 @@ pub fn predict_patches(
     let batches =
         prefetch_batches(Arc::clone(store), plan).map_err(|err| InferenceError::Thread(err.to_string()))?;
     let mut probabilities = Vec::with_capacity(indices.len());
+    let mut pending = PendingPredictions::new(device);
     for batch in batches {
-        probabilities.extend(predict_batch(model, &batch, device)?);
+        probabilities.extend(pending.push(model, &batch, device)?.into_iter().flatten());
     }
+    probabilities.extend(pending.read()?.into_iter().flatten());
     Ok(probabilities)
 }
 

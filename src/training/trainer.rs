@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use burn::optim::OptimizerRecord;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -26,6 +25,7 @@ use crate::dataset::split::SplitError;
 use crate::dataset::{Label, PatchStore, Split, SplitPart};
 use crate::metrics::Metrics;
 use crate::model::cancernet::BatchNormSettings;
+use crate::model::saved_file::{load_module, load_optimizer_record};
 use crate::model::{CancerNet, DeviceError, select_device};
 
 /// What to train, on what, and where the run goes.
@@ -172,17 +172,15 @@ pub fn run_training(
     };
     if let Some(saved) = checkpoint {
         let model_path = run.checkpoint_model_path(saved.completed_epochs);
-        learner.model = learner
-            .model
-            .try_load_file(&model_path)
-            .map_err(|err| TrainError::File {
-                path: model_path.clone(),
-                why: format!("cannot load checkpoint: {err}"),
-            })?;
+        // Read whole now: the files are deleted once the next epoch's checkpoint is committed.
+        learner.model = load_module(learner.model, &model_path).map_err(|why| TrainError::File {
+            path: model_path.clone(),
+            why: format!("cannot load checkpoint: {why}"),
+        })?;
         let optimizer_path = run.checkpoint_optimizer_path(saved.completed_epochs);
-        let record = OptimizerRecord::load(&optimizer_path).map_err(|err| TrainError::File {
+        let record = load_optimizer_record(&optimizer_path).map_err(|why| TrainError::File {
             path: optimizer_path.clone(),
-            why: format!("cannot load checkpoint: {err}"),
+            why: format!("cannot load checkpoint: {why}"),
         })?;
         learner.optimizer = learner.optimizer.load_record(record);
         state = saved;
