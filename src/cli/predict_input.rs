@@ -9,13 +9,10 @@ use rayon::prelude::*;
 
 use crate::dataset::PATCH_BYTES;
 use crate::dataset::decode::decode_patch;
-use crate::training::batches::{HostBatch, Renderers};
+use crate::training::batches::{HostBatch, PREFETCH_DEPTH, Renderers};
 
 /// Files decoded at once: their pixels held in memory together.
 const CHUNK: usize = 4096;
-
-/// How many ready batches may wait for the model.
-const DEPTH: usize = 4;
 
 /// A decoded patch (pixels in a store slot, width, height), or why the file is not one.
 type Decoded = Result<(Vec<u8>, u8, u8), String>;
@@ -36,7 +33,7 @@ pub fn prefetch_files(
     batch_size: usize,
     render_threads: usize,
 ) -> std::io::Result<Receiver<PredictInput>> {
-    let (sender, receiver) = sync_channel(DEPTH);
+    let (sender, receiver) = sync_channel(PREFETCH_DEPTH);
     let renderers = Renderers::new(render_threads)?;
     std::thread::Builder::new()
         .name("idc-predict-input".into())

@@ -17,7 +17,7 @@ use crate::model::device::uses_cpu_kernels;
 use crate::model::{INPUT_CHANNELS, INPUT_SIDE};
 
 /// How many ready batches may wait for the model.
-const PREFETCH_DEPTH: usize = 4;
+pub const PREFETCH_DEPTH: usize = 4;
 
 /// The most threads that render patches for one device.
 const MAX_RENDER_THREADS: usize = 8;

@@ -65,12 +65,19 @@ pub fn predict_batch(
     batch: &HostBatch,
     device: &Device,
 ) -> Result<Vec<f32>, InferenceError> {
-    let probabilities = model.prob_idc(batch.images_tensor(device));
-    let mut values = probabilities
-        .into_data()
+    let data = model
+        .prob_idc(batch.images_tensor(device))
+        .try_into_data()
+        .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
+    real_probabilities(data, batch.len())
+}
+
+/// The first `len` values (a batch's real items, not its padding) of read-back probabilities.
+fn real_probabilities(data: TensorData, len: usize) -> Result<Vec<f32>, InferenceError> {
+    let mut values = data
         .try_to_vec_as::<f32>()
         .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
-    values.truncate(batch.len());
+    values.truncate(len);
     Ok(values)
 }
 
@@ -133,13 +140,7 @@ impl PendingPredictions {
             .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
         data.into_iter()
             .zip(lengths)
-            .map(|(data, len)| {
-                let mut values = data
-                    .try_to_vec_as::<f32>()
-                    .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
-                values.truncate(len);
-                Ok(values)
-            })
+            .map(|(data, len)| real_probabilities(data, len))
             .collect()
     }
 }
