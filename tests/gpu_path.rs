@@ -38,8 +38,8 @@ fn cancernet_gives_the_same_outputs_on_the_gpu_path_as_on_the_cpu_and_trains_the
 
     let store = &small_demo().store;
     let batch = HostBatch::build(store, &[0, 1, 2], 4, None);
-    let expected = predict_batch(&on_cpu, &batch, &cpu.device).unwrap();
-    let actual = predict_batch(&on_gpu, &batch, &gpu.device).unwrap();
+    let expected = predict_batch(&on_cpu, batch.clone(), &cpu.device).unwrap();
+    let actual = predict_batch(&on_gpu, batch.clone(), &gpu.device).unwrap();
     assert_eq!(actual.len(), 3);
     for (a, b) in actual.iter().zip(&expected) {
         assert!((a - b).abs() < 1e-4, "gpu {actual:?} vs cpu {expected:?}");
@@ -47,7 +47,7 @@ fn cancernet_gives_the_same_outputs_on_the_gpu_path_as_on_the_cpu_and_trains_the
 
     // A training step runs and gives a finite loss.
     let learner = Learner::new(&gpu.device, 1e-2, 2.5e-4, [1.0, 2.5], BatchNormSettings::MODEL);
-    let (_, outcome) = learner.step(&batch).unwrap();
+    let (_, outcome) = learner.step(batch.clone()).unwrap();
     assert!(
         outcome.loss.is_finite() && outcome.loss > 0.0,
         "loss {}",
@@ -451,12 +451,12 @@ fn predictions_read_back_several_batches_at_once_are_each_batchs_own() {
     ];
     let one_by_one: Vec<Vec<f32>> = batches
         .iter()
-        .map(|batch| predict_batch(&model, batch, &gpu.device).unwrap())
+        .map(|batch| predict_batch(&model, batch.clone(), &gpu.device).unwrap())
         .collect();
     let mut pending = PendingPredictions::reading_every(2);
     let mut together = Vec::new();
     for (index, batch) in batches.iter().enumerate() {
-        let read = pending.push(&model, batch, &gpu.device).unwrap();
+        let read = pending.push(&model, batch.clone(), &gpu.device).unwrap();
         // Nothing after the first batch; both after the second.
         assert_eq!(read.len(), [0, 2, 0][index]);
         together.extend(read);

@@ -301,20 +301,20 @@ fn a_loaded_model_keeps_predicting_after_its_file_is_deleted_or_replaced() {
     };
     save(1);
     let first = load_model(&path, BatchNormSettings::MODEL, &device).unwrap();
-    let expected = predict_batch(&first, &batch, &device).unwrap();
+    let expected = predict_batch(&first, batch.clone(), &device).unwrap();
 
     // Loaded, then its file replaced by another model's before the first use (a run's model
     // rewritten by a resumed run): it predicts with the values it was loaded with.
     let loaded = load_model(&path, BatchNormSettings::MODEL, &device).unwrap();
     save(2);
     let other = load_model(&path, BatchNormSettings::MODEL, &device).unwrap();
-    assert_ne!(predict_batch(&other, &batch, &device).unwrap(), expected);
-    assert_eq!(predict_batch(&loaded, &batch, &device).unwrap(), expected);
+    assert_ne!(predict_batch(&other, batch.clone(), &device).unwrap(), expected);
+    assert_eq!(predict_batch(&loaded, batch.clone(), &device).unwrap(), expected);
 
     // And with its file gone (burn would read it on first use, and panic).
     let loaded = load_model(&path, BatchNormSettings::MODEL, &device).unwrap();
     drop(dir);
-    predict_batch(&loaded, &batch, &device).unwrap();
+    predict_batch(&loaded, batch.clone(), &device).unwrap();
 }
 
 #[test]
@@ -341,7 +341,7 @@ fn losses_read_back_every_few_steps_add_up_to_the_per_step_losses() {
     let mut reads = Vec::new();
     for (number, batch) in (1..).zip(&batches) {
         let pending;
-        (learner, pending) = learner.step_pending(batch);
+        (learner, pending) = learner.step_pending(batch.clone());
         per_step.push(pending.clone().read().unwrap());
         if let Some(gathered) = window.push(pending, number == batches.len()) {
             reads.push((number, gathered.items(), gathered.read().unwrap()));

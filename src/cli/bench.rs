@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
@@ -17,7 +18,7 @@ use crate::model::gpu_layers::gpu_layers;
 use crate::model::kernel_census::{CensusReport, KernelCensus};
 use crate::model::{DeviceChoice, select_device};
 use crate::training::augment::AugmentationRanges;
-use crate::training::batches::{BatchPlan, HostBatch, prefetch_batches, render_threads};
+use crate::training::batches::{BatchPlan, HostBatch, PREFETCH_DEPTH, prefetch_batches, render_threads};
 use crate::training::evaluate::{GPU_INFERENCE_WINDOW, INFERENCE_BATCH, PendingPredictions, predict_batch};
 use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
 
@@ -54,14 +55,36 @@ pub struct BenchArgs {
 /// Trains on `batches`, reading the loss back every `read_every` steps.
 fn train_steps(mut learner: Learner, batches: &[HostBatch], read_every: usize) -> anyhow::Result<Learner> {
     let mut window = ReadBackWindow::new(read_every);
-    for (number, batch) in (1..).zip(batches) {
-        let outcome;
-        (learner, outcome) = learner.step_pending(batch);
-        if let Some(gathered) = window.push(outcome, number == batches.len()) {
-            std::hint::black_box(gathered.read().map_err(anyhow::Error::msg)?);
+    std::thread::scope(|scope| {
+        for (number, batch) in (1..).zip(feed(scope, batches)?) {
+            let outcome;
+            (learner, outcome) = learner.step_pending(batch);
+            if let Some(gathered) = window.push(outcome, number == batches.len()) {
+                std::hint::black_box(gathered.read().map_err(anyhow::Error::msg)?);
+            }
         }
-    }
-    Ok(learner)
+        Ok(learner)
+    })
+}
+
+/// `batches`, each handed over as a value of its own by a thread that copies them ahead of use,
+/// as a run's batch thread hands over each batch it renders: the thread timed pays no copy.
+fn feed<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    batches: &'scope [HostBatch],
+) -> anyhow::Result<Receiver<HostBatch>> {
+    let (sender, receiver) = sync_channel(PREFETCH_DEPTH);
+    std::thread::Builder::new()
+        .name("idc-bench-feed".into())
+        .spawn_scoped(scope, move || {
+            for batch in batches {
+                if sender.send(batch.clone()).is_err() {
+                    return; // the consumer stopped early
+                }
+            }
+        })
+        .map_err(|err| anyhow::anyhow!("could not start a worker thread: {err}"))?;
+    Ok(receiver)
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -175,7 +198,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BatchNormSettings::MODEL,
     );
     for batch in batches.iter().take(3) {
-        (learner, _) = learner.step(batch).map_err(anyhow::Error::msg)?; // warm-up: allocation pools, kernel tuning
+        (learner, _) = learner.step(batch.clone()).map_err(anyhow::Error::msg)?; // warm-up: allocation pools, kernel tuning
     }
     let mut slot = Some(learner);
     // The host's CPU time in the run that used least, and that run's wall time. A busiest
@@ -260,17 +283,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let inference_batches: Vec<HostBatch> = (0..16)
         .map(|k| HostBatch::build(&store, &batch_indices(k, INFERENCE_BATCH), INFERENCE_BATCH, None))
         .collect();
-    predict_batch(&model, &inference_batches[0], &compute.device)?;
+    predict_batch(&model, inference_batches[0].clone(), &compute.device)?;
     let images = (inference_batches.len() * INFERENCE_BATCH) as f64;
     // As a run predicts (validation, test, the app): a GPU reads several batches back at once.
     let inference = median_rate(args.runs, || {
-        let started = Instant::now();
-        let mut pending = PendingPredictions::new(&compute.device);
-        for batch in &inference_batches {
-            std::hint::black_box(pending.push(&model, batch, &compute.device)?);
-        }
-        std::hint::black_box(pending.read()?);
-        Ok(images / started.elapsed().as_secs_f64())
+        std::thread::scope(|scope| {
+            let batches = feed(scope, &inference_batches)?;
+            let started = Instant::now();
+            let mut pending = PendingPredictions::new(&compute.device);
+            for batch in batches {
+                std::hint::black_box(pending.push(&model, batch, &compute.device)?);
+            }
+            std::hint::black_box(pending.read()?);
+            Ok(images / started.elapsed().as_secs_f64())
+        })
     })?;
     let how = if on_gpu {
         format!(", read back {GPU_INFERENCE_WINDOW} batches at a time")
@@ -281,11 +307,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if on_gpu {
         // Each batch read back before the next is queued, as before 2026-11-28.
         let one_at_a_time = median_rate(args.runs, || {
-            let started = Instant::now();
-            for batch in &inference_batches {
-                std::hint::black_box(predict_batch(&model, batch, &compute.device)?);
-            }
-            Ok(images / started.elapsed().as_secs_f64())
+            std::thread::scope(|scope| {
+                let batches = feed(scope, &inference_batches)?;
+                let started = Instant::now();
+                for batch in batches {
+                    std::hint::black_box(predict_batch(&model, batch, &compute.device)?);
+                }
+                Ok(images / started.elapsed().as_secs_f64())
+            })
         })?;
         println!(
             "inference  {one_at_a_time:>9.0} images/s   (batch {INFERENCE_BATCH}, each batch read back before the next)"

@@ -51,7 +51,7 @@ pub fn run(
             }
         };
         queued_paths.push(paths);
-        for probabilities in pending.push(&model, &batch, &compute.device)? {
+        for probabilities in pending.push(&model, batch, &compute.device)? {
             write(queued_paths.remove(0), probabilities)?;
         }
     }

@@ -24,6 +24,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::module::{ModuleMapper, Param, RunningState};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType, Slice};
@@ -482,7 +483,7 @@ pub fn relu_batch_norm_after_bias<const D: usize>(
             norm.momentum,
         );
         for (state, blended) in [(&norm.running_mean, mean), (&norm.running_var, var)] {
-            state.update(Tensor::<1>::from_dispatch(blended).to_device(&device));
+            set_running(state, Tensor::<1>::from_dispatch(blended).to_device(&device));
         }
         Tensor::from_dispatch(moments)
     } else {
@@ -503,6 +504,22 @@ pub fn relu_batch_norm_after_bias<const D: usize>(
         norm.epsilon,
         batch_statistics,
     ))
+}
+
+/// Sets a running statistic to `value`. `RunningState::update` keeps a value per thread and, at
+/// the next read, averages the threads' values: a division by one every step for a model
+/// trained from one thread, which on a GPU is a kernel launch per layer and step. The state's
+/// mapper sets the shared value itself. A model here is only ever trained from one thread.
+fn set_running(state: &RunningState<Tensor<1>>, value: Tensor<1>) {
+    struct Replace(Option<Tensor<1>>);
+    impl ModuleMapper for Replace {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let value = self.0.take().expect("a running statistic is one tensor");
+            Param::initialized(param.id, Tensor::from_dispatch(value.into_dispatch()))
+        }
+    }
+    // A clone shares the state's storage, so mapping it sets the layer's own statistic.
+    let _ = state.clone().map(&mut Replace(Some(value)));
 }
 
 /// `bias [channels]` shaped to broadcast over axis 1 of a `D`-dimensional tensor.

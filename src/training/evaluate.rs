@@ -62,14 +62,15 @@ pub fn load_model(
 /// Probabilities of IDC for the real items of one batch.
 pub fn predict_batch(
     model: &CancerNet,
-    batch: &HostBatch,
+    batch: HostBatch,
     device: &Device,
 ) -> Result<Vec<f32>, InferenceError> {
+    let items = batch.len();
     let data = model
-        .prob_idc(batch.images_tensor(device))
+        .prob_idc(batch.into_images_tensor(device))
         .try_into_data()
         .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
-    real_probabilities(data, batch.len())
+    real_probabilities(data, items)
 }
 
 /// The first `len` values (a batch's real items, not its padding) of read-back probabilities.
@@ -111,11 +112,12 @@ impl PendingPredictions {
     pub fn push(
         &mut self,
         model: &CancerNet,
-        batch: &HostBatch,
+        batch: HostBatch,
         device: &Device,
     ) -> Result<Vec<Vec<f32>>, InferenceError> {
+        let items = batch.len();
         self.queued
-            .push((model.prob_idc(batch.images_tensor(device)), batch.len()));
+            .push((model.prob_idc(batch.into_images_tensor(device)), items));
         if self.queued.len() >= self.every {
             self.read()
         } else {
@@ -167,7 +169,7 @@ pub fn predict_patches(
     let mut probabilities = Vec::with_capacity(indices.len());
     let mut pending = PendingPredictions::new(device);
     for batch in batches {
-        probabilities.extend(pending.push(model, &batch, device)?.into_iter().flatten());
+        probabilities.extend(pending.push(model, batch, device)?.into_iter().flatten());
     }
     probabilities.extend(pending.read()?.into_iter().flatten());
     Ok(probabilities)

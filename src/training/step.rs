@@ -64,7 +64,7 @@ impl Learner {
 
     /// Forward, backward and an AdaGrad update on `batch`, then its loss and hits read back.
     /// Takes the learner by value so the optimiser can update the parameters in place.
-    pub fn step(self, batch: &HostBatch) -> Result<(Self, StepOutcome), String> {
+    pub fn step(self, batch: HostBatch) -> Result<(Self, StepOutcome), String> {
         let (learner, pending) = self.step_pending(batch);
         Ok((learner, pending.read()?))
     }
@@ -72,33 +72,38 @@ impl Learner {
     /// Forward, backward and an AdaGrad update on `batch`, leaving its loss and hits on the
     /// device. Reading them waits for the device to finish everything queued, so a GPU is kept
     /// busy by reading only every few steps (see [`ReadBackWindow`]).
-    pub fn step_pending(mut self, batch: &HostBatch) -> (Self, PendingOutcome) {
-        let images = batch.images_tensor(&self.device);
+    pub fn step_pending(mut self, batch: HostBatch) -> (Self, PendingOutcome) {
         let labels = batch.label_values_tensor(&self.device.clone().inner());
+        let burns_labels = self
+            .burns_loss
+            .is_some()
+            .then(|| batch.labels_tensor(&self.device));
+        let (items, batch_size) = (batch.len(), batch.batch_size);
+        let images = batch.into_images_tensor(&self.device);
         let logits = self.model.forward(images);
         let (loss, correct) = match &self.burns_loss {
             None => (
                 weighted_cross_entropy(logits.clone(), labels.clone(), self.class_weights.clone()),
-                correct_predictions(logits.inner(), labels, batch.len()),
+                correct_predictions(logits.inner(), labels, items),
             ),
             Some(burns) => {
-                let labels = batch.labels_tensor(&self.device);
+                let labels = burns_labels.expect("taken with burn's loss");
                 let correct = logits
                     .clone()
                     .argmax(1)
-                    .reshape([batch.batch_size])
+                    .reshape([batch_size])
                     .equal(labels.clone())
                     .float()
-                    .slice(0..batch.len())
+                    .slice(0..items)
                     .sum()
                     .inner();
                 (burns.forward(logits, labels), correct)
             }
         };
         let pending = PendingOutcome {
-            weighted_loss: loss.clone().inner() * batch.len() as f64,
+            weighted_loss: loss.clone().inner() * items as f64,
             correct,
-            items: batch.len(),
+            items,
             steps: 1,
         };
         let gradients = GradientsParams::from_grads(loss.backward(), &self.model);

@@ -239,7 +239,7 @@ pub fn run_training(
                 });
             }
             let outcome;
-            (learner, outcome) = learner.step_pending(&batch);
+            (learner, outcome) = learner.step_pending(batch);
             let Some(gathered) = window.push(outcome, batch_number == batches_per_epoch) else {
                 continue;
             };
