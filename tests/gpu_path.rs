@@ -475,3 +475,14 @@ fn load_model_on(device: &Device) -> (tempfile::TempDir, CancerNet) {
     let model = load_model(&path, BatchNormSettings::MODEL, device).unwrap();
     (folder, model)
 }
+
+#[test]
+fn adagrad_in_groups_steps_each_parameter_as_on_its_own_on_the_gpu_path() {
+    let gpu = select_device(DeviceChoice::SoftwareGpu)
+        .expect("the GPU path test needs a Vulkan adapter: apt-get install mesa-vulkan-drivers libvulkan1");
+    // One kernel for six parameters against one kernel each: the same arithmetic, value for
+    // value.
+    let [direct, grouped, start] = common::stack::direct_and_grouped(&gpu.device.autodiff());
+    assert_ne!(direct, start, "the parameters moved");
+    assert_eq!(direct, grouped);
+}

@@ -367,3 +367,11 @@ fn losses_read_back_every_few_steps_add_up_to_the_per_step_losses() {
         assert_eq!(read.correct, expected_correct);
     }
 }
+
+#[test]
+fn adagrad_in_groups_steps_each_parameter_as_on_its_own_and_resumes_from_its_checkpoint() {
+    let device = burn::prelude::Device::flex().autodiff();
+    let [direct, grouped, start] = common::stack::direct_and_grouped(&device);
+    assert_ne!(direct, start, "the parameters moved");
+    assert_eq!(direct, grouped);
+}

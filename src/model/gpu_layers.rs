@@ -30,8 +30,20 @@ pub const DROPOUT_VARIABLE: &str = "IDC_STUDIO_GPU_DROPOUT";
 /// (training/loss_gpu.rs).
 pub const LOSS_VARIABLE: &str = "IDC_STUDIO_GPU_LOSS";
 
-/// Set to `burn` for burn's `AdaGrad` instead of the fused one (training/adagrad.rs).
+/// Set to `burn` for burn's `AdaGrad`, or `single` for ours a parameter per operation, instead of
+/// ours six parameters per operation (training/adagrad_groups.rs).
 pub const ADAGRAD_VARIABLE: &str = "IDC_STUDIO_GPU_ADAGRAD";
+
+/// How AdaGrad steps the parameters on a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuAdaGrad {
+    /// Ours, six parameters to an operation (a launch).
+    Grouped,
+    /// Ours, one parameter to an operation.
+    Single,
+    /// burn's `AdaGrad`: seven operations a parameter.
+    Burn,
+}
 
 /// How ReLU + batch norm runs on a GPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +65,7 @@ pub struct GpuLayers {
     pub burns_max_pool: bool,
     pub burns_dropout: bool,
     pub burns_loss: bool,
-    pub burns_adagrad: bool,
+    pub adagrad: GpuAdaGrad,
 }
 
 /// The choices of this process, read from the environment once.
@@ -74,7 +86,13 @@ pub fn gpu_layers() -> GpuLayers {
             burns_max_pool: says(MAX_POOL_VARIABLE, "burn"),
             burns_dropout: says(DROPOUT_VARIABLE, "burn"),
             burns_loss: says(LOSS_VARIABLE, "burn"),
-            burns_adagrad: says(ADAGRAD_VARIABLE, "burn"),
+            adagrad: if says(ADAGRAD_VARIABLE, "burn") {
+                GpuAdaGrad::Burn
+            } else if says(ADAGRAD_VARIABLE, "single") {
+                GpuAdaGrad::Single
+            } else {
+                GpuAdaGrad::Grouped
+            },
         }
     })
 }
@@ -113,7 +131,18 @@ impl GpuLayers {
                 "burn",
                 "burn's max pooling",
             ),
-            (self.burns_adagrad, ADAGRAD_VARIABLE, "burn", "burn's AdaGrad"),
+            (
+                self.adagrad == GpuAdaGrad::Burn,
+                ADAGRAD_VARIABLE,
+                "burn",
+                "burn's AdaGrad",
+            ),
+            (
+                self.adagrad == GpuAdaGrad::Single,
+                ADAGRAD_VARIABLE,
+                "single",
+                "AdaGrad a parameter per operation",
+            ),
         ]
         .into_iter()
         .filter(|(chosen, ..)| *chosen)
@@ -135,7 +164,7 @@ mod tests {
             burns_max_pool: false,
             burns_dropout: false,
             burns_loss: false,
-            burns_adagrad: false,
+            adagrad: GpuAdaGrad::Grouped,
         };
         assert!(defaults.departures().is_empty());
         let lines = GpuLayers {

@@ -13,11 +13,15 @@
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
+use burn::optim::{
+    GradientsParams, LearningRate, ModuleOptimizer, Optimizer, RecordState, StateSink, StateSource, join_path,
+};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_pack::Scalar;
 use rayon::prelude::*;
+
+use super::adagrad_groups::{Collected, Pass, SharedExchange, lock, step_in_groups};
 
 /// burn's default for AdaGrad's `epsilon`, added to the root of the sum of squared gradients.
 pub const EPSILON: f32 = 1e-5;
@@ -40,7 +44,62 @@ pub trait AdaGradBackend: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         burns_step::<Self>(parameter, gradient, sum, learning_rate, epsilon)
     }
+
+    /// [`GROUP`] parameters' steps in one operation, `(parameter', sum')` for each, in order: on a
+    /// GPU one launch where there would be six. Each parameter has its own learning rate (its
+    /// own step count, in burn's decay).
+    #[fusion(meta = |p0, _g0, s0, p1, _g1, s1, p2, _g2, s2, p3, _g3, s3, p4, _g4, s4, p5, _g5, s5, _rates, _epsilon| (
+        (p0.clone(), s0.clone()),
+        (p1.clone(), s1.clone()),
+        (p2.clone(), s2.clone()),
+        (p3.clone(), s3.clone()),
+        (p4.clone(), s4.clone()),
+        (p5.clone(), s5.clone()),
+    ))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn adagrad_step_group(
+        p0: FloatTensor<Self>,
+        g0: FloatTensor<Self>,
+        s0: FloatTensor<Self>,
+        p1: FloatTensor<Self>,
+        g1: FloatTensor<Self>,
+        s1: FloatTensor<Self>,
+        p2: FloatTensor<Self>,
+        g2: FloatTensor<Self>,
+        s2: FloatTensor<Self>,
+        p3: FloatTensor<Self>,
+        g3: FloatTensor<Self>,
+        s3: FloatTensor<Self>,
+        p4: FloatTensor<Self>,
+        g4: FloatTensor<Self>,
+        s4: FloatTensor<Self>,
+        p5: FloatTensor<Self>,
+        g5: FloatTensor<Self>,
+        s5: FloatTensor<Self>,
+        rates: [f64; GROUP],
+        epsilon: f32,
+    ) -> (
+        (FloatTensor<Self>, FloatTensor<Self>),
+        (FloatTensor<Self>, FloatTensor<Self>),
+        (FloatTensor<Self>, FloatTensor<Self>),
+        (FloatTensor<Self>, FloatTensor<Self>),
+        (FloatTensor<Self>, FloatTensor<Self>),
+        (FloatTensor<Self>, FloatTensor<Self>),
+    ) {
+        let [r0, r1, r2, r3, r4, r5] = rates;
+        (
+            Self::adagrad_step(p0, g0, s0, r0, epsilon),
+            Self::adagrad_step(p1, g1, s1, r1, epsilon),
+            Self::adagrad_step(p2, g2, s2, r2, epsilon),
+            Self::adagrad_step(p3, g3, s3, r3, epsilon),
+            Self::adagrad_step(p4, g4, s4, r4, epsilon),
+            Self::adagrad_step(p5, g5, s5, r5, epsilon),
+        )
+    }
 }
+
+/// Parameters stepped by one [`AdaGradBackend::adagrad_step_group`].
+pub const GROUP: usize = 6;
 
 /// [`AdaGradBackend::adagrad_step`] in burn's operations (other backends and dtypes): burn's
 /// `AdaGrad` exactly.
@@ -184,10 +243,14 @@ fn update_in_place(
 
 /// AdaGrad with burn's learning-rate decay: the rate at step `t` (from 1) is
 /// `rate / (1 + (t - 1) * lr_decay)`.
+///
+/// A clone shares its original's [`step_in_groups`](Self::step_in_groups) state, so the one a
+/// `ModuleOptimizer` holds and the one its owner keeps act together.
 #[derive(Debug, Clone)]
 pub struct FusedAdaGrad {
     lr_decay: f64,
     epsilon: f32,
+    exchange: SharedExchange,
 }
 
 impl FusedAdaGrad {
@@ -195,7 +258,28 @@ impl FusedAdaGrad {
         Self {
             lr_decay,
             epsilon: EPSILON,
+            exchange: SharedExchange::default(),
         }
+    }
+
+    /// `optimizer.step(learning_rate, model, gradients)`, where `optimizer` was made from this
+    /// optimiser (or a clone), with the parameters stepped six to an operation (adagrad_groups.rs):
+    /// the same numbers, a sixth of the launches on a GPU.
+    pub fn step_in_groups<M: Module>(
+        &self,
+        optimizer: &mut ModuleOptimizer,
+        learning_rate: LearningRate,
+        model: M,
+        gradients: GradientsParams,
+    ) -> M {
+        step_in_groups(
+            &self.exchange,
+            self.epsilon,
+            optimizer,
+            learning_rate,
+            model,
+            gradients,
+        )
     }
 }
 
@@ -235,12 +319,39 @@ impl Optimizer for FusedAdaGrad {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        // The first step's sum starts from zero, as burn's does (0 + g² is g² exactly).
-        let (time, sum) = match state {
-            Some(AdaGradState { time, sum }) => (time + 1, sum),
-            None => (1, grad.zeros_like()),
-        };
+        let time = state.as_ref().map_or(0, |state| state.time) + 1;
         let rate = lr / (1. + (time as f64 - 1.) * self.lr_decay);
+        let pass = lock(&self.exchange).pass;
+        if pass == Pass::Apply {
+            let (tensor_stepped, sum) = lock(&self.exchange)
+                .stepped
+                .pop_front()
+                .expect("the optimiser's second pass stepped more parameters than its first");
+            let (tensor_stepped, sum) = (
+                Tensor::<D>::from_dispatch(tensor_stepped),
+                Tensor::from_dispatch(sum),
+            );
+            assert_eq!(
+                tensor_stepped.dims(),
+                tensor.dims(),
+                "the optimiser's passes visited the parameters in different orders"
+            );
+            return (tensor_stepped, Some(AdaGradState { time, sum }));
+        }
+        // The first step's sum starts from zero, as burn's does (0 + g² is g² exactly).
+        let sum = match &state {
+            Some(state) => state.sum.clone(),
+            None => grad.zeros_like(),
+        };
+        if pass == Pass::Collect {
+            lock(&self.exchange).collected.push(Collected {
+                parameter: tensor.clone().into_dispatch(),
+                gradient: grad.into_dispatch(),
+                sum: sum.into_dispatch(),
+                learning_rate: rate,
+            });
+            return (tensor, state);
+        }
         let (tensor, sum) = Dispatch::adagrad_step(
             tensor.into_dispatch(),
             grad.into_dispatch(),

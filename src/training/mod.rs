@@ -3,6 +3,7 @@
 
 pub mod adagrad;
 mod adagrad_gpu;
+mod adagrad_groups;
 pub mod augment;
 pub mod batches;
 pub mod config;

@@ -11,12 +11,14 @@ use super::loss::{correct_predictions, weighted_cross_entropy};
 use crate::model::CancerNet;
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::device::uses_cpu_kernels;
-use crate::model::gpu_layers::gpu_layers;
+use crate::model::gpu_layers::{GpuAdaGrad, gpu_layers};
 
 /// The model, its optimiser and its loss, on a training (autodiff) device.
 pub struct Learner {
     pub model: CancerNet,
     pub optimizer: ModuleOptimizer,
+    /// The optimiser's own AdaGrad, where its steps go six parameters to an operation (a GPU).
+    grouped_steps: Option<FusedAdaGrad>,
     /// The loss's class weights, on the device without autodiff (constants of the loss).
     class_weights: Tensor<1>,
     /// burn's loss, where `IDC_STUDIO_GPU_LOSS` asks for it on a GPU (gpu_layers.rs).
@@ -44,13 +46,18 @@ impl Learner {
         batch_norm: BatchNormSettings,
     ) -> Self {
         let device = device.clone().autodiff();
+        // On the CPU the parameters are stepped one at a time, in place (adagrad.rs): grouping
+        // them saves launches, which the CPU has none of.
+        let gpu_adagrad = (!uses_cpu_kernels(&device)).then(|| gpu_layers().adagrad);
+        let adagrad = FusedAdaGrad::new(lr_decay);
         Self {
             model: CancerNet::with_batch_norm(&device, batch_norm),
-            optimizer: if !uses_cpu_kernels(&device) && gpu_layers().burns_adagrad {
+            optimizer: if gpu_adagrad == Some(GpuAdaGrad::Burn) {
                 AdaGradConfig::new().with_lr_decay(lr_decay).init()
             } else {
-                ModuleOptimizer::from(FusedAdaGrad::new(lr_decay))
+                ModuleOptimizer::from(adagrad.clone())
             },
+            grouped_steps: (gpu_adagrad == Some(GpuAdaGrad::Grouped)).then_some(adagrad),
             class_weights: Tensor::from_floats(class_weights, &device.clone().inner()),
             burns_loss: (!uses_cpu_kernels(&device) && gpu_layers().burns_loss).then(|| {
                 CrossEntropyLossConfig::new()
@@ -107,7 +114,12 @@ impl Learner {
             steps: 1,
         };
         let gradients = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = self.optimizer.step(self.learning_rate, self.model, gradients);
+        self.model = match &self.grouped_steps {
+            Some(adagrad) => {
+                adagrad.step_in_groups(&mut self.optimizer, self.learning_rate, self.model, gradients)
+            }
+            None => self.optimizer.step(self.learning_rate, self.model, gradients),
+        };
         (self, pending)
     }
 }
