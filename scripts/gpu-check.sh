@@ -12,7 +12,8 @@
 # Usage: scripts/gpu-check.sh [OUTDIR [MEASUREMENT...]]   (names in `measure` below; all if none)
 #        DEVICE=cpu STEPS=8 EPOCH_PATCHES=3000 for a dry run; DEADLINE=seconds to skip steps
 #        that would end later. `ab-LAYER` (dropout, max-pool, loss, adagrad, depthwise, norm)
-#        times ours and burn's alternately, twice each, at batch 32, so the card's drift cancels.
+#        times ours and burn's alternately, twice each, at batch 32, so the card's drift cancels
+#        (`ab-adagrad-single`: AdaGrad six parameters per launch against one).
 set -u
 out="${1:-${OUT:-/tmp/gpu-check}}"
 mkdir -p "$out"
@@ -100,6 +101,8 @@ measure() {
     wgpu-b256-burn-loss) step "$1" 60 env IDC_STUDIO_GPU_LOSS=burn "$bin" "${b256[@]}" ;;
     wgpu-b32-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b32[@]}" ;;
     wgpu-b256-burn-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=burn "$bin" "${b256[@]}" ;;
+    # AdaGrad a parameter per launch (36 a step) instead of six per launch (6 a step).
+    wgpu-b256-single-adagrad) step "$1" 60 env IDC_STUDIO_GPU_ADAGRAD=single "$bin" "${b256[@]}" ;;
     torch-b32) step "$1" 80 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 32 ;;
     torch-b256) step "$1" 50 env PYTHONUNBUFFERED=1 python3 "$torch_script" --device cuda --n 65536 --bs 256 ;;
     ab-*)
@@ -109,6 +112,7 @@ measure() {
         max-pool) setting=IDC_STUDIO_GPU_MAX_POOL=burn ;;
         loss) setting=IDC_STUDIO_GPU_LOSS=burn ;;
         adagrad) setting=IDC_STUDIO_GPU_ADAGRAD=burn ;;
+        adagrad-single) setting=IDC_STUDIO_GPU_ADAGRAD=single ;;
         depthwise) setting=IDC_STUDIO_GPU_DEPTHWISE=burn ;;
         norm) setting=IDC_STUDIO_GPU_BATCH_NORM=burn ;;
         *) echo "no layer called ${1#ab-}"; return ;;
@@ -127,8 +131,9 @@ measure() {
 }
 shift $(($# > 0 ? 1 : 0))
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-epoch wgpu-epoch-b256 ab-dropout
-  ab-max-pool ab-loss wgpu-layers)
+# Most telling first: with DEADLINE, the later ones are the ones skipped.
+[ ${#names[@]} -gt 0 ] || names=(wgpu-b32 wgpu-b256 torch-b32 torch-b256 wgpu-epoch-b256 wgpu-epoch
+  wgpu-b256-single-adagrad ab-adagrad-single ab-dropout ab-max-pool ab-loss wgpu-layers)
 for name in "${names[@]}"; do measure "$name"; done
 
 echo "== summary (images/s; $((SECONDS - started)) s in all)"
