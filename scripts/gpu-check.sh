@@ -119,7 +119,7 @@ measure() {
       esac
       for round in 1 2; do
         step "$1-ours-$round" 60 "$bin" "${b32[@]}"
-        step "$1-burns-$round" 60 env "$setting" "$bin" "${b32[@]}"
+        step "$1-other-$round" 60 env "$setting" "$bin" "${b32[@]}"
       done ;;
     wgpu-epoch) step "$1" 180 "$bin" bench --device "$device" --runs 1 --steps 16 --epoch-patches "$epoch_patches" ;;
     # The trainer at batch 256: until the batch thread rendered with several threads, one
