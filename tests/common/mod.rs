@@ -53,7 +53,7 @@ pub fn write(path: &Path, bytes: &[u8]) {
 /// A stack of four small dense layers with fixed weights (eight parameters: one group of six
 /// for AdaGrad's grouped steps and two on their own), for comparing optimisers.
 pub mod stack {
-    use burn::module::Param;
+    use burn::module::{ModuleVisitor, Param};
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::{GradientsParams, ModuleOptimizer};
     use burn::prelude::*;
@@ -115,23 +115,18 @@ pub mod stack {
         stack
     }
 
-    /// Every parameter's values, layer by layer.
+    /// Every parameter's values, in the model's order.
     pub fn values(stack: &Stack) -> Vec<f32> {
-        let mut values = Vec::new();
-        for layer in &stack.layers {
-            values.extend(layer.weight.val().into_data().try_to_vec::<f32>().unwrap());
-            values.extend(
-                layer
-                    .bias
-                    .as_ref()
-                    .unwrap()
-                    .val()
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .unwrap(),
-            );
+        struct Collect(Vec<f32>);
+        impl ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0
+                    .extend(param.val().into_data().try_to_vec::<f32>().unwrap());
+            }
         }
-        values
+        let mut collect = Collect(Vec::new());
+        stack.visit(&mut collect);
+        collect.0
     }
 
     /// Three steps of AdaGrad directly and in groups, then two more after a checkpoint of each
