@@ -15,7 +15,7 @@ use super::dropout::dropout;
 use super::gpu_layers::{GpuBatchNorm, gpu_layers};
 use super::max_pool::max_pool_2x2;
 use super::pointwise::pointwise_conv;
-use super::relu_batch_norm::{per_channel, relu_batch_norm_after_bias};
+use super::relu_batch_norm::{per_channel, relu_batch_norm_after_bias, set_running};
 
 /// The model sees patches resized to 48x48 RGB.
 pub const INPUT_SIDE: usize = 48;
@@ -147,8 +147,8 @@ pub fn batch_norm_from_sums(norm: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
         + mean.detach().reshape([channels]).mul_scalar(norm.momentum);
     let running_var = norm.running_var.value_sync().to_device(&device).mul_scalar(keep)
         + variance.detach().reshape([channels]).mul_scalar(norm.momentum);
-    norm.running_mean.update(running_mean.detach());
-    norm.running_var.update(running_var.detach());
+    set_running(&norm.running_mean, running_mean.detach());
+    set_running(&norm.running_var, running_var.detach());
     output.reshape([batch, channels, height, width])
 }
 

@@ -510,7 +510,7 @@ pub fn relu_batch_norm_after_bias<const D: usize>(
 /// the next read, averages the threads' values: a division by one every step for a model
 /// trained from one thread, which on a GPU is a kernel launch per layer and step. The state's
 /// mapper sets the shared value itself. A model here is only ever trained from one thread.
-fn set_running(state: &RunningState<Tensor<1>>, value: Tensor<1>) {
+pub(crate) fn set_running(state: &RunningState<Tensor<1>>, value: Tensor<1>) {
     struct Replace(Option<Tensor<1>>);
     impl ModuleMapper for Replace {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {

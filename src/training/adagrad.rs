@@ -321,9 +321,9 @@ impl Optimizer for FusedAdaGrad {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let time = state.as_ref().map_or(0, |state| state.time) + 1;
         let rate = lr / (1. + (time as f64 - 1.) * self.lr_decay);
-        let pass = lock(&self.exchange).pass;
-        if pass == Pass::Apply {
-            let (tensor_stepped, sum) = lock(&self.exchange)
+        let mut exchange = lock(&self.exchange);
+        if exchange.pass == Pass::Apply {
+            let (tensor_stepped, sum) = exchange
                 .stepped
                 .pop_front()
                 .expect("the optimiser's second pass stepped more parameters than its first");
@@ -343,8 +343,8 @@ impl Optimizer for FusedAdaGrad {
             Some(state) => state.sum.clone(),
             None => grad.zeros_like(),
         };
-        if pass == Pass::Collect {
-            lock(&self.exchange).collected.push(Collected {
+        if exchange.pass == Pass::Collect {
+            exchange.collected.push(Collected {
                 parameter: tensor.clone().into_dispatch(),
                 gradient: grad.into_dispatch(),
                 sum: sum.into_dispatch(),
@@ -352,6 +352,7 @@ impl Optimizer for FusedAdaGrad {
             });
             return (tensor, state);
         }
+        drop(exchange);
         let (tensor, sum) = Dispatch::adagrad_step(
             tensor.into_dispatch(),
             grad.into_dispatch(),
