@@ -38,33 +38,45 @@ use super::simd::with_avx2;
 use super::unzeroed::written;
 
 // As depthwise.rs: `Cube` (wgpu) is always compiled in; `Fusion` records each call as one opaque
-// operation, of one output or a tuple of them. The backward pass is two operations (the
-// parameters' gradients, then the input's), as the second needs all of the first's sums.
+// operation, of one output or a tuple of them. A training step is two operations: forward
+// (the batch's moments, the running statistics and the normalised output), then backward (the
+// input's and the parameters' gradients, the second needing all of the first's sums).
 #[backend_extension(Flex, Cube: cfg(all()), Fusion, Autodiff)]
 pub trait ReluBatchNormBackend: Backend {
-    /// `moments [2, channels]`: the mean and the biased variance of `relu(x + bias)` per channel
-    /// (axis 1) over every other axis; and the running mean and variance moved toward them,
-    /// `running * (1 - momentum) + moment * momentum` in `BatchNorm`'s arithmetic. One operation
-    /// with three outputs, where burn's tensor operations take twelve for the running statistics
-    /// alone (per statistic a slice, a reshape, two scalings, a sum and a copy across devices),
-    /// each recorded and launched on a GPU. Not differentiable (the gradient through the
-    /// statistics is part of [`relu_batch_norm`](Self::relu_batch_norm)'s own).
-    #[fusion(meta = |x, _bias, running_mean, running_var, _momentum| (
+    /// Training: `(relu(x + bias) - mean) / sqrt(variance + epsilon) * gamma + beta` per channel
+    /// (axis 1) with the batch's own mean and biased variance over every other axis; also those
+    /// `moments [2, channels]`, and the running mean and variance moved toward them, `running *
+    /// (1 - momentum) + moment * momentum` in `BatchNorm`'s arithmetic. One operation with four
+    /// outputs, where burn's tensor operations take some thirty, twelve for the running
+    /// statistics alone (per statistic a slice, a reshape, two scalings, a sum and a copy across
+    /// devices), each recorded and launched on a GPU. The output's gradient flows through the
+    /// moments too; the moments and running statistics are not differentiable themselves.
+    #[fusion(meta = |x, _bias, _gamma, _beta, running_mean, running_var, _momentum, _epsilon| (
+        x.clone(),
         burn::backend::fusion::custom::TensorSpec::new(Shape::new([2, x.shape[1]]), x.dtype),
         running_mean.clone(),
         running_var.clone(),
     ))]
-    fn relu_channel_moments(
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn relu_batch_norm_training(
         x: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         running_mean: FloatTensor<Self>,
         running_var: FloatTensor<Self>,
         momentum: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+        epsilon: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    );
 
     /// `(relu(x + bias) - mean) / sqrt(variance + epsilon) * gamma + beta` per channel, with
-    /// `moments = [mean; variance]`. `batch_statistics`: the moments are those of this `x`
-    /// (training), so its gradient flows through them too.
+    /// given `moments = [mean; variance]` (the running statistics: inference), constants to the
+    /// gradient.
     #[fusion(dtype = x, shape = x)]
     fn relu_batch_norm(
         x: FloatTensor<Self>,
@@ -73,13 +85,17 @@ pub trait ReluBatchNormBackend: Backend {
         beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         epsilon: f64,
-        batch_statistics: bool,
     ) -> FloatTensor<Self>;
 
-    /// `[3, channels]`: the gradients of gamma (`sum g * x_hat`), beta (`sum g`) and the bias
-    /// (the input gradient summed per channel) given the output's gradient `g`.
-    #[fusion(dtype = x, shape = Shape::new([3, x[1]]))]
-    fn relu_batch_norm_parameter_gradients(
+    /// Given the output's gradient `g`: the gradient for `x`, and `[3, channels]`, the gradients
+    /// of gamma (`sum g * x_hat`), beta (`sum g`) and the bias (the input gradient summed per
+    /// channel). `batch_statistics`: the moments are `x`'s own (training), so the gradient flows
+    /// through them too.
+    #[fusion(meta = |x, _bias, _gamma, _moments, _output_gradient, _epsilon, _batch_statistics| (
+        x.clone(),
+        burn::backend::fusion::custom::TensorSpec::new(Shape::new([3, x.shape[1]]), x.dtype),
+    ))]
+    fn relu_batch_norm_backward(
         x: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -87,22 +103,7 @@ pub trait ReluBatchNormBackend: Backend {
         output_gradient: FloatTensor<Self>,
         epsilon: f64,
         batch_statistics: bool,
-    ) -> FloatTensor<Self>;
-
-    /// The gradient for `x`, given the output's and the parameters' (from
-    /// [`relu_batch_norm_parameter_gradients`](Self::relu_batch_norm_parameter_gradients)).
-    #[fusion(dtype = x, shape = x)]
-    #[allow(clippy::too_many_arguments)]
-    fn relu_batch_norm_input_gradient(
-        x: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        moments: FloatTensor<Self>,
-        output_gradient: FloatTensor<Self>,
-        parameter_gradients: FloatTensor<Self>,
-        epsilon: f64,
-        batch_statistics: bool,
-    ) -> FloatTensor<Self>;
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// A flex tensor's values as contiguous f32 (CancerNet trains in f32; others are converted).
@@ -143,38 +144,136 @@ fn layout(shape: &Shape) -> [usize; 3] {
     [dims[0], dims[1], dims[2..].iter().product()]
 }
 
+/// The batch's moments `[2, channels]` and the running statistics moved toward them.
+fn flex_channel_moments(
+    x: FlexTensor,
+    bias: FlexTensor,
+    running_mean: FlexTensor,
+    running_var: FlexTensor,
+    momentum: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let shape = x.shape();
+    let (x, dtype) = f32_values(x);
+    let (bias, _) = f32_values(bias);
+    let [_, channels, _] = layout(&shape);
+    let moments = channel_moments(slice(&x), slice(&bias), layout(&shape));
+    let (keep, momentum) = ((1.0 - momentum) as f32, momentum as f32);
+    let blend = |running: FlexTensor, row: usize| {
+        let shape = running.shape();
+        let (running, dtype) = f32_values(running);
+        let running = slice(&running);
+        let batch = &moments[row * running.len()..][..running.len()];
+        let blended = running
+            .iter()
+            .zip(batch)
+            .map(|(&running, &batch)| running * keep + batch * momentum)
+            .collect();
+        flex_tensor(blended, shape, dtype)
+    };
+    let (running_mean, running_var) = (blend(running_mean, 0), blend(running_var, 1));
+    (
+        flex_tensor(moments, [2, channels].into(), dtype),
+        running_mean,
+        running_var,
+    )
+}
+
+/// The layer's output with `moments`, as [`ReluBatchNormBackend::relu_batch_norm`].
+fn flex_normalise(
+    x: FlexTensor,
+    bias: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    moments: FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    let shape = x.shape();
+    let (x, dtype) = f32_values(x);
+    let (bias, _) = f32_values(bias);
+    let (gamma, _) = f32_values(gamma);
+    let (beta, _) = f32_values(beta);
+    let (moments, _) = f32_values(moments);
+    let coefficients = Coefficients::new(slice(&moments), epsilon);
+    let (scale, shift) = scale_and_shift(slice(&gamma), slice(&beta), &coefficients);
+    let affine = Affine {
+        bias: slice(&bias),
+        scale: &scale,
+        shift: &shift,
+    };
+    // In inference nothing else holds the input (autodiff keeps it in training): then the
+    // output takes its place, saving a buffer as large as the activation and its zeroing.
+    if dtype == DType::F32 && x.is_unique() && x.storage::<f32>().len() == shape.num_elements() {
+        let mut x = x;
+        normalise_in_place(x.storage_mut::<f32>(), &affine, layout(&shape));
+        return x;
+    }
+    let output = normalise(slice(&x), &affine, layout(&shape));
+    flex_tensor(output, shape, dtype)
+}
+
+/// The gradient for `x` and `[3, channels]`, the gradients of gamma, beta and the bias, as
+/// [`ReluBatchNormBackend::relu_batch_norm_backward`].
+fn flex_backward(
+    x: FlexTensor,
+    bias: FlexTensor,
+    gamma: FlexTensor,
+    moments: FlexTensor,
+    output_gradient: FlexTensor,
+    epsilon: f64,
+    batch_statistics: bool,
+) -> (FlexTensor, FlexTensor) {
+    let shape = x.shape();
+    let (x, dtype) = f32_values(x);
+    let (bias, _) = f32_values(bias);
+    let (gamma, _) = f32_values(gamma);
+    let (moments, _) = f32_values(moments);
+    let (output_gradient, _) = f32_values(output_gradient);
+    let coefficients = Coefficients::new(slice(&moments), epsilon);
+    let [batch, channels, positions] = layout(&shape);
+    let parameter_gradients = parameter_gradients(
+        slice(&x),
+        slice(&bias),
+        slice(&gamma),
+        &coefficients,
+        slice(&output_gradient),
+        [batch, channels, positions],
+        batch_statistics,
+    );
+    let chain = ChainCoefficients::new(
+        slice(&gamma),
+        &coefficients,
+        &parameter_gradients,
+        (batch * positions) as f32,
+        batch_statistics,
+    );
+    let x_gradient = input_gradient(
+        slice(&x),
+        slice(&bias),
+        &chain,
+        slice(&output_gradient),
+        [batch, channels, positions],
+    );
+    (
+        flex_tensor(x_gradient, shape, dtype),
+        flex_tensor(parameter_gradients, [3, channels].into(), dtype),
+    )
+}
+
 impl ReluBatchNormBackend for Flex {
-    fn relu_channel_moments(
+    fn relu_batch_norm_training(
         x: FlexTensor,
         bias: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
         running_mean: FlexTensor,
         running_var: FlexTensor,
         momentum: f64,
-    ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let shape = x.shape();
-        let (x, dtype) = f32_values(x);
-        let (bias, _) = f32_values(bias);
-        let [_, channels, _] = layout(&shape);
-        let moments = channel_moments(slice(&x), slice(&bias), layout(&shape));
-        let (keep, momentum) = ((1.0 - momentum) as f32, momentum as f32);
-        let blend = |running: FlexTensor, row: usize| {
-            let shape = running.shape();
-            let (running, dtype) = f32_values(running);
-            let running = slice(&running);
-            let batch = &moments[row * running.len()..][..running.len()];
-            let blended = running
-                .iter()
-                .zip(batch)
-                .map(|(&running, &batch)| running * keep + batch * momentum)
-                .collect();
-            flex_tensor(blended, shape, dtype)
-        };
-        let (running_mean, running_var) = (blend(running_mean, 0), blend(running_var, 1));
-        (
-            flex_tensor(moments, [2, channels].into(), dtype),
-            running_mean,
-            running_var,
-        )
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
+        let (moments, running_mean, running_var) =
+            flex_channel_moments(x.clone(), bias.clone(), running_mean, running_var, momentum);
+        let output = flex_normalise(x, bias, gamma, beta, moments.clone(), epsilon);
+        (output, moments, running_mean, running_var)
     }
 
     fn relu_batch_norm(
@@ -184,95 +283,104 @@ impl ReluBatchNormBackend for Flex {
         beta: FlexTensor,
         moments: FlexTensor,
         epsilon: f64,
-        _batch_statistics: bool,
     ) -> FlexTensor {
-        let shape = x.shape();
-        let (x, dtype) = f32_values(x);
-        let (bias, _) = f32_values(bias);
-        let (gamma, _) = f32_values(gamma);
-        let (beta, _) = f32_values(beta);
-        let (moments, _) = f32_values(moments);
-        let coefficients = Coefficients::new(slice(&moments), epsilon);
-        let (scale, shift) = scale_and_shift(slice(&gamma), slice(&beta), &coefficients);
-        let affine = Affine {
-            bias: slice(&bias),
-            scale: &scale,
-            shift: &shift,
-        };
-        // In inference nothing else holds the input (autodiff keeps it in training): then the
-        // output takes its place, saving a buffer as large as the activation and its zeroing.
-        if dtype == DType::F32 && x.is_unique() && x.storage::<f32>().len() == shape.num_elements() {
-            let mut x = x;
-            normalise_in_place(x.storage_mut::<f32>(), &affine, layout(&shape));
-            return x;
+        flex_normalise(x, bias, gamma, beta, moments, epsilon)
+    }
+
+    fn relu_batch_norm_backward(
+        x: FlexTensor,
+        bias: FlexTensor,
+        gamma: FlexTensor,
+        moments: FlexTensor,
+        output_gradient: FlexTensor,
+        epsilon: f64,
+        batch_statistics: bool,
+    ) -> (FlexTensor, FlexTensor) {
+        flex_backward(
+            x,
+            bias,
+            gamma,
+            moments,
+            output_gradient,
+            epsilon,
+            batch_statistics,
+        )
+    }
+}
+
+/// The layer's backward step: the input's gradient and the parameters', from the saved input,
+/// bias, gamma and moments.
+#[derive(Debug)]
+struct ReluBatchNormStep;
+
+/// `([x, bias, gamma, moments], epsilon, batch_statistics)`.
+type StepState<B> = ([FloatTensor<B>; 4], f64, bool);
+
+impl<B: ReluBatchNormBackend> Backward<B, 4> for ReluBatchNormStep {
+    type State = StepState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_bias, node_gamma, node_beta] = ops.parents;
+        let output_gradient = grads.consume::<B>(&ops.node);
+        let ([x, bias, gamma, moments], epsilon, batch_statistics) = ops.state;
+        let channel_shape = gamma.shape();
+        // One operation for both: where `x` needs no gradient its part is computed and dropped,
+        // which no training step here does (the first layer's input comes from a convolution).
+        let (x_gradient, parameter_gradients) = B::relu_batch_norm_backward(
+            x,
+            bias,
+            gamma,
+            moments,
+            output_gradient,
+            epsilon,
+            batch_statistics,
+        );
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, x_gradient);
         }
-        let output = normalise(slice(&x), &affine, layout(&shape));
-        flex_tensor(output, shape, dtype)
+        let channels = channel_shape.num_elements();
+        for (row, node) in [(0, node_gamma), (1, node_beta), (2, node_bias)] {
+            if let Some(node) = node {
+                let gradient = B::float_slice(
+                    parameter_gradients.clone(),
+                    &[Slice::from(row..row + 1), Slice::from(0..channels)],
+                );
+                grads.register::<B>(node.id, B::float_reshape(gradient, channel_shape.clone()));
+            }
+        }
     }
+}
 
-    fn relu_batch_norm_parameter_gradients(
-        x: FlexTensor,
-        bias: FlexTensor,
-        gamma: FlexTensor,
-        moments: FlexTensor,
-        output_gradient: FlexTensor,
-        epsilon: f64,
-        batch_statistics: bool,
-    ) -> FlexTensor {
-        let shape = x.shape();
-        let (x, dtype) = f32_values(x);
-        let (bias, _) = f32_values(bias);
-        let (gamma, _) = f32_values(gamma);
-        let (moments, _) = f32_values(moments);
-        let (output_gradient, _) = f32_values(output_gradient);
-        let coefficients = Coefficients::new(slice(&moments), epsilon);
-        let [_, channels, _] = layout(&shape);
-        let gradients = parameter_gradients(
-            slice(&x),
-            slice(&bias),
-            slice(&gamma),
-            &coefficients,
-            slice(&output_gradient),
-            layout(&shape),
-            batch_statistics,
-        );
-        flex_tensor(gradients, [3, channels].into(), dtype)
-    }
-
-    fn relu_batch_norm_input_gradient(
-        x: FlexTensor,
-        bias: FlexTensor,
-        gamma: FlexTensor,
-        moments: FlexTensor,
-        output_gradient: FlexTensor,
-        parameter_gradients: FlexTensor,
-        epsilon: f64,
-        batch_statistics: bool,
-    ) -> FlexTensor {
-        let shape = x.shape();
-        let (x, dtype) = f32_values(x);
-        let (bias, _) = f32_values(bias);
-        let (gamma, _) = f32_values(gamma);
-        let (moments, _) = f32_values(moments);
-        let (output_gradient, _) = f32_values(output_gradient);
-        let (parameter_gradients, _) = f32_values(parameter_gradients);
-        let coefficients = Coefficients::new(slice(&moments), epsilon);
-        let [batch, channels, positions] = layout(&shape);
-        let chain = ChainCoefficients::new(
-            slice(&gamma),
-            &coefficients,
-            slice(&parameter_gradients),
-            (batch * positions) as f32,
-            batch_statistics,
-        );
-        let x_gradient = input_gradient(
-            slice(&x),
-            slice(&bias),
-            &chain,
-            slice(&output_gradient),
-            [batch, channels, positions],
-        );
-        flex_tensor(x_gradient, shape, dtype)
+/// The forward pass on autodiff's inner backend, `forward(x, bias, gamma, beta) -> (output,
+/// moments, more)`, recorded with [`ReluBatchNormStep`] where any of the four needs a gradient.
+fn tracked<B, C, More>(
+    [x, bias, gamma, beta]: [FloatTensor<Autodiff<B, C>>; 4],
+    epsilon: f64,
+    batch_statistics: bool,
+    forward: impl FnOnce([FloatTensor<B>; 4]) -> (FloatTensor<B>, FloatTensor<B>, More),
+) -> (FloatTensor<Autodiff<B, C>>, More)
+where
+    B: ReluBatchNormBackend,
+    C: CheckpointStrategy,
+{
+    match ReluBatchNormStep
+        .prepare::<C>([x.node(), bias.node(), gamma.node(), beta.node()])
+        // Keeps its inputs rather than recomputing them when checkpointing.
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let [x, bias, gamma] = [x, bias, gamma].map(|tensor| tensor.into_primitive());
+            let (output, moments, more) =
+                forward([x.clone(), bias.clone(), gamma.clone(), beta.into_primitive()]);
+            let state = ([x, bias, gamma, moments], epsilon, batch_statistics);
+            (prep.finish(state, output), more)
+        }
+        OpsKind::UnTracked(prep) => {
+            let inputs = [x, bias, gamma, beta].map(|tensor| tensor.into_primitive());
+            let (output, _, more) = forward(inputs);
+            (prep.finish(output), more)
+        }
     }
 }
 
@@ -281,68 +389,42 @@ where
     B: ReluBatchNormBackend,
     C: CheckpointStrategy,
 {
-    fn relu_channel_moments(
+    fn relu_batch_norm_training(
         x: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         running_mean: FloatTensor<Self>,
         running_var: FloatTensor<Self>,
         momentum: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (moments, mean, var) = B::relu_channel_moments(
-            Self::inner(x),
-            Self::inner(bias),
-            Self::inner(running_mean),
-            Self::inner(running_var),
-            momentum,
-        );
+        epsilon: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        let (running_mean, running_var) = (Self::inner(running_mean), Self::inner(running_var));
+        let (output, (moments, mean, var)) =
+            tracked::<B, C, _>([x, bias, gamma, beta], epsilon, true, |[x, bias, gamma, beta]| {
+                let (output, moments, mean, var) = B::relu_batch_norm_training(
+                    x,
+                    bias,
+                    gamma,
+                    beta,
+                    running_mean,
+                    running_var,
+                    momentum,
+                    epsilon,
+                );
+                (output, moments.clone(), (moments, mean, var))
+            });
         (
+            output,
             Self::from_inner(moments),
             Self::from_inner(mean),
             Self::from_inner(var),
         )
-    }
-
-    // The two parts of the backward pass are not differentiated themselves.
-    fn relu_batch_norm_parameter_gradients(
-        x: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        moments: FloatTensor<Self>,
-        output_gradient: FloatTensor<Self>,
-        epsilon: f64,
-        batch_statistics: bool,
-    ) -> FloatTensor<Self> {
-        Self::from_inner(B::relu_batch_norm_parameter_gradients(
-            Self::inner(x),
-            Self::inner(bias),
-            Self::inner(gamma),
-            Self::inner(moments),
-            Self::inner(output_gradient),
-            epsilon,
-            batch_statistics,
-        ))
-    }
-
-    fn relu_batch_norm_input_gradient(
-        x: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        moments: FloatTensor<Self>,
-        output_gradient: FloatTensor<Self>,
-        parameter_gradients: FloatTensor<Self>,
-        epsilon: f64,
-        batch_statistics: bool,
-    ) -> FloatTensor<Self> {
-        Self::from_inner(B::relu_batch_norm_input_gradient(
-            Self::inner(x),
-            Self::inner(bias),
-            Self::inner(gamma),
-            Self::inner(moments),
-            Self::inner(output_gradient),
-            Self::inner(parameter_gradients),
-            epsilon,
-            batch_statistics,
-        ))
     }
 
     fn relu_batch_norm(
@@ -352,97 +434,46 @@ where
         beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         epsilon: f64,
-        batch_statistics: bool,
     ) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct ReluBatchNormStep;
-
-        type State<B> = (
-            [FloatTensor<B>; 4], // x, bias, gamma, moments
-            f64,
-            bool,
-        );
-
-        impl<B: ReluBatchNormBackend> Backward<B, 4> for ReluBatchNormStep {
-            type State = State<B>;
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 4>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let [node_x, node_bias, node_gamma, node_beta] = ops.parents;
-                let output_gradient = grads.consume::<B>(&ops.node);
-                let ([x, bias, gamma, moments], epsilon, batch_statistics) = ops.state;
-                let channel_shape = gamma.shape();
-                let parameter_gradients = B::relu_batch_norm_parameter_gradients(
-                    x.clone(),
-                    bias.clone(),
-                    gamma.clone(),
-                    moments.clone(),
-                    output_gradient.clone(),
-                    epsilon,
-                    batch_statistics,
-                );
-                if let Some(node) = node_x {
-                    let x_gradient = B::relu_batch_norm_input_gradient(
-                        x,
-                        bias,
-                        gamma,
-                        moments,
-                        output_gradient,
-                        parameter_gradients.clone(),
-                        epsilon,
-                        batch_statistics,
-                    );
-                    grads.register::<B>(node.id, x_gradient);
-                }
-                let channels = channel_shape.num_elements();
-                for (row, node) in [(0, node_gamma), (1, node_beta), (2, node_bias)] {
-                    if let Some(node) = node {
-                        let gradient = B::float_slice(
-                            parameter_gradients.clone(),
-                            &[Slice::from(row..row + 1), Slice::from(0..channels)],
-                        );
-                        grads.register::<B>(node.id, B::float_reshape(gradient, channel_shape.clone()));
-                    }
-                }
-            }
-        }
-
         let moments = Self::inner(moments);
-        match ReluBatchNormStep
-            .prepare::<C>([x.node(), bias.node(), gamma.node(), beta.node()])
-            // Keeps its inputs rather than recomputing them when checkpointing.
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = x.into_primitive();
-                let bias = bias.into_primitive();
-                let gamma = gamma.into_primitive();
-                let output = B::relu_batch_norm(
-                    x.clone(),
-                    bias.clone(),
-                    gamma.clone(),
-                    beta.into_primitive(),
-                    moments.clone(),
-                    epsilon,
-                    batch_statistics,
-                );
-                prep.finish(([x, bias, gamma, moments], epsilon, batch_statistics), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::relu_batch_norm(
-                x.into_primitive(),
-                bias.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                moments,
-                epsilon,
-                batch_statistics,
-            )),
-        }
+        tracked::<B, C, _>(
+            [x, bias, gamma, beta],
+            epsilon,
+            false,
+            |[x, bias, gamma, beta]| {
+                (
+                    B::relu_batch_norm(x, bias, gamma, beta, moments.clone(), epsilon),
+                    moments,
+                    (),
+                )
+            },
+        )
+        .0
+    }
+
+    // The backward pass is not differentiated itself.
+    fn relu_batch_norm_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        output_gradient: FloatTensor<Self>,
+        epsilon: f64,
+        batch_statistics: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (x_gradient, parameter_gradients) = B::relu_batch_norm_backward(
+            Self::inner(x),
+            Self::inner(bias),
+            Self::inner(gamma),
+            Self::inner(moments),
+            Self::inner(output_gradient),
+            epsilon,
+            batch_statistics,
+        );
+        (
+            Self::from_inner(x_gradient),
+            Self::from_inner(parameter_gradients),
+        )
     }
 }
 
@@ -471,30 +502,31 @@ pub fn relu_batch_norm_after_bias<const D: usize>(
     {
         return norm.forward(burn::tensor::activation::relu(x + per_channel::<D>(bias)));
     }
-    let batch_statistics = device.is_autodiff() && norm.training.is_enabled();
-    let moments: Tensor<2> = if batch_statistics {
+    if device.is_autodiff() && norm.training.is_enabled() {
         let (running_mean, running_var) = (norm.running_mean.value_sync(), norm.running_var.value_sync());
         let device = running_mean.device();
-        let (moments, mean, var) = Dispatch::relu_channel_moments(
-            x.clone().inner().into_dispatch(),
-            bias.clone().inner().into_dispatch(),
+        let (output, _moments, mean, var) = Dispatch::relu_batch_norm_training(
+            x.into_dispatch(),
+            bias.into_dispatch(),
+            norm.gamma.val().into_dispatch(),
+            norm.beta.val().into_dispatch(),
             running_mean.inner().into_dispatch(),
             running_var.inner().into_dispatch(),
             norm.momentum,
+            norm.epsilon,
         );
         for (state, blended) in [(&norm.running_mean, mean), (&norm.running_var, var)] {
             set_running(state, Tensor::<1>::from_dispatch(blended).to_device(&device));
         }
-        Tensor::from_dispatch(moments)
-    } else {
-        Tensor::stack::<2>(
-            vec![
-                norm.running_mean.value_sync().inner(),
-                norm.running_var.value_sync().inner(),
-            ],
-            0,
-        )
-    };
+        return Tensor::from_dispatch(output);
+    }
+    let moments = Tensor::stack::<2>(
+        vec![
+            norm.running_mean.value_sync().inner(),
+            norm.running_var.value_sync().inner(),
+        ],
+        0,
+    );
     Tensor::from_dispatch(Dispatch::relu_batch_norm(
         x.into_dispatch(),
         bias.into_dispatch(),
@@ -502,7 +534,6 @@ pub fn relu_batch_norm_after_bias<const D: usize>(
         norm.beta.val().into_dispatch(),
         moments.into_dispatch(),
         norm.epsilon,
-        batch_statistics,
     ))
 }
 

@@ -4,18 +4,22 @@
 //! Composed of burn's tensor operations (`batch_norm_from_sums`, or burn's `BatchNorm`) the layer
 //! is some twenty operations forward and as many backward, each recorded by autodiff, fused,
 //! encoded and launched by the host, which sets the pace at batch 32 on an H100; at batch 256 the
-//! layer was the slowest of the model's (2.4-3.8 ms against PyTorch's 0.7-1.7). Here it is six
-//! kernels, two of them per pass:
-//! - channel moments: one workgroup per (channel, group of images) takes the group's mean, then
-//!   its sum of squared deviations (a second read, from cache), each summed across the workgroup
-//!   in shared memory; a second kernel, one workgroup per channel, merges the groups' partials
-//!   (Chan et al.'s pairwise formula), so the variance never comes from a difference of large
-//!   sums;
-//! - normalise: one thread per value, `relu(x) * scale + shift`;
-//! - backward: the same two-stage reduction for `sum g` and `sum g * (relu(x) - mean)` (the beta
-//!   and gamma gradients), and for the bias's gradient the sum of `g` and the count where `x +
-//!   bias > 0`; then one thread per value for the input gradient;
-//! - the running statistics' update: in the merge of the moments, by the thread that writes them.
+//! layer was the slowest of the model's (2.4-3.8 ms against PyTorch's 0.7-1.7). Here training
+//! takes four kernels, two per pass, each over workgroups of (group of images, channel):
+//! - forward: the first takes each group's mean, then its sum of squared deviations (a second
+//!   read, from cache), each summed across the workgroup in shared memory; the second merges the
+//!   channel's groups (Chan et al.'s pairwise formula, so the variance never comes from a
+//!   difference of large sums) and normalises its group's values, `relu(x) * scale + shift`;
+//! - backward: the same two stages for `sum g` and `sum g * (relu(x) - mean)` (the beta and gamma
+//!   gradients), and for the bias's gradient the sum of `g` and the count where `x + bias > 0`;
+//!   the second kernel writes the input gradient;
+//! - the merged moments, the running statistics' update and the parameters' gradients are
+//!   written by each channel's first workgroup.
+//!
+//! Every workgroup of a channel merges the same partials in the same order, so all of them hold
+//! the same moments, bit for bit; merging once in a kernel of its own, as this did until
+//! 2026-11-28, cost a launch per pass and layer (14 a training step) for a few hundred values.
+//! Inference normalises with the running statistics, one kernel, a thread per value.
 //!
 //! f32, contiguous `[batch, channels, positions...]` tensors (the public function keeps other
 //! dtypes on burn's layers).
@@ -96,25 +100,16 @@ fn moment_partials_kernel(
     }
 }
 
-/// Workgroup per channel: merges the groups' `(count, mean, deviations)` into
-/// `moments[0, channel] = mean`, `moments[1, channel] = biased variance`, and moves the running
-/// statistics toward them: `blended = running * keep + moment * momentum`.
-#[cube(launch_unchecked)]
-#[allow(clippy::too_many_arguments)]
-fn merge_moments_kernel(
+/// The channel's mean and biased variance from its groups' `(count, mean, deviations)` (Chan et
+/// al.'s pairwise formula: each group's own deviations, plus its count times its mean's squared
+/// distance from the mean), returned to every thread of the workgroup.
+#[cube]
+fn merged_moments(
     partials: &Tensor<f32>,
-    running_mean: &Tensor<f32>,
-    running_var: &Tensor<f32>,
-    moments: &mut Tensor<f32>,
-    blended_mean: &mut Tensor<f32>,
-    blended_var: &mut Tensor<f32>,
-    channels: usize,
+    scratch: &mut Shared<[f32]>,
+    channel: usize,
     groups: usize,
-    keep: f32,
-    momentum: f32,
-) {
-    let channel = CUBE_POS_X as usize;
-    let mut scratch = Shared::<[f32]>::new_slice(UNITS);
+) -> (f32, f32) {
     let mut count = 0.0f32;
     let mut sum = 0.0f32;
     let mut group = UNIT_POS as usize;
@@ -124,10 +119,9 @@ fn merge_moments_kernel(
         sum += partials[cell] * partials[cell + 1];
         group += UNITS;
     }
-    let count = workgroup_sum(&mut scratch, count);
-    let mean = workgroup_sum(&mut scratch, sum) / count;
+    let count = workgroup_sum(scratch, count);
+    let mean = workgroup_sum(scratch, sum) / count;
 
-    // Each group's own deviations, plus its count times its mean's distance from the mean.
     let mut deviations = 0.0f32;
     group = UNIT_POS as usize;
     while group < groups {
@@ -136,13 +130,56 @@ fn merge_moments_kernel(
         deviations += partials[cell + 2] + partials[cell] * offset * offset;
         group += UNITS;
     }
-    let deviations = workgroup_sum(&mut scratch, deviations);
-    if UNIT_POS == 0 {
-        let variance = deviations / count;
+    (mean, workgroup_sum(scratch, deviations) / count)
+}
+
+/// Workgroup (group, channel), after [`moment_partials_kernel`] with the same workgroups: merges
+/// the channel's partials (every workgroup of the channel alike, which costs a few reads of
+/// cache and saves a launch of its own) and normalises its images' values of the channel, `y =
+/// relu(x + bias) * scale + shift` with `scale = gamma / sqrt(variance + epsilon)`, `shift = beta
+/// - mean * scale`. The channel's first workgroup also writes `moments[0, channel] = mean`,
+/// `moments[1, channel] = variance` and the running statistics moved toward them, `blended =
+/// running * keep + moment * momentum`.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+fn merge_and_normalise_kernel(
+    x: &Tensor<f32>,
+    bias: &Tensor<f32>,
+    gamma: &Tensor<f32>,
+    beta: &Tensor<f32>,
+    partials: &Tensor<f32>,
+    running_mean: &Tensor<f32>,
+    running_var: &Tensor<f32>,
+    output: &mut Tensor<f32>,
+    moments: &mut Tensor<f32>,
+    blended_mean: &mut Tensor<f32>,
+    blended_var: &mut Tensor<f32>,
+    batch: usize,
+    channels: usize,
+    positions: usize,
+    images_per_group: usize,
+    keep: f32,
+    momentum: f32,
+    epsilon: f32,
+) {
+    let channel = CUBE_POS_Y as usize;
+    let mut scratch = Shared::<[f32]>::new_slice(UNITS);
+    let (mean, variance) = merged_moments(partials, &mut scratch, channel, CUBE_COUNT_X as usize);
+    if CUBE_POS_X == 0 && UNIT_POS == 0 {
         moments[channel] = mean;
         moments[channels + channel] = variance;
         blended_mean[channel] = running_mean[channel] * keep + mean * momentum;
         blended_var[channel] = running_var[channel] * keep + variance * momentum;
+    }
+    let scale = gamma[channel] / f32::sqrt(variance + epsilon);
+    let shift = beta[channel] - mean * scale;
+    let offset = bias[channel];
+    let (first, count) = group_of_images(batch, positions, images_per_group);
+    let mut index = UNIT_POS as usize;
+    while index < count {
+        let at = value_address(first, index, channel, channels, positions);
+        output[at] = max(x[at] + offset, 0.0f32) * scale + shift;
+        index += UNITS;
     }
 }
 
@@ -196,24 +233,16 @@ fn gradient_partials_kernel(
     }
 }
 
-/// Workgroup per channel, from the groups' partials: `parameter_gradients[0, channel]` (gamma's)
-/// `= inverse_std * sum g * (relu(x + bias) - mean)`, `[1, channel]` (beta's) `= sum g`, and
-/// `[2, channel]` the bias's, the input gradient's sum where `x + bias > 0`, as relu_batch_norm.rs
-/// writes it (no difference of large terms).
-#[cube(launch_unchecked)]
-fn merge_gradient_sums_kernel(
+/// The channel's `(sum g, sum g * (relu(x + bias) - mean), sum g where x + bias > 0, how many
+/// values have x + bias > 0)` from its groups' partials, returned to every thread of the
+/// workgroup.
+#[cube]
+fn merged_gradient_sums(
     partials: &Tensor<f32>,
-    gamma: &Tensor<f32>,
-    moments: &Tensor<f32>,
-    parameter_gradients: &mut Tensor<f32>,
-    channels: usize,
+    scratch: &mut Shared<[f32]>,
+    channel: usize,
     groups: usize,
-    count: f32,
-    epsilon: f32,
-    #[comptime] batch_statistics: bool,
-) {
-    let channel = CUBE_POS_X as usize;
-    let mut scratch = Shared::<[f32]>::new_slice(UNITS);
+) -> (f32, f32, f32, f32) {
     let mut sum = 0.0f32;
     let mut weighted = 0.0f32;
     let mut active_sum = 0.0f32;
@@ -227,14 +256,49 @@ fn merge_gradient_sums_kernel(
         active += partials[cell + 3];
         group += UNITS;
     }
-    let sum = workgroup_sum(&mut scratch, sum);
-    let weighted = workgroup_sum(&mut scratch, weighted);
-    let active_sum = workgroup_sum(&mut scratch, active_sum);
-    let active = workgroup_sum(&mut scratch, active);
-    if UNIT_POS == 0 {
-        let mean = moments[channel];
-        let inverse_std = 1.0f32 / f32::sqrt(moments[channels + channel] + epsilon);
-        let gamma_gradient = weighted * inverse_std;
+    (
+        workgroup_sum(scratch, sum),
+        workgroup_sum(scratch, weighted),
+        workgroup_sum(scratch, active_sum),
+        workgroup_sum(scratch, active),
+    )
+}
+
+/// Workgroup (group, channel), after [`gradient_partials_kernel`] with the same workgroups:
+/// merges the channel's partials as [`merge_and_normalise_kernel`] does, and writes the input
+/// gradient of its images' values of the channel, `gamma * inverse_std * (g - [sum g + x_hat *
+/// sum g x_hat] / count)` (the bracket only with batch statistics), zero where `x + bias <= 0`.
+/// The channel's first workgroup also writes the parameters' gradients:
+/// `parameter_gradients[0, channel]` (gamma's) `= inverse_std * sum g * (relu(x + bias) - mean)`,
+/// `[1, channel]` (beta's) `= sum g`, and `[2, channel]` the bias's, the input gradient's sum
+/// where `x + bias > 0`, as relu_batch_norm.rs writes it (no difference of large terms).
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+fn merge_and_input_gradient_kernel(
+    x: &Tensor<f32>,
+    bias: &Tensor<f32>,
+    output_gradient: &Tensor<f32>,
+    gamma: &Tensor<f32>,
+    moments: &Tensor<f32>,
+    partials: &Tensor<f32>,
+    x_gradient: &mut Tensor<f32>,
+    parameter_gradients: &mut Tensor<f32>,
+    batch: usize,
+    channels: usize,
+    positions: usize,
+    images_per_group: usize,
+    count: f32,
+    epsilon: f32,
+    #[comptime] batch_statistics: bool,
+) {
+    let channel = CUBE_POS_Y as usize;
+    let mut scratch = Shared::<[f32]>::new_slice(UNITS);
+    let (sum, weighted, active_sum, active) =
+        merged_gradient_sums(partials, &mut scratch, channel, CUBE_COUNT_X as usize);
+    let mean = moments[channel];
+    let inverse_std = 1.0f32 / f32::sqrt(moments[channels + channel] + epsilon);
+    let gamma_gradient = weighted * inverse_std;
+    if CUBE_POS_X == 0 && UNIT_POS == 0 {
         let mut bias_gradient = active_sum;
         if comptime!(batch_statistics) {
             let active_x_hat = (count - active) * mean * inverse_std;
@@ -245,10 +309,31 @@ fn merge_gradient_sums_kernel(
         parameter_gradients[channels + channel] = sum;
         parameter_gradients[2 * channels + channel] = bias_gradient;
     }
+
+    let offset = bias[channel];
+    let factor = gamma[channel] * inverse_std;
+    let (first, values) = group_of_images(batch, positions, images_per_group);
+    let mut index = UNIT_POS as usize;
+    while index < values {
+        let at = value_address(first, index, channel, channels, positions);
+        let value = x[at] + offset;
+        let mut gradient = output_gradient[at];
+        if comptime!(batch_statistics) {
+            let x_hat = (max(value, 0.0f32) - mean) * inverse_std;
+            gradient -= (sum + x_hat * gamma_gradient) / count;
+        }
+        let mut result = 0.0f32;
+        if value > 0.0f32 {
+            result = factor * gradient;
+        }
+        x_gradient[at] = result;
+        index += UNITS;
+    }
 }
 
 /// One thread per value: `y = relu(x + bias) * scale + shift` with the channel's
-/// `scale = gamma / sqrt(variance + epsilon)`, `shift = beta - mean * scale`.
+/// `scale = gamma / sqrt(variance + epsilon)`, `shift = beta - mean * scale` (inference, with
+/// the running statistics as `moments`).
 #[cube(launch_unchecked)]
 fn normalise_kernel(
     x: &Tensor<f32>,
@@ -269,42 +354,6 @@ fn normalise_kernel(
     let scale = gamma[channel] / f32::sqrt(moments[channels + channel] + epsilon);
     let shift = beta[channel] - moments[channel] * scale;
     output[position] = max(x[position] + bias[channel], 0.0f32) * scale + shift;
-}
-
-/// One thread per value: the input gradient, `gamma * inverse_std * (g - [sum g + x_hat * sum g
-/// x_hat] / count)` (the bracket only with batch statistics), zero where `x + bias <= 0`.
-#[cube(launch_unchecked)]
-fn input_gradient_kernel(
-    x: &Tensor<f32>,
-    bias: &Tensor<f32>,
-    output_gradient: &Tensor<f32>,
-    gamma: &Tensor<f32>,
-    moments: &Tensor<f32>,
-    parameter_gradients: &Tensor<f32>,
-    x_gradient: &mut Tensor<f32>,
-    channels: usize,
-    positions: usize,
-    epsilon: f32,
-    #[comptime] batch_statistics: bool,
-) {
-    let position = ABSOLUTE_POS;
-    if position >= x_gradient.len() {
-        terminate!();
-    }
-    let channel = (position / positions) % channels;
-    let inverse_std = 1.0f32 / f32::sqrt(moments[channels + channel] + epsilon);
-    let value = x[position] + bias[channel];
-    let mut gradient = output_gradient[position];
-    if comptime!(batch_statistics) {
-        let count = f32::cast_from(x_gradient.len() / channels);
-        let x_hat = (max(value, 0.0f32) - moments[channel]) * inverse_std;
-        gradient -= (parameter_gradients[channels + channel] + x_hat * parameter_gradients[channel]) / count;
-    }
-    let mut result = 0.0f32;
-    if value > 0.0f32 {
-        result = gamma[channel] * inverse_std * gradient;
-    }
-    x_gradient[position] = result;
 }
 
 /// `[batch, channels, positions]` of a `[batch, channels, ...]` shape.
@@ -338,62 +387,71 @@ fn per_group_and_channel(groups: usize, channels: usize) -> (CubeCount, CubeDim)
     )
 }
 
-/// Merging workgroups: one per channel.
-fn per_channel(channels: usize) -> (CubeCount, CubeDim) {
-    per_group_and_channel(channels, 1)
-}
-
 impl ReluBatchNormBackend for CubeBackend {
-    fn relu_channel_moments(
+    fn relu_batch_norm_training(
         x: CubeTensor,
         bias: CubeTensor,
+        gamma: CubeTensor,
+        beta: CubeTensor,
         running_mean: CubeTensor,
         running_var: CubeTensor,
         momentum: f64,
-    ) -> (CubeTensor, CubeTensor, CubeTensor) {
-        assert_f32(&[&x, &bias, &running_mean, &running_var]);
+        epsilon: f64,
+    ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
+        assert_f32(&[&x, &bias, &gamma, &beta, &running_mean, &running_var]);
         let [batch, channels, positions] = layout(&x);
-        let [x, bias, running_mean, running_var] = [x, bias, running_mean, running_var].map(into_contiguous);
+        let [x, bias, gamma, beta, running_mean, running_var] =
+            [x, bias, gamma, beta, running_mean, running_var].map(into_contiguous);
         let (images_per_group, groups) = groups_of_images(batch, positions);
         let partials = empty_f32(&x, [channels, groups, 3]);
         let moments = empty_f32(&x, [2, channels]);
+        let output = output_like(&x).0;
         let [blended_mean, blended_var] = [&running_mean, &running_var].map(|running| output_like(running).0);
         let client = x.client.clone();
-        let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
+        let (cube_count, cube_dim) = per_group_and_channel(groups, channels);
         // SAFETY: each workgroup reads only the values of its own channel and images (inside the
         // contiguous input's shape) and its channel's bias, and writes its own three cells of
-        // `partials`; the merge reads those cells and its channel's running statistics, and
-        // writes its channel's two moments and two blended statistics.
+        // `partials`; the second kernel's workgroup reads its channel's cells, per-channel
+        // values and its own values of `x`, and writes its own values of the output; the
+        // channel's first workgroup alone writes its two moments and two blended statistics.
         unsafe {
             moment_partials_kernel::launch_unchecked(
                 &client,
-                reducing.0,
-                reducing.1,
-                x.into_tensor_arg(),
-                bias.into_tensor_arg(),
+                cube_count.clone(),
+                cube_dim,
+                x.clone().into_tensor_arg(),
+                bias.clone().into_tensor_arg(),
                 partials.clone().into_tensor_arg(),
                 batch,
                 channels,
                 positions,
                 images_per_group,
             );
-            merge_moments_kernel::launch_unchecked(
+            merge_and_normalise_kernel::launch_unchecked(
                 &client,
-                merging.0,
-                merging.1,
+                cube_count,
+                cube_dim,
+                x.into_tensor_arg(),
+                bias.into_tensor_arg(),
+                gamma.into_tensor_arg(),
+                beta.into_tensor_arg(),
                 partials.into_tensor_arg(),
                 running_mean.into_tensor_arg(),
                 running_var.into_tensor_arg(),
+                output.clone().into_tensor_arg(),
                 moments.clone().into_tensor_arg(),
                 blended_mean.clone().into_tensor_arg(),
                 blended_var.clone().into_tensor_arg(),
+                batch,
                 channels,
-                groups,
+                positions,
+                images_per_group,
                 (1.0 - momentum) as f32,
                 momentum as f32,
+                epsilon as f32,
             );
         }
-        (moments, blended_mean, blended_var)
+        (output, moments, blended_mean, blended_var)
     }
 
     fn relu_batch_norm(
@@ -403,7 +461,6 @@ impl ReluBatchNormBackend for CubeBackend {
         beta: CubeTensor,
         moments: CubeTensor,
         epsilon: f64,
-        _batch_statistics: bool,
     ) -> CubeTensor {
         assert_f32(&[&x, &bias, &gamma, &beta, &moments]);
         let [_, channels, positions] = layout(&x);
@@ -431,7 +488,7 @@ impl ReluBatchNormBackend for CubeBackend {
         output
     }
 
-    fn relu_batch_norm_parameter_gradients(
+    fn relu_batch_norm_backward(
         x: CubeTensor,
         bias: CubeTensor,
         gamma: CubeTensor,
@@ -439,26 +496,27 @@ impl ReluBatchNormBackend for CubeBackend {
         output_gradient: CubeTensor,
         epsilon: f64,
         batch_statistics: bool,
-    ) -> CubeTensor {
+    ) -> (CubeTensor, CubeTensor) {
         assert_f32(&[&x, &bias, &gamma, &moments, &output_gradient]);
         let [batch, channels, positions] = layout(&x);
         let [x, bias, gamma, moments, output_gradient] =
             [x, bias, gamma, moments, output_gradient].map(into_contiguous);
         let (images_per_group, groups) = groups_of_images(batch, positions);
         let partials = empty_f32(&x, [channels, groups, 4]);
-        let gradients = empty_f32(&x, [3, channels]);
+        let x_gradient = output_like(&x).0;
+        let parameter_gradients = empty_f32(&x, [3, channels]);
         let client = x.client.clone();
-        let (reducing, merging) = (per_group_and_channel(groups, channels), per_channel(channels));
-        // SAFETY: as in `relu_channel_moments`, with four cells per group, and three gradients
-        // per channel.
+        let (cube_count, cube_dim) = per_group_and_channel(groups, channels);
+        // SAFETY: as in `relu_batch_norm_training`, with four cells per group, and three
+        // gradients per channel written by the channel's first workgroup.
         unsafe {
             gradient_partials_kernel::launch_unchecked(
                 &client,
-                reducing.0,
-                reducing.1,
-                x.into_tensor_arg(),
-                bias.into_tensor_arg(),
-                output_gradient.into_tensor_arg(),
+                cube_count.clone(),
+                cube_dim,
+                x.clone().into_tensor_arg(),
+                bias.clone().into_tensor_arg(),
+                output_gradient.clone().into_tensor_arg(),
                 moments.clone().into_tensor_arg(),
                 partials.clone().into_tensor_arg(),
                 batch,
@@ -466,50 +524,7 @@ impl ReluBatchNormBackend for CubeBackend {
                 positions,
                 images_per_group,
             );
-            merge_gradient_sums_kernel::launch_unchecked(
-                &client,
-                merging.0,
-                merging.1,
-                partials.into_tensor_arg(),
-                gamma.into_tensor_arg(),
-                moments.into_tensor_arg(),
-                gradients.clone().into_tensor_arg(),
-                channels,
-                groups,
-                (batch * positions) as f32,
-                epsilon as f32,
-                batch_statistics,
-            );
-        }
-        gradients
-    }
-
-    fn relu_batch_norm_input_gradient(
-        x: CubeTensor,
-        bias: CubeTensor,
-        gamma: CubeTensor,
-        moments: CubeTensor,
-        output_gradient: CubeTensor,
-        parameter_gradients: CubeTensor,
-        epsilon: f64,
-        batch_statistics: bool,
-    ) -> CubeTensor {
-        assert_f32(&[
-            &x,
-            &bias,
-            &gamma,
-            &moments,
-            &output_gradient,
-            &parameter_gradients,
-        ]);
-        let [_, channels, positions] = layout(&x);
-        let [x, bias, gamma, moments, output_gradient, parameter_gradients] =
-            [x, bias, gamma, moments, output_gradient, parameter_gradients].map(into_contiguous);
-        let (x_gradient, cube_count, cube_dim) = output_like(&x);
-        let client = x_gradient.client.clone();
-        // SAFETY: one thread per value, as in `relu_batch_norm`.
-        unsafe {
-            input_gradient_kernel::launch_unchecked(
+            merge_and_input_gradient_kernel::launch_unchecked(
                 &client,
                 cube_count,
                 cube_dim,
@@ -518,14 +533,18 @@ impl ReluBatchNormBackend for CubeBackend {
                 output_gradient.into_tensor_arg(),
                 gamma.into_tensor_arg(),
                 moments.into_tensor_arg(),
-                parameter_gradients.into_tensor_arg(),
+                partials.into_tensor_arg(),
                 x_gradient.clone().into_tensor_arg(),
+                parameter_gradients.clone().into_tensor_arg(),
+                batch,
                 channels,
                 positions,
+                images_per_group,
+                (batch * positions) as f32,
                 epsilon as f32,
                 batch_statistics,
             );
         }
-        x_gradient
+        (x_gradient, parameter_gradients)
     }
 }
