@@ -178,87 +178,6 @@ fn flex_channel_moments(
     )
 }
 
-/// The layer's output with `moments`, as [`ReluBatchNormBackend::relu_batch_norm`].
-fn flex_normalise(
-    x: FlexTensor,
-    bias: FlexTensor,
-    gamma: FlexTensor,
-    beta: FlexTensor,
-    moments: FlexTensor,
-    epsilon: f64,
-) -> FlexTensor {
-    let shape = x.shape();
-    let (x, dtype) = f32_values(x);
-    let (bias, _) = f32_values(bias);
-    let (gamma, _) = f32_values(gamma);
-    let (beta, _) = f32_values(beta);
-    let (moments, _) = f32_values(moments);
-    let coefficients = Coefficients::new(slice(&moments), epsilon);
-    let (scale, shift) = scale_and_shift(slice(&gamma), slice(&beta), &coefficients);
-    let affine = Affine {
-        bias: slice(&bias),
-        scale: &scale,
-        shift: &shift,
-    };
-    // In inference nothing else holds the input (autodiff keeps it in training): then the
-    // output takes its place, saving a buffer as large as the activation and its zeroing.
-    if dtype == DType::F32 && x.is_unique() && x.storage::<f32>().len() == shape.num_elements() {
-        let mut x = x;
-        normalise_in_place(x.storage_mut::<f32>(), &affine, layout(&shape));
-        return x;
-    }
-    let output = normalise(slice(&x), &affine, layout(&shape));
-    flex_tensor(output, shape, dtype)
-}
-
-/// The gradient for `x` and `[3, channels]`, the gradients of gamma, beta and the bias, as
-/// [`ReluBatchNormBackend::relu_batch_norm_backward`].
-fn flex_backward(
-    x: FlexTensor,
-    bias: FlexTensor,
-    gamma: FlexTensor,
-    moments: FlexTensor,
-    output_gradient: FlexTensor,
-    epsilon: f64,
-    batch_statistics: bool,
-) -> (FlexTensor, FlexTensor) {
-    let shape = x.shape();
-    let (x, dtype) = f32_values(x);
-    let (bias, _) = f32_values(bias);
-    let (gamma, _) = f32_values(gamma);
-    let (moments, _) = f32_values(moments);
-    let (output_gradient, _) = f32_values(output_gradient);
-    let coefficients = Coefficients::new(slice(&moments), epsilon);
-    let [batch, channels, positions] = layout(&shape);
-    let parameter_gradients = parameter_gradients(
-        slice(&x),
-        slice(&bias),
-        slice(&gamma),
-        &coefficients,
-        slice(&output_gradient),
-        [batch, channels, positions],
-        batch_statistics,
-    );
-    let chain = ChainCoefficients::new(
-        slice(&gamma),
-        &coefficients,
-        &parameter_gradients,
-        (batch * positions) as f32,
-        batch_statistics,
-    );
-    let x_gradient = input_gradient(
-        slice(&x),
-        slice(&bias),
-        &chain,
-        slice(&output_gradient),
-        [batch, channels, positions],
-    );
-    (
-        flex_tensor(x_gradient, shape, dtype),
-        flex_tensor(parameter_gradients, [3, channels].into(), dtype),
-    )
-}
-
 impl ReluBatchNormBackend for Flex {
     fn relu_batch_norm_training(
         x: FlexTensor,
@@ -272,7 +191,7 @@ impl ReluBatchNormBackend for Flex {
     ) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
         let (moments, running_mean, running_var) =
             flex_channel_moments(x.clone(), bias.clone(), running_mean, running_var, momentum);
-        let output = flex_normalise(x, bias, gamma, beta, moments.clone(), epsilon);
+        let output = Self::relu_batch_norm(x, bias, gamma, beta, moments.clone(), epsilon);
         (output, moments, running_mean, running_var)
     }
 
@@ -284,7 +203,28 @@ impl ReluBatchNormBackend for Flex {
         moments: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        flex_normalise(x, bias, gamma, beta, moments, epsilon)
+        let shape = x.shape();
+        let (x, dtype) = f32_values(x);
+        let (bias, _) = f32_values(bias);
+        let (gamma, _) = f32_values(gamma);
+        let (beta, _) = f32_values(beta);
+        let (moments, _) = f32_values(moments);
+        let coefficients = Coefficients::new(slice(&moments), epsilon);
+        let (scale, shift) = scale_and_shift(slice(&gamma), slice(&beta), &coefficients);
+        let affine = Affine {
+            bias: slice(&bias),
+            scale: &scale,
+            shift: &shift,
+        };
+        // In inference nothing else holds the input (autodiff keeps it in training): then the
+        // output takes its place, saving a buffer as large as the activation and its zeroing.
+        if dtype == DType::F32 && x.is_unique() && x.storage::<f32>().len() == shape.num_elements() {
+            let mut x = x;
+            normalise_in_place(x.storage_mut::<f32>(), &affine, layout(&shape));
+            return x;
+        }
+        let output = normalise(slice(&x), &affine, layout(&shape));
+        flex_tensor(output, shape, dtype)
     }
 
     fn relu_batch_norm_backward(
@@ -296,14 +236,40 @@ impl ReluBatchNormBackend for Flex {
         epsilon: f64,
         batch_statistics: bool,
     ) -> (FlexTensor, FlexTensor) {
-        flex_backward(
-            x,
-            bias,
-            gamma,
-            moments,
-            output_gradient,
-            epsilon,
+        let shape = x.shape();
+        let (x, dtype) = f32_values(x);
+        let (bias, _) = f32_values(bias);
+        let (gamma, _) = f32_values(gamma);
+        let (moments, _) = f32_values(moments);
+        let (output_gradient, _) = f32_values(output_gradient);
+        let coefficients = Coefficients::new(slice(&moments), epsilon);
+        let [batch, channels, positions] = layout(&shape);
+        let parameter_gradients = parameter_gradients(
+            slice(&x),
+            slice(&bias),
+            slice(&gamma),
+            &coefficients,
+            slice(&output_gradient),
+            [batch, channels, positions],
             batch_statistics,
+        );
+        let chain = ChainCoefficients::new(
+            slice(&gamma),
+            &coefficients,
+            &parameter_gradients,
+            (batch * positions) as f32,
+            batch_statistics,
+        );
+        let x_gradient = input_gradient(
+            slice(&x),
+            slice(&bias),
+            &chain,
+            slice(&output_gradient),
+            [batch, channels, positions],
+        );
+        (
+            flex_tensor(x_gradient, shape, dtype),
+            flex_tensor(parameter_gradients, [3, channels].into(), dtype),
         )
     }
 }
