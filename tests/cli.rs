@@ -4,33 +4,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn idc_studio(args: &[&str]) -> Output {
-    // As in a desktop session: without it Mesa's Vulkan driver, probed by `--device auto`,
-    // complains on standard error on headless machines.
-    static RUNTIME_DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let runtime_dir = RUNTIME_DIR.get_or_init(|| tempfile::tempdir().unwrap());
-    Command::new(env!("CARGO_BIN_EXE_idc-studio"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime_dir.path())
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A failure is one line on standard error, naming the problem, with a non-zero exit.
-fn assert_one_line_error(output: &Output, needle: &str) {
-    assert!(!output.status.success());
-    let stderr = text(&output.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "one error line: {stderr}");
-    assert!(lines[0].contains(needle), "{needle:?} in {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
+use common::{assert_one_line_error, idc_studio, text};
 
 #[test]
 fn demo_data_scan_train_eval_predict_end_to_end() {

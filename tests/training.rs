@@ -56,6 +56,7 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
         config: cpu_config(SHORT_RUN_EPOCHS),
         run_dir: run_dir.clone(),
         resume: false,
+        in_runs_folder: false,
     };
     let (outcome, events) = train(job);
     let RunOutcome::Finished(metrics) = outcome else {
@@ -175,6 +176,7 @@ fn a_stop_request_is_honoured_within_one_batch_and_the_run_resumes() {
         config: cpu_config(1),
         run_dir: run_dir.clone(),
         resume: false,
+        in_runs_folder: false,
     };
 
     // Finish one epoch, then ask for a second and stop it after its first batch.
@@ -223,6 +225,10 @@ fn a_stop_request_is_honoured_within_one_batch_and_the_run_resumes() {
         1,
         "the stopped epoch is not logged"
     );
+    assert!(
+        !run.predictions_path().exists() && run.read_metrics().unwrap().is_none(),
+        "the first finish's results are gone once the run trains further"
+    );
 
     // Resumed again, it picks up at epoch 2 and finishes.
     let (outcome, events) = train(resumed);
@@ -250,6 +256,7 @@ fn a_new_run_never_overwrites_an_existing_one() {
         config: cpu_config(1),
         run_dir: dir.path().to_path_buf(),
         resume: false,
+        in_runs_folder: false,
     };
     let (sender, receiver) = mpsc::channel();
     let handle = spawn_training(job, move |event| sender.send(event).unwrap()).unwrap();

@@ -51,15 +51,12 @@ impl Settings {
         match serde_json::from_slice(&bytes) {
             Ok(settings) => (settings, None),
             Err(err) => {
-                let aside = path.with_extension("json.unreadable");
-                let kept = std::fs::rename(path, &aside).is_ok();
                 let message = format!(
                     "{}: not a settings file ({err}); using default settings{}",
                     path.display(),
-                    if kept {
-                        format!(", the old file is kept as {}", aside.display())
-                    } else {
-                        String::new()
+                    match crate::atomic_file::move_aside(path) {
+                        Ok(aside) => format!(", the old file is kept as {}", aside.display()),
+                        Err(why) => format!(" (it could not be moved aside: {why})"),
                     }
                 );
                 (Settings::default(), Some(message))
@@ -117,16 +114,23 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_settings_file_is_kept_aside() {
+    fn a_damaged_settings_file_is_kept_aside_and_so_is_the_next() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
-        std::fs::write(&path, b"{ not json").unwrap();
-        let (settings, message) = Settings::load(&path);
-        assert_eq!(settings, Settings::default());
-        assert!(message.unwrap().contains("not a settings file"));
-        assert_eq!(
-            std::fs::read(dir.path().join("settings.json.unreadable")).unwrap(),
-            b"{ not json"
-        );
+        for damage in ["{ not json", "{ also not json"] {
+            std::fs::write(&path, damage).unwrap();
+            let (settings, message) = Settings::load(&path);
+            assert_eq!(settings, Settings::default());
+            let message = message.unwrap();
+            assert!(message.contains("not a settings file"), "{message}");
+            assert!(message.contains("the old file is kept as"), "{message}");
+        }
+        let mut kept: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|entry| std::fs::read_to_string(entry.path()).unwrap())
+            .collect();
+        kept.sort();
+        assert_eq!(kept, ["{ also not json", "{ not json"]);
     }
 }

@@ -13,7 +13,6 @@ use super::workspace::{Command, Workspace};
 use crate::dataset::SplitKind;
 use crate::model::{DeviceChoice, select_device};
 use crate::training::events::format_duration;
-use crate::training::run_folder::timestamped_run_name;
 use crate::training::{
     EpochMetrics, RunFolder, RunOutcome, RunState, RunSummary, TrainConfig, TrainingEvent, TrainingHandle,
     TrainingJob, list_runs, spawn_training,
@@ -180,14 +179,30 @@ impl TrainingView {
             ws.error(format!("{}: {err}", runs_folder.display()));
             return;
         }
-        let run_dir = resume.clone().unwrap_or_else(|| unused_run_folder(&runs_folder));
+        // A resumed run keeps its recorded settings; the form gives only its epochs and device.
+        let config = match &resume {
+            Some(run_dir) => match RunFolder::new(run_dir).read_info() {
+                Ok(info) => TrainConfig {
+                    epochs: self.form.epochs,
+                    device: self.form.device,
+                    ..info.config
+                },
+                Err(err) => {
+                    ws.error(err.to_string());
+                    return;
+                }
+            },
+            None => self.form.clone(),
+        };
         let (sender, events) = channel();
         let wake = ctx.clone();
         let job = TrainingJob {
             store: dataset.store.clone(),
-            config: self.form.clone(),
-            run_dir,
+            config,
+            // A new run gets a folder of its own in the runs folder, named for now.
+            run_dir: resume.clone().unwrap_or(runs_folder),
             resume: resume.is_some(),
+            in_runs_folder: resume.is_none(),
         };
         match spawn_training(job, move |event| {
             let _ = sender.send(event);
@@ -485,16 +500,4 @@ impl TrainingView {
                 plot.points(Points::new("validation accuracy (epoch end)", validation_accuracy).radius(4.0));
             });
     }
-}
-
-/// A run folder under `folder` named for the current time, never one that exists.
-fn unused_run_folder(folder: &Path) -> PathBuf {
-    let name = timestamped_run_name();
-    let mut candidate = folder.join(&name);
-    let mut suffix = 2;
-    while candidate.exists() {
-        candidate = folder.join(format!("{name}-{suffix}"));
-        suffix += 1;
-    }
-    candidate
 }

@@ -146,9 +146,8 @@ impl OpenRun {
         let (annotations, warning) = match AnnotationBook::load(&annotations_path) {
             Ok(book) => (book, None),
             Err(err) => {
-                let aside = annotations_path.with_extension("json.unreadable");
                 // Never write over annotations we cannot read: keep them aside, or do not open.
-                std::fs::rename(&annotations_path, &aside).map_err(|why| {
+                let aside = crate::atomic_file::move_aside(&annotations_path).map_err(|why| {
                     format!("{err}; it could not be moved aside ({why}), so the run stays closed")
                 })?;
                 let warning = format!(

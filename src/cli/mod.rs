@@ -21,7 +21,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::dataset::SplitKind;
 use crate::model::DeviceChoice;
 
 #[derive(Debug, Parser)]
@@ -92,15 +91,6 @@ pub struct AppArgs {
     /// Walk through every view, save a screenshot of each in DIR with what was measured, then close.
     #[arg(long, value_name = "DIR")]
     pub screenshots: Option<PathBuf>,
-}
-
-/// Arguments shared by the commands that train.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SplitArgs {
-    #[arg(long, value_enum, default_value_t = SplitKind::Patient)]
-    pub split: SplitKind,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
 }
 
 /// Runs the command line and turns any error into one line on standard error.

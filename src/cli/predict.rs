@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use super::predict_input::{PredictInput, prefetch_files};
 use crate::atomic_file::write_atomic;
 use crate::model::{DeviceChoice, select_device};
+use crate::review::annotations::{ANNOTATIONS_CSV, ANNOTATIONS_FILE};
 use crate::training::RunFolder;
 use crate::training::batches::render_threads;
 use crate::training::evaluate::{INFERENCE_BATCH, PendingPredictions, load_model};
@@ -18,9 +19,13 @@ pub fn run(
     device: DeviceChoice,
 ) -> anyhow::Result<ExitCode> {
     let run = RunFolder::open(run_dir)?;
+    if let Some(out) = out {
+        refuse_run_file(&run, out)?;
+    }
     let batch_norm = run.read_info()?.batch_norm;
     let compute = select_device(device)?;
-    let model = load_model(&run.model_path(), batch_norm, &compute.device)?;
+    let model_path = run.model_path();
+    let model = load_model(&model_path, batch_norm, &compute.device)?;
     let (files, mut failures) = collect_files(paths);
 
     let mut csv = csv::Writer::from_writer(Vec::new());
@@ -33,6 +38,14 @@ pub fn run(
     let mut pending = PendingPredictions::new(&compute.device);
     let mut write = |paths: Vec<PathBuf>, probabilities: Vec<f32>| -> anyhow::Result<()> {
         for (path, prob) in paths.iter().zip(probabilities) {
+            // A damaged model computes NaN, which would read as "not IDC".
+            anyhow::ensure!(
+                prob.is_finite() && (0.0..=1.0).contains(&prob),
+                "{}: the model gives {} as the probability of IDC for {}; the model file is damaged",
+                model_path.display(),
+                prob,
+                path.display()
+            );
             csv.write_record([
                 path.display().to_string(),
                 format!("{prob:.6}"),
@@ -83,7 +96,9 @@ fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
         if path.is_dir() {
             for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
                 match entry {
-                    Ok(entry) if entry.file_type().is_file() && is_png_name(entry.path()) => {
+                    // Anything but a folder: a FIFO or device with a PNG's name is named as such
+                    // by the reader, not passed over in silence.
+                    Ok(entry) if !entry.file_type().is_dir() && is_png_name(entry.path()) => {
                         files.push(entry.into_path());
                     }
                     Ok(_) => {}
@@ -100,6 +115,38 @@ fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
         }
     }
     (files, failures)
+}
+
+/// Refuses to write the CSV over one of the run's own files: its test predictions are what
+/// Review and `eval` read.
+fn refuse_run_file(run: &RunFolder, out: &Path) -> anyhow::Result<()> {
+    let folder = out.parent().filter(|parent| !parent.as_os_str().is_empty());
+    let same_folder = match (
+        folder.unwrap_or(Path::new(".")).canonicalize(),
+        run.root().canonicalize(),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let name = out.file_name().and_then(|name| name.to_str()).unwrap_or("");
+    let own = [
+        run.config_path(),
+        run.split_path(),
+        run.epochs_path(),
+        run.model_path(),
+        run.predictions_path(),
+        run.metrics_path(),
+    ]
+    .iter()
+    .filter_map(|path| path.file_name().and_then(|own| own.to_str()))
+    .chain([ANNOTATIONS_FILE, ANNOTATIONS_CSV])
+    .any(|own| own == name);
+    anyhow::ensure!(
+        !(same_folder && own),
+        "{}: that is the run's own file; write the predictions somewhere else",
+        out.display()
+    );
+    Ok(())
 }
 
 fn is_png_name(path: &Path) -> bool {

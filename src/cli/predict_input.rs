@@ -2,13 +2,13 @@
 //! own, ahead of the model, so that reading and rendering the next batches overlaps the
 //! inference of this one (on a GPU, one thread rendering held inference to its pace).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use rayon::prelude::*;
 
 use crate::dataset::PATCH_BYTES;
-use crate::dataset::decode::decode_patch;
+use crate::dataset::decode::read_patch_file;
 use crate::training::batches::{HostBatch, PREFETCH_DEPTH, Renderers};
 
 /// Files decoded at once: their pixels held in memory together.
@@ -72,10 +72,9 @@ pub fn prefetch_files(
 }
 
 /// A file's patch, or why it is not one.
-fn decode_file(path: &PathBuf) -> Decoded {
-    let bytes = std::fs::read(path).map_err(|err| format!("unreadable: {err}"))?;
+fn decode_file(path: &Path) -> Decoded {
     let mut slot = vec![0u8; PATCH_BYTES];
-    let (width, height) = decode_patch(&bytes, &mut slot).map_err(|reason| reason.to_string())?;
+    let (width, height) = read_patch_file(path, &mut slot).map_err(|reason| reason.to_string())?;
     Ok((slot, width, height))
 }
 

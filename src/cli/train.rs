@@ -6,13 +6,12 @@ use std::sync::mpsc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::SplitArgs;
 use super::report::{print_metrics, print_scan_report};
 use super::scan::scan_with_progress;
+use crate::dataset::SplitKind;
 use crate::dataset::demo::{DemoConfig, default_demo_dir, ensure_demo_dataset};
 use crate::model::DeviceChoice;
 use crate::training::events::format_duration;
-use crate::training::run_folder::timestamped_run_name;
 use crate::training::{RunFolder, RunOutcome, TrainConfig, TrainingEvent, TrainingJob, spawn_training};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -24,20 +23,29 @@ pub struct TrainArgs {
     /// Use the built-in synthetic demo dataset, generating it on first use.
     #[arg(long)]
     pub demo: bool,
-    #[arg(long, default_value_t = 40)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-2)]
-    pub learning_rate: f64,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
-    #[command(flatten)]
-    pub split: SplitArgs,
+    /// Epochs to train [default: 40; with --resume: the run's own].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Patches per batch [default: 32].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// AdaGrad's learning rate [default: 0.01].
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Where to train [default: auto; with --resume: the run's own].
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceChoice>,
+    /// How patches are divided into training, validation and test parts [default: patient].
+    #[arg(long, value_enum)]
+    pub split: Option<SplitKind>,
+    /// Seeds the split, the initial weights, the batches' order and augmentation [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Run folder (default: runs/run-<date>-<time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in --out from its last checkpoint.
+    /// Continue the run in --out from its last checkpoint, with its recorded settings (--epochs
+    /// and --device may change them; any other setting given must be the recorded one).
     #[arg(long, requires = "out")]
     pub resume: bool,
     /// Train without random augmentation.
@@ -68,27 +76,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("say which dataset: --data DIR, or --demo for the built-in synthetic one")
         }
     };
-    let config = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        learning_rate: args.learning_rate,
-        split: args.split.split,
-        seed: args.split.seed,
-        device: args.device,
-        augment: !args.no_augment,
-        ..TrainConfig::default()
+    let config = match (&args.out, args.resume) {
+        (Some(out), true) => resumed_config(&args, &RunFolder::open(out)?.read_info()?.config),
+        _ => new_config(&args),
     };
     config.validate().map_err(anyhow::Error::msg)?;
     let (store, report) = scan_with_progress(&data)?;
     print_scan_report(&report, &store);
-    let run_dir = args.out.clone().unwrap_or_else(default_run_dir);
-
     let (sender, events) = mpsc::channel();
     let job = TrainingJob {
         store,
         config,
-        run_dir,
+        // Without --out, a folder of its own under ./runs, named for now.
+        run_dir: args.out.clone().unwrap_or_else(|| PathBuf::from("runs")),
         resume: args.resume,
+        in_runs_folder: args.out.is_none(),
     };
     let handle = spawn_training(job, move |event| {
         let _ = sender.send(event); // the receiver only goes away once we are done
@@ -198,9 +200,34 @@ fn show_event(bar: &ProgressBar, event: TrainingEvent) {
     }
 }
 
-/// `runs/run-YYYYMMDD-HHMMSS` (UTC) under the current folder.
-fn default_run_dir() -> PathBuf {
-    PathBuf::from("runs").join(timestamped_run_name())
+/// The settings of a new run: the recipe's, with what the user typed.
+fn new_config(args: &TrainArgs) -> TrainConfig {
+    let recipe = TrainConfig::default();
+    TrainConfig {
+        epochs: args.epochs.unwrap_or(recipe.epochs),
+        batch_size: args.batch_size.unwrap_or(recipe.batch_size),
+        learning_rate: args.learning_rate.unwrap_or(recipe.learning_rate),
+        split: args.split.unwrap_or(recipe.split),
+        seed: args.seed.unwrap_or(recipe.seed),
+        device: args.device.unwrap_or(recipe.device),
+        augment: !args.no_augment,
+        ..recipe
+    }
+}
+
+/// The settings of a resumed run: the recorded ones, with what the user typed over them; the
+/// trainer refuses any change but the epochs and the device, naming it.
+fn resumed_config(args: &TrainArgs, recorded: &TrainConfig) -> TrainConfig {
+    TrainConfig {
+        epochs: args.epochs.unwrap_or(recorded.epochs),
+        batch_size: args.batch_size.unwrap_or(recorded.batch_size),
+        learning_rate: args.learning_rate.unwrap_or(recorded.learning_rate),
+        split: args.split.unwrap_or(recorded.split),
+        seed: args.seed.unwrap_or(recorded.seed),
+        device: args.device.unwrap_or(recorded.device),
+        augment: if args.no_augment { false } else { recorded.augment },
+        ..recorded.clone()
+    }
 }
 
 /// Prints a line above the progress bar, also when standard error is not a terminal.

@@ -54,12 +54,35 @@ pub struct DemoError {
     pub why: String,
 }
 
-/// Writes the demo dataset under `root` (created if missing).
+/// Demo patients are numbered like the real dataset's (8863, 10253, ...), from this range.
+const FIRST_DEMO_ID: u32 = 8_000;
+/// How many distinct patient numbers the range holds.
+pub const MAX_DEMO_PATIENTS: usize = 9_000;
+
+/// Writes the demo dataset under `root` (created if missing). Refuses a folder that holds
+/// anything but an earlier demo dataset.
 pub fn generate_demo_dataset(root: &Path, config: &DemoConfig) -> Result<DemoSummary, DemoError> {
     let fail = |path: &Path, err: &dyn std::fmt::Display| DemoError {
         path: path.to_path_buf(),
         why: err.to_string(),
     };
+    if config.patients > MAX_DEMO_PATIENTS {
+        return Err(fail(
+            root,
+            &format!(
+                "the demo generator names at most {MAX_DEMO_PATIENTS} patients, {} asked",
+                config.patients
+            ),
+        ));
+    }
+    // Never mix synthetic patches into a user's folder, nor mark it synthetic.
+    let occupied = std::fs::read_dir(root).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied && !root.join(SYNTHETIC_MARKER_FILE).is_file() {
+        return Err(fail(
+            root,
+            &"folder is not empty and holds no demo dataset; choose an empty or new folder",
+        ));
+    }
     std::fs::create_dir_all(root).map_err(|err| fail(root, &err))?;
     let marker = root.join(SYNTHETIC_MARKER_FILE);
     write_atomic(
@@ -76,7 +99,7 @@ pub fn generate_demo_dataset(root: &Path, config: &DemoConfig) -> Result<DemoSum
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut ids: Vec<u32> = Vec::new();
     while ids.len() < config.patients {
-        let id = rng.random_range(8_000..17_000);
+        let id = rng.random_range(FIRST_DEMO_ID..FIRST_DEMO_ID + MAX_DEMO_PATIENTS as u32);
         if !ids.contains(&id) {
             ids.push(id);
         }
@@ -538,15 +561,6 @@ pub fn default_demo_dir() -> PathBuf {
 pub fn ensure_demo_dataset(dir: &Path, config: &DemoConfig) -> Result<Option<DemoSummary>, DemoError> {
     if dir.join(SYNTHETIC_MARKER_FILE).is_file() {
         return Ok(None);
-    }
-    let occupied = std::fs::read_dir(dir)
-        .map(|mut entries| entries.next().is_some())
-        .unwrap_or(false);
-    if occupied {
-        return Err(DemoError {
-            path: dir.to_path_buf(),
-            why: "folder is not empty and holds no demo dataset; choose an empty folder".into(),
-        });
     }
     generate_demo_dataset(dir, config).map(Some)
 }

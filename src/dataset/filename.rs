@@ -45,12 +45,20 @@ pub fn parse_patch_name(file_name: &str) -> Result<PatchName, String> {
     })
 }
 
+/// The largest coordinate a patch may have: far beyond any scanned slide (IDC_regular's reach
+/// some 4,000 pixels), and far enough from `u32::MAX` that a slide's size never overflows.
+pub const MAX_COORDINATE: u32 = 1_000_000;
+
 fn parse_coordinate(text: &str, axis: &str) -> Result<u32, String> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{axis} coordinate '{text}' is not a number"));
     }
-    text.parse()
-        .map_err(|_| format!("{axis} coordinate '{text}' is too large"))
+    match text.parse::<u32>() {
+        Ok(value) if value <= MAX_COORDINATE => Ok(value),
+        _ => Err(format!(
+            "{axis} coordinate '{text}' is too large (at most {MAX_COORDINATE})"
+        )),
+    }
 }
 
 /// The file name a patch has in the IDC layout.
@@ -106,7 +114,11 @@ mod tests {
             ),
             (
                 "8863_idx5_x99999999999_y1_class0.png",
-                "x coordinate '99999999999' is too large",
+                "x coordinate '99999999999' is too large (at most 1000000)",
+            ),
+            (
+                "8863_idx5_x1_y4294967295_class0.png",
+                "y coordinate '4294967295' is too large (at most 1000000)",
             ),
         ];
         for (file, expected) in cases {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use super::decode::decode_patch;
+use super::decode::{MAX_PATCH_FILE_BYTES, read_patch_file};
 use super::filename::parse_patch_name;
 use super::store::{Patch, PatchStore};
 use super::{Label, NESTED_COPY_FOLDER, PATCH_BYTES, PATCH_SIDE, SYNTHETIC_MARKER_FILE};
@@ -20,11 +20,30 @@ pub enum SkipReason {
     Empty,
     Corrupt(String),
     BadName(String),
-    LabelMismatch { folder: Label, name: Label },
-    PatientMismatch { folder: String, name: String },
-    TooLarge { width: u32, height: u32 },
+    LabelMismatch {
+        folder: Label,
+        name: Label,
+    },
+    PatientMismatch {
+        folder: String,
+        name: String,
+    },
+    TooLarge {
+        width: u32,
+        height: u32,
+    },
     Unreadable(String),
-    Duplicate { first: PathBuf },
+    Duplicate {
+        first: PathBuf,
+    },
+    /// A FIFO, device or socket with a patch's name.
+    NotAFile,
+    /// More bytes than any 50x50 patch needs.
+    TooBig {
+        bytes: u64,
+    },
+    /// A symbolic link to a folder, which the walk does not follow.
+    LinkedFolder,
 }
 
 impl SkipReason {
@@ -40,6 +59,9 @@ impl SkipReason {
             SkipReason::TooLarge { .. } => "larger than 50x50",
             SkipReason::Unreadable(_) => "unreadable",
             SkipReason::Duplicate { .. } => "duplicate",
+            SkipReason::NotAFile => "not a regular file",
+            SkipReason::TooBig { .. } => "file too big",
+            SkipReason::LinkedFolder => "linked folder",
         }
     }
 }
@@ -68,6 +90,16 @@ impl fmt::Display for SkipReason {
             SkipReason::Duplicate { first } => {
                 write!(f, "duplicate of {}", first.display())
             }
+            SkipReason::NotAFile => write!(f, "not a regular file (a FIFO, device or socket); not read"),
+            SkipReason::TooBig { bytes } => write!(
+                f,
+                "file too big: {bytes} bytes, more than a 50x50 patch can take ({} bytes); not read",
+                MAX_PATCH_FILE_BYTES
+            ),
+            SkipReason::LinkedFolder => write!(
+                f,
+                "a symbolic link to a folder, not followed (the patches it points to may be counted elsewhere); copy the folder in to use it"
+            ),
         }
     }
 }
@@ -167,9 +199,7 @@ pub fn scan_dataset(
         .par_chunks_mut(PATCH_BYTES)
         .zip(candidates.par_iter())
         .map(|(slot, candidate)| {
-            let outcome = std::fs::read(&candidate.path)
-                .map_err(|err| SkipReason::Unreadable(err.to_string()))
-                .and_then(|bytes| decode_patch(&bytes, slot));
+            let outcome = read_patch_file(&candidate.path, slot);
             let done = decoded_count.fetch_add(1, Ordering::Relaxed) + 1;
             if done.is_multiple_of(1024) || done == total {
                 progress(ScanProgress { decoded: done, total });
@@ -262,22 +292,40 @@ fn find_candidates(root: &Path, report: &mut ScanReport) -> Vec<Candidate> {
             continue;
         }
         let path = entry.path();
-        let Some(folder_label) = class_folder_label(path) else {
-            continue; // not under <patient>/<0|1>/: not part of the layout
-        };
-        let file_name = entry.file_name().to_string_lossy();
-        if file_name.starts_with('.') {
-            continue; // hidden files (.DS_Store and the like) are not patches
-        }
         let skip = |reason| SkippedFile {
             path: path.to_path_buf(),
             reason,
         };
+        // A linked patient or class folder: said, not silently passed over.
+        if entry.path_is_symlink() && entry.depth() <= 2 && path.is_dir() {
+            report.skipped.push(skip(SkipReason::LinkedFolder));
+            continue;
+        }
+        let Some(folder_label) = class_folder_label(path) else {
+            continue; // not under <patient>/<0|1>/: not part of the layout
+        };
+        let Some(file_name) = entry.file_name().to_str() else {
+            report
+                .skipped
+                .push(skip(SkipReason::BadName("the name is not valid UTF-8".into())));
+            continue;
+        };
+        if file_name.starts_with('.') {
+            continue; // hidden files (.DS_Store and the like) are not patches
+        }
+        // Run files record a patch's path as text: one that is not UTF-8 could not be saved
+        // after training.
+        if path.to_str().is_none() {
+            report.skipped.push(skip(SkipReason::BadName(
+                "a folder in its path is not valid UTF-8".into(),
+            )));
+            continue;
+        }
         if !file_name.to_ascii_lowercase().ends_with(".png") {
             report.skipped.push(skip(SkipReason::NotPng));
             continue;
         }
-        let name = match parse_patch_name(&file_name) {
+        let name = match parse_patch_name(file_name) {
             Ok(name) => name,
             Err(why) => {
                 report.skipped.push(skip(SkipReason::BadName(why)));

@@ -221,4 +221,36 @@ mod tests {
             vec![None, None, None, None, Some(0), Some(1), None, Some(2), None]
         );
     }
+
+    #[test]
+    fn a_slide_spanning_the_largest_coordinates_renders_small() {
+        use crate::dataset::filename::MAX_COORDINATE;
+        let mut patches = Vec::new();
+        for (x, y) in [(0, 0), (MAX_COORDINATE, MAX_COORDINATE)] {
+            patches.push(Patch {
+                patient: 0,
+                x,
+                y,
+                label: Label::Idc,
+                width: 50,
+                height: 50,
+                path: PathBuf::from(format!("{x}-{y}.png")),
+            });
+        }
+        let store = PatchStore::new(
+            PathBuf::from("/data"),
+            false,
+            vec!["a".into()],
+            patches,
+            vec![90; 2 * PATCH_BYTES],
+        );
+        let layout = SlideLayout::new(&store, 0);
+        assert_eq!(layout.size(), (MAX_COORDINATE + 50, MAX_COORDINATE + 50));
+        let image = layout.render(&store, 4096);
+        assert!(image.width <= 4096 && image.height <= 4096);
+        assert_eq!(
+            layout.patch_at(&store, MAX_COORDINATE + 49, MAX_COORDINATE),
+            Some(1)
+        );
+    }
 }

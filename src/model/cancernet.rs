@@ -64,6 +64,25 @@ impl BatchNormSettings {
         Self::BURN_DEFAULTS
     }
 
+    /// What is wrong with constants read from a run's settings: an epsilon that is not a small
+    /// positive number divides by zero, a momentum outside 0..=1 makes the running statistics
+    /// diverge.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.epsilon.is_finite() && self.epsilon > 0.0 && self.epsilon < 1.0) {
+            return Err(format!(
+                "batch-norm epsilon {} must be a small positive number",
+                self.epsilon
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.momentum) {
+            return Err(format!(
+                "batch-norm momentum {} must be between 0 and 1",
+                self.momentum
+            ));
+        }
+        Ok(())
+    }
+
     fn layer(&self, channels: usize, device: &Device) -> BatchNorm {
         BatchNormConfig::new(channels)
             .with_epsilon(self.epsilon)

@@ -14,6 +14,8 @@ use burn::optim::OptimizerRecord;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 
+use crate::atomic_file::write_atomic;
+
 /// `module` with the values saved in the burnpack file at `path`, all read now.
 pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, String> {
     let record = ModuleRecord::from_bytes(read(path)?).map_err(|err| format!("{err}"))?;
@@ -29,4 +31,20 @@ fn read(path: &Path) -> Result<Bytes, String> {
     std::fs::read(path)
         .map(Bytes::from_bytes_vec)
         .map_err(|err| format!("unreadable: {err}"))
+}
+
+/// Saves `module` to `path` through [`write_atomic`]: a kill leaves the old file or the new one,
+/// and only ever temporaries that [`crate::atomic_file::remove_orphaned_temporaries`] knows.
+pub fn save_module<M: Module>(module: M, path: &Path) -> Result<(), String> {
+    let bytes = module
+        .into_record()
+        .into_bytes()
+        .map_err(|err| format!("{err}"))?;
+    write_atomic(path, &bytes).map_err(|err| err.to_string())
+}
+
+/// Saves an optimiser state as [`save_module`] saves a module.
+pub fn save_optimizer_record(record: OptimizerRecord, path: &Path) -> Result<(), String> {
+    let bytes = record.into_bytes().map_err(|err| format!("{err}"))?;
+    write_atomic(path, &bytes).map_err(|err| err.to_string())
 }

@@ -32,7 +32,9 @@ pub struct Annotation {
     pub path: PathBuf,
     /// The label the dataset gives the patch.
     pub label: Label,
-    /// The run's probability of IDC for the patch.
+    /// The run's probability of IDC for the patch. JSON has no NaN: a probability that is not a
+    /// number is written as `null` and read back as NaN, so it never makes the file unreadable.
+    #[serde(deserialize_with = "number_or_nan")]
     pub prob_idc: f32,
     #[serde(default)]
     pub flagged: bool,
@@ -59,6 +61,10 @@ impl Annotation {
     pub fn is_blank(&self) -> bool {
         !self.flagged && self.relabel.is_none() && self.note.trim().is_empty()
     }
+}
+
+fn number_or_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(deserializer)?.unwrap_or(f32::NAN))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,5 +259,20 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_probability_that_is_not_a_number_never_makes_the_file_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(ANNOTATIONS_FILE);
+        let mut book = AnnotationBook::default();
+        let mut damaged = annotation("scored by a damaged model");
+        damaged.prob_idc = f32::NAN;
+        book.set(damaged);
+        std::fs::write(&path, book.to_json()).unwrap();
+        let loaded = AnnotationBook::load(&path).unwrap();
+        let only = loaded.iter().next().unwrap();
+        assert!(only.prob_idc.is_nan());
+        assert_eq!(only.note, "scored by a damaged model");
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::events::EpochMetrics;
-use crate::atomic_file::{write_atomic, write_atomic_with};
+use crate::atomic_file::{remove_orphaned_temporaries, utc_stamp, write_atomic, write_atomic_with};
 use crate::dataset::Label;
 use crate::metrics::Metrics;
 use crate::model::cancernet::BatchNormSettings;
@@ -44,6 +44,37 @@ impl PredictionRow {
     pub fn truth(&self) -> Label {
         Label::from_index(self.label).unwrap_or(Label::NonIdc)
     }
+
+    /// What is wrong with a row read from a file: a label other than 0 or 1, or a probability
+    /// that is not a number between 0 and 1 (a damaged model's NaN scores as "not IDC").
+    fn check(&self) -> Result<(), String> {
+        if Label::from_index(self.label).is_none() {
+            return Err(format!("label {} is not 0 or 1", self.label));
+        }
+        if !(self.prob_idc.is_finite() && (0.0..=1.0).contains(&self.prob_idc)) {
+            return Err(format!("probability {} is not between 0 and 1", self.prob_idc));
+        }
+        Ok(())
+    }
+}
+
+impl RunInfo {
+    /// What is wrong with settings read from a `config.json`: what the trainer or the model
+    /// would otherwise panic on, or train on silently.
+    fn check(&self) -> Result<(), String> {
+        self.config.validate()?;
+        if !self
+            .class_weights
+            .iter()
+            .all(|weight| weight.is_finite() && *weight > 0.0)
+        {
+            return Err(format!(
+                "class weights {:?} must be positive numbers",
+                self.class_weights
+            ));
+        }
+        self.batch_norm.validate()
+    }
 }
 
 /// Where training stood after its last finished epoch.
@@ -65,6 +96,39 @@ fn file_error(path: &Path, why: impl std::fmt::Display) -> RunFileError {
     RunFileError {
         path: path.to_path_buf(),
         why: why.to_string(),
+    }
+}
+
+/// What a run folder holds: its files, its checkpoints, and what the app saves beside them.
+const RUN_ENTRIES: &[&str] = &[
+    "config.json",
+    "split.csv",
+    "epochs.csv",
+    "model.bpk",
+    "checkpoint",
+    "predictions.csv",
+    "metrics.json",
+    "annotations.json",
+    "annotations.csv",
+];
+
+/// The file whose lock says a process is training into the folder.
+const LOCK_FILE: &str = ".lock";
+/// How old a temporary file must be before it counts as orphaned by a kill: older than any
+/// write of a run's files takes.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A run folder this process holds (see [`RunFolder::claim`]); dropping it lets go.
+#[derive(Debug)]
+pub struct RunClaim {
+    run: RunFolder,
+    _lock: std::fs::File,
+}
+
+impl std::ops::Deref for RunClaim {
+    type Target = RunFolder;
+    fn deref(&self) -> &RunFolder {
+        &self.run
     }
 }
 
@@ -96,6 +160,99 @@ impl RunFolder {
 
     pub fn create(&self) -> Result<(), RunFileError> {
         std::fs::create_dir_all(self.checkpoint_dir()).map_err(|err| file_error(&self.checkpoint_dir(), err))
+    }
+
+    /// Takes the run folder for this process until the claim is dropped: creates it if needed
+    /// and locks its `.lock` file, so no other training (another command, another app window)
+    /// writes into it meanwhile. The lock is the operating system's and goes with the process,
+    /// so a killed run leaves nothing stale. Temporary files that an earlier kill left are
+    /// removed now that nobody else writes here.
+    pub fn claim(&self) -> Result<RunClaim, RunFileError> {
+        std::fs::create_dir_all(&self.root).map_err(|err| file_error(&self.root, err))?;
+        let lock_path = self.root.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|err| file_error(&lock_path, err))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(file_error(
+                    &self.root,
+                    "another training is writing into this run folder; wait for it or choose another",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(err)) => return Err(file_error(&lock_path, err)),
+        }
+        for folder in [self.root.clone(), self.checkpoint_dir()] {
+            remove_orphaned_temporaries(&folder, ORPHAN_AGE);
+        }
+        Ok(RunClaim {
+            run: self.clone(),
+            _lock: lock,
+        })
+    }
+
+    /// A new run folder under `parent` named for the current time, created here and now: the
+    /// creation is exclusive, so two runs started in the same second (two commands, two
+    /// windows) get two folders, the second with a suffix.
+    pub fn create_unique(parent: &Path) -> Result<RunFolder, RunFileError> {
+        std::fs::create_dir_all(parent).map_err(|err| file_error(parent, err))?;
+        let name = timestamped_run_name();
+        for attempt in 1u32.. {
+            let candidate = match attempt {
+                1 => parent.join(&name),
+                _ => parent.join(format!("{name}-{attempt}")),
+            };
+            match std::fs::create_dir(&candidate) {
+                Ok(()) => return Ok(RunFolder::new(candidate)),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(file_error(&candidate, err)),
+            }
+        }
+        unreachable!("a run name is found before the counter wraps")
+    }
+
+    /// True when the folder holds a run that finished at least one epoch: what a new run must
+    /// never overwrite. A run that failed before its first epoch holds nothing worth keeping
+    /// and may be started again in place.
+    pub fn has_trained(&self) -> Result<bool, RunFileError> {
+        Ok(self
+            .read_checkpoint()?
+            .is_some_and(|state| state.completed_epochs > 0)
+            || self.epochs_path().exists()
+            || self.model_path().exists()
+            || self.predictions_path().exists())
+    }
+
+    /// The first entry of the folder that no run would have written, if any: a folder of the
+    /// user's own that a new run must not be written into.
+    pub fn foreign_entry(&self) -> Result<Option<PathBuf>, RunFileError> {
+        let entries = std::fs::read_dir(&self.root).map_err(|err| file_error(&self.root, err))?;
+        let mut names: Vec<_> = entries.flatten().map(|entry| entry.file_name()).collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .find(|name| {
+                let name = name.to_string_lossy();
+                !(name.starts_with('.') || RUN_ENTRIES.contains(&name.as_ref()))
+            })
+            .map(PathBuf::from))
+    }
+
+    /// Removes the test results of an earlier finish: a run resumed to train further has a new
+    /// best model, and results that no longer match it must not be shown as its own.
+    pub fn remove_results(&self) -> Result<(), RunFileError> {
+        for path in [self.predictions_path(), self.metrics_path()] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(file_error(&path, err)),
+            }
+        }
+        Ok(())
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -134,8 +291,13 @@ impl RunFolder {
         write_json(&self.config_path(), info)
     }
 
+    /// The run's settings, checked: a hand-edited or damaged file is named, not trained on.
     pub fn read_info(&self) -> Result<RunInfo, RunFileError> {
-        read_json(&self.config_path())
+        let path = self.config_path();
+        let info: RunInfo = read_json(&path)?;
+        info.check()
+            .map_err(|why| file_error(&path, format!("invalid settings: {why}")))?;
+        Ok(info)
     }
 
     pub fn write_epochs(&self, epochs: &[EpochMetrics]) -> Result<(), RunFileError> {
@@ -158,7 +320,13 @@ impl RunFolder {
                 "no test predictions yet: the run has not finished",
             ));
         }
-        read_csv(&path)
+        let rows: Vec<PredictionRow> = read_csv(&path)?;
+        for (row, prediction) in rows.iter().enumerate() {
+            prediction
+                .check()
+                .map_err(|why| file_error(&path, format!("row {}: {why}", row + 2)))?;
+        }
+        Ok(rows)
     }
 
     pub fn write_metrics(&self, metrics: &Metrics) -> Result<(), RunFileError> {
@@ -233,37 +401,9 @@ fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, RunFile
         .collect()
 }
 
-/// A new run's folder name, `run-YYYYMMDD-HHMMSS` (UTC): sorts by time, unique per second.
+/// A new run's folder name, `run-YYYYMMDD-HHMMSS` (UTC): sorts by time.
 pub fn timestamped_run_name() -> String {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
-    let time = seconds % 86_400;
-    format!(
-        "run-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        time / 3600,
-        time / 60 % 60,
-        time % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    format!("run-{}", utc_stamp())
 }
 
 #[cfg(test)]
@@ -297,9 +437,49 @@ mod tests {
     }
 
     #[test]
-    fn dates_run_folders_correctly() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_419), (2025, 11, 27));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn runs_started_in_the_same_second_get_folders_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let folders: Vec<RunFolder> = (0..3)
+            .map(|_| RunFolder::create_unique(dir.path()).unwrap())
+            .collect();
+        assert_ne!(folders[0], folders[1]);
+        assert_ne!(folders[1], folders[2]);
+        assert!(folders.iter().all(|run| run.root().is_dir()));
+    }
+
+    #[test]
+    fn a_claimed_folder_is_refused_to_a_second_claim_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunFolder::new(dir.path().join("run"));
+        let claim = run.claim().unwrap();
+        let err = run.claim().unwrap_err().to_string();
+        assert!(err.contains("another training is writing"), "{err}");
+        drop(claim);
+        run.claim().unwrap();
+    }
+
+    #[test]
+    fn unreadable_settings_and_results_are_named_with_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunFolder::new(dir.path());
+        let mut info = RunInfo {
+            config: TrainConfig::default(),
+            dataset: PathBuf::from("/data"),
+            synthetic: false,
+            class_weights: [1.0, 2.5],
+            version: "0.1.0".into(),
+            batch_norm: BatchNormSettings::MODEL,
+        };
+        info.batch_norm.momentum = 3.0;
+        run.write_info(&info).unwrap();
+        let err = run.read_info().unwrap_err().to_string();
+        assert!(
+            err.contains("batch-norm momentum 3 must be between 0 and 1"),
+            "{err}"
+        );
+        info.batch_norm = BatchNormSettings::MODEL;
+        info.class_weights = [-1.0, 1.0];
+        run.write_info(&info).unwrap();
+        assert!(run.read_info().unwrap_err().to_string().contains("class weights"));
     }
 }

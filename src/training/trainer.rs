@@ -19,13 +19,13 @@ use super::batches::{BatchPlan, prefetch_batches, render_threads};
 use super::config::TrainConfig;
 use super::evaluate::{InferenceError, load_model, loss_and_accuracy, predict_patches};
 use super::events::{EpochMetrics, TrainingEvent};
-use super::run_folder::{CheckpointState, PredictionRow, RunFileError, RunFolder, RunInfo};
+use super::run_folder::{CheckpointState, PredictionRow, RunClaim, RunFileError, RunFolder, RunInfo};
 use super::step::{Learner, ReadBackWindow, read_back_every};
 use crate::dataset::split::SplitError;
-use crate::dataset::{Label, PatchStore, Split, SplitPart};
+use crate::dataset::{Label, PatchStore, Split, SplitKind, SplitPart};
 use crate::metrics::Metrics;
 use crate::model::cancernet::BatchNormSettings;
-use crate::model::saved_file::{load_module, load_optimizer_record};
+use crate::model::saved_file::{load_module, load_optimizer_record, save_module, save_optimizer_record};
 use crate::model::{CancerNet, DeviceError, select_device};
 
 /// What to train, on what, and where the run goes.
@@ -34,9 +34,11 @@ pub struct TrainingJob {
     pub store: Arc<PatchStore>,
     pub config: TrainConfig,
     pub run_dir: PathBuf,
-    /// Continue the run in `run_dir` from its last checkpoint. Its saved settings and split are
-    /// used, except the number of epochs and the device, which come from `config`.
+    /// Continue the run in `run_dir` from its last checkpoint, with its saved split. `config`
+    /// must then be the recorded settings, except for the number of epochs and the device.
     pub resume: bool,
+    /// A new run in a folder of its own, created in `run_dir` and named for the current time.
+    pub in_runs_folder: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,29 +136,29 @@ pub fn run_training(
 ) -> Result<RunOutcome, TrainError> {
     job.config.validate().map_err(TrainError::Config)?;
     let store = &job.store;
-    let run = RunFolder::new(&job.run_dir);
-    let (info, split, checkpoint) = if job.resume {
-        prepare_resume(job, &run)?
+    // Everything that can be checked is checked before anything is written: a refused start
+    // leaves no folder behind, and a failed one leaves nothing that blocks a retry.
+    let start = if job.resume {
+        prepare_resume(job)?
     } else {
-        prepare_new_run(job, &run)?
+        prepare_new_run(job)?
     };
+    let RunStart {
+        run,
+        info,
+        split,
+        checkpoint,
+    } = start;
     let config = &info.config;
     let compute = select_device(config.device)?;
     let plain_device = compute.device.clone();
-    // Seeds weight initialisation and dropout masks.
+    // Seeds weight initialisation; each epoch reseeds its dropout masks (below).
     plain_device.clone().autodiff().seed(config.seed);
 
     let train_indices = split.indices(SplitPart::Train);
     let validation_indices = split.indices(SplitPart::Validation);
     let test_indices = split.indices(SplitPart::Test);
     let batches_per_epoch = train_indices.len() / config.batch_size;
-    if batches_per_epoch == 0 {
-        return Err(TrainError::Data(format!(
-            "the training part has {} patches, fewer than one batch of {}",
-            train_indices.len(),
-            config.batch_size
-        )));
-    }
 
     let mut learner = Learner::new(
         &compute.device,
@@ -183,6 +185,11 @@ pub fn run_training(
             why: format!("cannot load checkpoint: {why}"),
         })?;
         learner.optimizer = learner.optimizer.load_record(record);
+        if saved.best_epoch == saved.completed_epochs {
+            // A kill between committing the checkpoint and copying it to model.bpk left the
+            // best model behind the log; the checkpoint's model is the best one.
+            save_model(&learner.model, &run.model_path())?;
+        }
         state = saved;
     }
     let mut epoch_log = if state.completed_epochs > 0 {
@@ -212,6 +219,12 @@ pub fn run_training(
 
     for epoch in state.completed_epochs + 1..=config.epochs {
         let epoch_started = Instant::now();
+        // Dropout masks are drawn from the device's generator: seeded per epoch, a resumed run
+        // draws the masks the uninterrupted one would have.
+        plain_device
+            .clone()
+            .autodiff()
+            .seed(epoch_seed(config.seed, epoch, 3));
         let mut order = train_indices.clone();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(config.seed, epoch, 1)));
         let plan = BatchPlan {
@@ -283,6 +296,11 @@ pub fn run_training(
             predict_patches(&learner.model.valid(), store, &validation_indices, &plain_device)?;
         let (validation_loss, validation_accuracy) =
             loss_and_accuracy(&validation_labels, &validation_probabilities);
+        if !validation_loss.is_finite() {
+            return Err(TrainError::Backend(format!(
+                "the validation loss became {validation_loss} in epoch {epoch}; try a lower learning rate"
+            )));
+        }
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -295,26 +313,26 @@ pub fn run_training(
         epoch_log.push(metrics.clone());
         listener(TrainingEvent::Epoch(metrics));
 
-        // An empty validation part cannot pick a best epoch: then the latest is the best.
-        let best = validation_indices.is_empty() || validation_loss < state.best_validation_loss;
+        let best = validation_loss < state.best_validation_loss;
         save_model(&learner.model, &run.checkpoint_model_path(epoch))?;
         let optimizer_path = run.checkpoint_optimizer_path(epoch);
-        learner
-            .optimizer
-            .to_record()
-            .save(&optimizer_path)
-            .map_err(|err| TrainError::File {
+        save_optimizer_record(learner.optimizer.to_record(), &optimizer_path).map_err(|why| {
+            TrainError::File {
                 path: optimizer_path.clone(),
-                why: err.to_string(),
-            })?;
+                why,
+            }
+        })?;
+        run.write_epochs(&epoch_log)?;
+        state.completed_epochs = epoch;
         if best {
-            save_model(&learner.model, &run.model_path())?;
             state.best_validation_loss = validation_loss;
             state.best_epoch = epoch;
         }
-        run.write_epochs(&epoch_log)?;
-        state.completed_epochs = epoch;
         run.commit_checkpoint(&state)?;
+        // Only after the commit: model.bpk is never from an epoch the log does not hold.
+        if best {
+            save_model(&learner.model, &run.model_path())?;
+        }
         listener(TrainingEvent::Checkpoint { epoch, best });
     }
 
@@ -339,6 +357,15 @@ fn evaluate_test_part(
     run: &RunFolder,
 ) -> Result<Metrics, TrainError> {
     let probabilities = predict_patches(model, store, test_indices, device)?;
+    if let Some(bad) = probabilities
+        .iter()
+        .find(|prob| !(prob.is_finite() && (0.0..=1.0).contains(*prob)))
+    {
+        return Err(TrainError::Backend(format!(
+            "{}: the best model gives {bad} as a probability of IDC; no results were written",
+            run.model_path().display()
+        )));
+    }
     let rows: Vec<PredictionRow> = test_indices
         .iter()
         .zip(&probabilities)
@@ -361,33 +388,27 @@ fn evaluate_test_part(
     Ok(metrics)
 }
 
-fn prepare_new_run(
-    job: &TrainingJob,
-    run: &RunFolder,
-) -> Result<(RunInfo, Split, Option<CheckpointState>), TrainError> {
-    if run.config_path().exists() {
-        return Err(TrainError::Config(format!(
-            "{} already holds a run; resume it or choose another output folder",
-            run.root().display()
-        )));
-    }
+/// A run folder, held, with what it will train on.
+struct RunStart {
+    run: RunClaim,
+    info: RunInfo,
+    split: Split,
+    checkpoint: Option<CheckpointState>,
+}
+
+fn prepare_new_run(job: &TrainingJob) -> Result<RunStart, TrainError> {
     let store = &job.store;
     let split = Split::new(store, job.config.split, job.config.seed);
-    let mut train_counts = [0usize; 2];
-    for index in split.indices(SplitPart::Train) {
-        train_counts[store.patch(index).label.index()] += 1;
-    }
-    if let Some(missing) = Label::ALL
-        .into_iter()
-        .find(|label| train_counts[label.index()] == 0)
-    {
-        return Err(TrainError::Data(format!(
-            "the training part has no {} patches; a classifier needs both classes",
-            missing.name()
-        )));
-    }
-    let largest = *train_counts.iter().max().unwrap_or(&1) as f32;
-    let class_weights = train_counts.map(|count| largest / count as f32);
+    let class_weights = check_split(store, &split, &job.config)?;
+    let run = if job.in_runs_folder {
+        RunFolder::create_unique(&job.run_dir)?
+    } else {
+        RunFolder::new(&job.run_dir)
+    };
+    // Looked at before the claim (which leaves a lock file) and again under it.
+    check_free_for_new_run(&run)?;
+    let run = run.claim()?;
+    check_free_for_new_run(&run)?;
     run.create()?;
     split.save(store, &run.split_path())?;
     let info = RunInfo {
@@ -399,25 +420,169 @@ fn prepare_new_run(
         batch_norm: BatchNormSettings::MODEL,
     };
     run.write_info(&info)?;
-    Ok((info, split, None))
+    Ok(RunStart {
+        run,
+        info,
+        split,
+        checkpoint: None,
+    })
 }
 
-fn prepare_resume(
-    job: &TrainingJob,
-    run: &RunFolder,
-) -> Result<(RunInfo, Split, Option<CheckpointState>), TrainError> {
-    let mut info = RunFolder::open(run.root())?.read_info()?;
-    info.config.epochs = job.config.epochs;
-    info.config.device = job.config.device;
+/// Refuses a folder that holds a trained run or files of the user's own. A run that failed
+/// before its first epoch is started again in place.
+fn check_free_for_new_run(run: &RunFolder) -> Result<(), TrainError> {
+    if !run.root().exists() {
+        return Ok(());
+    }
+    if run.config_path().exists() && (run.read_info().is_err() || run.has_trained()?) {
+        return Err(TrainError::Config(format!(
+            "{} already holds a run; resume it or choose another output folder",
+            run.root().display()
+        )));
+    }
+    if let Some(stranger) = run.foreign_entry()? {
+        return Err(TrainError::Config(format!(
+            "{} is not empty and holds no run (it has {}); choose an empty or new folder",
+            run.root().display(),
+            stranger.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a split that cannot give a trained model and honest scores: a part with no
+/// patches, a training part without both classes or smaller than one batch. Returns the class
+/// weights of the training part.
+fn check_split(store: &PatchStore, split: &Split, config: &TrainConfig) -> Result<[f32; 2], TrainError> {
+    let advice = match config.split {
+        SplitKind::Patient => format!(
+            "a split by patient needs at least 3 patients with patches of both classes (this dataset has {}); add patients or use --split patch",
+            store.patients().len()
+        ),
+        SplitKind::Patch => format!(
+            "this dataset has {} patches; a split by patch needs some dozens",
+            store.len()
+        ),
+    };
+    for (part, name) in [(SplitPart::Test, "test"), (SplitPart::Validation, "validation")] {
+        if split.indices(part).is_empty() {
+            return Err(TrainError::Data(format!(
+                "the {name} part would be empty: {advice}"
+            )));
+        }
+    }
+    let train = split.indices(SplitPart::Train);
+    let mut train_counts = [0usize; 2];
+    for &index in &train {
+        train_counts[store.patch(index).label.index()] += 1;
+    }
+    if let Some(missing) = Label::ALL
+        .into_iter()
+        .find(|label| train_counts[label.index()] == 0)
+    {
+        return Err(TrainError::Data(format!(
+            "the training part has no {} patches; a classifier needs both classes",
+            missing.name()
+        )));
+    }
+    if train.len() < config.batch_size {
+        return Err(TrainError::Data(format!(
+            "the training part has {} patches, fewer than one batch of {}",
+            train.len(),
+            config.batch_size
+        )));
+    }
+    let largest = *train_counts.iter().max().unwrap_or(&1) as f32;
+    Ok(train_counts.map(|count| largest / count as f32))
+}
+
+/// Continues the run as it was recorded. Only the number of epochs and the device may differ
+/// from the recorded settings (a new epoch count is recorded); any other difference is refused
+/// by name, since a resumed run with other settings would be neither run.
+fn prepare_resume(job: &TrainingJob) -> Result<RunStart, TrainError> {
+    let run = RunFolder::open(&job.run_dir)?.claim()?;
+    let mut info = run.read_info()?;
+    let changed = changed_settings(&info.config, &job.config);
+    if !changed.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{}: a resumed run keeps its settings, but {} differ{} from the recorded; start a new run to change {}",
+            run.root().display(),
+            changed.join(", "),
+            if changed.len() == 1 { "s" } else { "" },
+            if changed.len() == 1 { "it" } else { "them" },
+        )));
+    }
     let split = Split::load(&job.store, info.config.split, info.config.seed, &run.split_path())?;
+    check_split(&job.store, &split, &info.config)?;
     let checkpoint = run.read_checkpoint()?;
-    Ok((info, split, checkpoint))
+    let completed = checkpoint.as_ref().map_or(0, |state| state.completed_epochs);
+    // A run killed after its last epoch but before its results were all written finishes
+    // with its test evaluation alone.
+    let has_results = run.predictions_path().exists() && run.metrics_path().exists();
+    if job.config.epochs < completed || (job.config.epochs == completed && has_results) {
+        return Err(TrainError::Config(format!(
+            "{}: the run has finished {completed} epochs; ask for more to train further",
+            run.root().display()
+        )));
+    }
+    if job.config.epochs != info.config.epochs || job.config.device != info.config.device {
+        info.config.epochs = job.config.epochs;
+        info.config.device = job.config.device;
+        run.write_info(&info)?;
+    }
+    // Results of an earlier finish belong to a model this run is about to move past.
+    run.remove_results()?;
+    Ok(RunStart {
+        run,
+        info,
+        split,
+        checkpoint,
+    })
+}
+
+/// The names of the settings, other than epochs and device, in which `asked` differs from
+/// `recorded`, as the command line spells them.
+pub fn changed_settings(recorded: &TrainConfig, asked: &TrainConfig) -> Vec<String> {
+    let split = |kind: SplitKind| match kind {
+        SplitKind::Patient => "patient",
+        SplitKind::Patch => "patch",
+    };
+    let on_off = |enabled: bool| if enabled { "on" } else { "off" };
+    let settings = [
+        (
+            "--batch-size",
+            asked.batch_size.to_string(),
+            recorded.batch_size.to_string(),
+        ),
+        (
+            "--learning-rate",
+            asked.learning_rate.to_string(),
+            recorded.learning_rate.to_string(),
+        ),
+        (
+            "the learning-rate decay",
+            asked.lr_decay.to_string(),
+            recorded.lr_decay.to_string(),
+        ),
+        ("--split", split(asked.split).into(), split(recorded.split).into()),
+        ("--seed", asked.seed.to_string(), recorded.seed.to_string()),
+        (
+            "augmentation",
+            on_off(asked.augment).into(),
+            on_off(recorded.augment).into(),
+        ),
+    ];
+    settings
+        .into_iter()
+        .filter(|(_, asked, recorded)| asked != recorded)
+        .map(|(name, asked, recorded)| format!("{name} ({asked} asked, {recorded} recorded)"))
+        .collect()
 }
 
 fn save_model(model: &CancerNet, path: &std::path::Path) -> Result<(), TrainError> {
-    model.clone().save_file(path).map_err(|err| TrainError::File {
+    save_module(model.clone(), path).map_err(|why| TrainError::File {
         path: path.to_path_buf(),
-        why: err.to_string(),
+        why,
     })
 }
 

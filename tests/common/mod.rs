@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
 use idc_studio::dataset::demo::{DemoConfig, generate_demo_dataset};
@@ -33,6 +34,36 @@ pub fn small_demo() -> &'static Demo {
             store: Arc::new(store),
         }
     })
+}
+
+/// The release binary, as a user runs it.
+pub fn idc_studio(args: &[&str]) -> Output {
+    idc_studio_command(args).output().expect("the binary runs")
+}
+
+/// The command [`idc_studio`] runs, for tests that start it in the background or elsewhere.
+pub fn idc_studio_command(args: &[&str]) -> Command {
+    // As in a desktop session: without it Mesa's Vulkan driver, probed by `--device auto`,
+    // complains on standard error on headless machines.
+    static RUNTIME_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let runtime_dir = RUNTIME_DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idc-studio"));
+    command.args(args).env("XDG_RUNTIME_DIR", runtime_dir.path());
+    command
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A failure is one line on standard error, naming the problem, with a non-zero exit.
+pub fn assert_one_line_error(output: &Output, needle: &str) {
+    assert!(!output.status.success(), "{}", text(&output.stdout));
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {stderr}");
+    assert!(lines[0].contains(needle), "{needle:?} in {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 pub fn png_bytes(image: image::DynamicImage) -> Vec<u8> {
@@ -149,4 +180,30 @@ pub mod stack {
         let by_groups = train(by_groups, &mut resumed, Some(&resumed_adagrad), 3..5, device);
         [values(&by_direct), values(&by_groups), values(&stack(device))]
     }
+}
+
+/// A PNG chunk: length, type, data and the CRC over type and data.
+pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(data);
+    let crc = crc32(&chunk[4..]);
+    chunk.extend_from_slice(&crc.to_be_bytes());
+    chunk
+}
+
+/// The CRC-32 of PNG chunks (ISO 3309), bit by bit: test files are small.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
