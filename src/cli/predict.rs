@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use super::predict_input::{PredictInput, prefetch_files};
 use crate::atomic_file::write_atomic;
 use crate::model::{DeviceChoice, select_device};
-use crate::review::annotations::{ANNOTATIONS_CSV, ANNOTATIONS_FILE};
 use crate::training::RunFolder;
 use crate::training::batches::render_threads;
 use crate::training::evaluate::{INFERENCE_BATCH, PendingPredictions, load_model};
@@ -19,8 +18,13 @@ pub fn run(
     device: DeviceChoice,
 ) -> anyhow::Result<ExitCode> {
     let run = RunFolder::open(run_dir)?;
+    // Its test predictions are what Review and `eval` read.
     if let Some(out) = out {
-        refuse_run_file(&run, out)?;
+        anyhow::ensure!(
+            !run.owns(out),
+            "{}: that is the run's own file; write the predictions somewhere else",
+            out.display()
+        );
     }
     let batch_norm = run.read_info()?.batch_norm;
     let compute = select_device(device)?;
@@ -115,38 +119,6 @@ fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
         }
     }
     (files, failures)
-}
-
-/// Refuses to write the CSV over one of the run's own files: its test predictions are what
-/// Review and `eval` read.
-fn refuse_run_file(run: &RunFolder, out: &Path) -> anyhow::Result<()> {
-    let folder = out.parent().filter(|parent| !parent.as_os_str().is_empty());
-    let same_folder = match (
-        folder.unwrap_or(Path::new(".")).canonicalize(),
-        run.root().canonicalize(),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    let name = out.file_name().and_then(|name| name.to_str()).unwrap_or("");
-    let own = [
-        run.config_path(),
-        run.split_path(),
-        run.epochs_path(),
-        run.model_path(),
-        run.predictions_path(),
-        run.metrics_path(),
-    ]
-    .iter()
-    .filter_map(|path| path.file_name().and_then(|own| own.to_str()))
-    .chain([ANNOTATIONS_FILE, ANNOTATIONS_CSV])
-    .any(|own| own == name);
-    anyhow::ensure!(
-        !(same_folder && own),
-        "{}: that is the run's own file; write the predictions somewhere else",
-        out.display()
-    );
-    Ok(())
 }
 
 fn is_png_name(path: &Path) -> bool {

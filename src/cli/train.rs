@@ -77,8 +77,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let config = match (&args.out, args.resume) {
-        (Some(out), true) => resumed_config(&args, &RunFolder::open(out)?.read_info()?.config),
-        _ => new_config(&args),
+        (Some(out), true) => asked_config(&args, &RunFolder::open(out)?.read_info()?.config),
+        _ => asked_config(&args, &TrainConfig::default()),
     };
     config.validate().map_err(anyhow::Error::msg)?;
     let (store, report) = scan_with_progress(&data)?;
@@ -200,33 +200,19 @@ fn show_event(bar: &ProgressBar, event: TrainingEvent) {
     }
 }
 
-/// The settings of a new run: the recipe's, with what the user typed.
-fn new_config(args: &TrainArgs) -> TrainConfig {
-    let recipe = TrainConfig::default();
+/// The settings the user asked for: `base` (the recipe's for a new run, the recorded ones for
+/// a resumed run) with what they typed over it. The trainer refuses any change to a resumed run
+/// but the epochs and the device, naming it.
+fn asked_config(args: &TrainArgs, base: &TrainConfig) -> TrainConfig {
     TrainConfig {
-        epochs: args.epochs.unwrap_or(recipe.epochs),
-        batch_size: args.batch_size.unwrap_or(recipe.batch_size),
-        learning_rate: args.learning_rate.unwrap_or(recipe.learning_rate),
-        split: args.split.unwrap_or(recipe.split),
-        seed: args.seed.unwrap_or(recipe.seed),
-        device: args.device.unwrap_or(recipe.device),
-        augment: !args.no_augment,
-        ..recipe
-    }
-}
-
-/// The settings of a resumed run: the recorded ones, with what the user typed over them; the
-/// trainer refuses any change but the epochs and the device, naming it.
-fn resumed_config(args: &TrainArgs, recorded: &TrainConfig) -> TrainConfig {
-    TrainConfig {
-        epochs: args.epochs.unwrap_or(recorded.epochs),
-        batch_size: args.batch_size.unwrap_or(recorded.batch_size),
-        learning_rate: args.learning_rate.unwrap_or(recorded.learning_rate),
-        split: args.split.unwrap_or(recorded.split),
-        seed: args.seed.unwrap_or(recorded.seed),
-        device: args.device.unwrap_or(recorded.device),
-        augment: if args.no_augment { false } else { recorded.augment },
-        ..recorded.clone()
+        epochs: args.epochs.unwrap_or(base.epochs),
+        batch_size: args.batch_size.unwrap_or(base.batch_size),
+        learning_rate: args.learning_rate.unwrap_or(base.learning_rate),
+        split: args.split.unwrap_or(base.split),
+        seed: args.seed.unwrap_or(base.seed),
+        device: args.device.unwrap_or(base.device),
+        augment: base.augment && !args.no_augment,
+        ..base.clone()
     }
 }
 

@@ -91,14 +91,9 @@ pub fn decode_patch(bytes: &[u8], slot: &mut [u8]) -> Result<(u8, u8), SkipReaso
     limits.max_alloc = Some(MAX_DECODE_ALLOCATION);
     let decoder =
         image::codecs::png::PngDecoder::with_limits(std::io::Cursor::new(bytes), limits).map_err(corrupt)?;
-    let (declared_width, declared_height) = decoder.dimensions();
-    let (width, height) = (declared_width as usize, declared_height as usize);
-    if width > PATCH_SIDE || height > PATCH_SIDE {
-        return Err(SkipReason::TooLarge {
-            width: declared_width,
-            height: declared_height,
-        });
-    }
+    // The decoder reads the same header as `declared_dimensions`, so the size is checked.
+    let (width, height) = decoder.dimensions();
+    let (width, height) = (width as usize, height as usize);
     if width == 0 || height == 0 {
         return Err(SkipReason::Corrupt("image has no pixels".into()));
     }

@@ -242,6 +242,23 @@ impl RunFolder {
             .map(PathBuf::from))
     }
 
+    /// True when `path` names one of the run's own files (or its checkpoint folder), which
+    /// nothing but the run may write.
+    pub fn owns(&self, path: &Path) -> bool {
+        let folder = path.parent().filter(|parent| !parent.as_os_str().is_empty());
+        let same_folder = match (
+            folder.unwrap_or(Path::new(".")).canonicalize(),
+            self.root.canonicalize(),
+        ) {
+            (Ok(folder), Ok(root)) => folder == root,
+            _ => false,
+        };
+        same_folder
+            && path
+                .file_name()
+                .is_some_and(|name| RUN_ENTRIES.contains(&name.to_string_lossy().as_ref()))
+    }
+
     /// Removes the test results of an earlier finish: a run resumed to train further has a new
     /// best model, and results that no longer match it must not be shown as its own.
     pub fn remove_results(&self) -> Result<(), RunFileError> {
