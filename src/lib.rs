@@ -7,7 +7,8 @@
 //! - [`metrics`]: confusion matrices and scores (plain numbers);
 //! - [`model`]: CancerNet, devices and batches on burn;
 //! - [`training`]: the training worker, its events, run folders, evaluation and prediction;
-//! - [`review`]: a run's results by confusion-matrix cell, and the reviewer's annotations;
+//! - [`review`]: a run's results by confusion-matrix cell, and the readers' annotations of a
+//!   dataset (kept per reader, undoable, exported, and fed back into training);
 //! - [`app`]: the desktop app (egui), which draws and dispatches only;
 //! - [`cli`]: the command line, which only wires the above together.
 
@@ -19,3 +20,4 @@ pub mod metrics;
 pub mod model;
 pub mod review;
 pub mod training;
+pub mod user_folders;

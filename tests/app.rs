@@ -1,6 +1,6 @@
 //! The desktop app driven like a person drives it (egui_kittest): open the demo dataset, pick a
 //! patient, look at the slide, train, watch the plots, review the false negatives with the
-//! keyboard, annotate, and find the annotation in the run folder and in the export.
+//! keyboard, annotate, find the annotation beside the dataset, and train on it.
 
 mod common;
 
@@ -52,6 +52,12 @@ fn open_demo(harness: &mut Harness<'static, StudioApp>) {
     wait_for(harness, "the demo dataset", Duration::from_secs(60), |app| {
         app.workspace().dataset.is_some() && !app.is_loading()
     });
+}
+
+/// The folder of the run open in the app.
+fn open_run_folder(harness: &Harness<'static, StudioApp>) -> PathBuf {
+    let run = harness.state().workspace().run.as_ref().unwrap();
+    run.folder.root().to_path_buf()
 }
 
 fn patient_names() -> Vec<String> {
@@ -170,15 +176,7 @@ fn a_person_trains_reviews_the_false_negatives_and_annotates_them() {
         harness.state().training().monitor().phase,
         Phase::Finished { .. }
     ));
-    let run_dir = harness
-        .state()
-        .workspace()
-        .run
-        .as_ref()
-        .unwrap()
-        .folder
-        .root()
-        .to_path_buf();
+    let run_dir = open_run_folder(&harness);
     assert!(run_dir.starts_with(home.path().join("runs")));
     harness.get_by_label_contains("True positives (TP)");
     harness.get_by_label("ROC AUC");
@@ -211,7 +209,7 @@ fn a_person_trains_reviews_the_false_negatives_and_annotates_them() {
     harness.run_steps(2);
     assert_eq!(harness.state().review().current_patch(), Some(tiles[1]));
 
-    // Annotate the tile: flag, relabel to non-IDC, a note.
+    // Annotate the tile. The app asks who is reading, once; the flag waits for the name.
     let store = &harness
         .state()
         .workspace()
@@ -222,70 +220,121 @@ fn a_person_trains_reviews_the_false_negatives_and_annotates_them() {
         .clone();
     let patch = store.patch(tiles[1]).clone();
     let image_before = std::fs::read(&patch.path).unwrap();
-    harness.get_by_label("Flag (F)").click();
+    harness.get_by_label("Flag").click();
     harness.run_steps(2);
-    harness.get_by_label("0 non-IDC").click();
+    let name = harness.get_by_label("Your name");
+    name.focus();
+    name.type_text("Dr Ana");
+    harness.run_steps(1);
+    harness.get_by_label("Start reading").click();
+    harness.run_steps(2);
+    harness.get_by_label("Flag").click();
     harness.run_steps(2);
     let note = harness.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "Note");
     note.focus();
     note.type_text("looks like stroma, not carcinoma");
     harness.run_steps(3);
+    harness.get_by_label("Relabel 0").click();
+    harness.run_steps(3);
 
-    assert!(harness.state().flush_writes(Duration::from_secs(10)));
-    let saved = std::fs::read_to_string(run_dir.join("annotations.json")).unwrap();
-    let file: serde_json::Value = serde_json::from_str(&saved).unwrap();
-    let annotations = file["annotations"].as_array().unwrap();
-    assert_eq!(annotations.len(), 1, "{saved}");
-    let annotation = &annotations[0];
-    assert_eq!(annotation["x"], patch.x);
-    assert_eq!(annotation["y"], patch.y);
-    assert_eq!(annotation["flagged"], true);
-    assert_eq!(annotation["relabel"], "NonIdc");
-    assert_eq!(annotation["note"], "looks like stroma, not carcinoma");
+    // The annotation is on disk beside the dataset, in Dr Ana's own file, with what she saw.
+    let dataset_root = store.root().to_path_buf();
+    let folder = dataset_root.join(idc_studio::review::reviews::BESIDE_DATASET);
+    assert!(folder.join("Dr_Ana.jsonl").is_file());
+    let (reviews, warnings) = idc_studio::review::Reviews::open(&folder).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let key = idc_studio::review::PatchKey {
+        patient: store.patient_name(&patch).to_string(),
+        x: patch.x,
+        y: patch.y,
+    };
+    let saved = reviews.book("Dr Ana").get(&key).cloned().unwrap();
+    assert_eq!(saved.state, idc_studio::review::ReviewState::RelabelNonIdc);
+    assert!(saved.flagged);
+    assert_eq!(saved.note, "looks like stroma, not carcinoma");
+    assert_eq!(saved.reviewer, "Dr Ana");
+    let run_name = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(saved.run.as_deref(), Some(run_name.as_str()));
+    assert!(saved.prob_idc.is_some_and(|prob| prob < 1.0));
     assert_eq!(
         std::fs::read(&patch.path).unwrap(),
         image_before,
         "a relabel never touches the image"
     );
 
-    // Filter to the annotated tiles, then export.
-    harness.get_by_label_contains("Annotated only").click();
+    // Only the relabelled tiles, then the cell's progress.
+    harness
+        .state_mut()
+        .review_mut()
+        .set_filter(idc_studio::app::ReviewFilter::Relabelled);
     harness.run_steps(3);
     assert_eq!(harness.state().review().tiles(), &[tiles[1]]);
-    harness.get_by_label("Export CSV").click();
-    harness.run_steps(2);
-    assert!(harness.state().flush_writes(Duration::from_secs(10)));
-    let csv = std::fs::read_to_string(run_dir.join("annotations.csv")).unwrap();
-    let mut lines = csv.lines();
-    assert!(
-        lines
-            .next()
-            .unwrap()
-            .starts_with("patient,x,y,path,label,prob_idc,flagged,relabel,note")
-    );
-    let row = lines.next().unwrap();
-    assert!(row.contains(&format!(",{},{},", patch.x, patch.y)), "{row}");
-    assert!(
-        row.contains(",true,0,\"looks like stroma, not carcinoma\","),
-        "{row}"
-    );
+    harness.get_by_label_contains(&format!("1 of {} reviewed", tiles.len()));
 
-    // "Open on slide" takes the tile to its patient's slide.
+    // "Open on slide" takes the tile to its patient's slide, where its badge shows.
     harness.get_by_label("Open on slide").click();
     harness.run_steps(3);
     assert_eq!(harness.state().view(), View::Patients);
     assert_eq!(harness.state().patients().selected_patch(), Some(tiles[1]));
+    // The "Patches" tab (the list's "Patches" sort comes first).
+    harness.query_all_by_label("Patches").last().unwrap().click();
+    harness.run_steps(3);
+    harness.get_by_label(&format!(
+        "patch {} x{} y{} IDC, relabel to non-IDC (0), flagged",
+        key.patient, patch.x, patch.y
+    ));
 
-    // Reopening the run brings the annotation back.
+    // The next run trains on the reviewed labels: the relabel counts, and the patch has its
+    // new label.
+    harness.get_by_label("Training").click();
+    harness.run_steps(2);
+    harness.state_mut().training_mut().form_mut().labels = idc_studio::dataset::LabelSource::Reviewed {
+        reader: Some("Dr Ana".into()),
+    };
+    harness.get_by_label("Start training").click();
+    wait_for(
+        &mut harness,
+        "the second run in Review",
+        Duration::from_secs(300),
+        |app| {
+            app.view() == View::Review
+                && app
+                    .workspace()
+                    .run
+                    .as_ref()
+                    .is_some_and(|run| run.folder.root() != run_dir)
+        },
+    );
+    let second = open_run_folder(&harness);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(second.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["config"]["labels"], "reviewed:Dr Ana");
+    assert_eq!(config["label_changes"]["relabelled"], 1);
+    assert_eq!(config["label_changes"]["left_out"], 0);
+    let split = std::fs::read_to_string(second.join("split.csv")).unwrap();
+    let row = split
+        .lines()
+        .find(|line| line.starts_with(&format!("{},{},{},", key.patient, patch.x, patch.y)))
+        .unwrap();
+    assert!(
+        row.starts_with(&format!("{},{},{},0,", key.patient, patch.x, patch.y)),
+        "{row}"
+    );
+
+    // Reopening the first run brings the annotation back, in Review of any run.
+    assert!(harness.state().flush_writes(Duration::from_secs(10)));
     let mut again = app_in(home.path(), false);
     again.state_mut().open_run(run_dir.clone());
     wait_for(&mut again, "the run to reopen", Duration::from_secs(60), |app| {
         app.workspace().run.is_some() && !app.is_loading()
     });
-    assert_eq!(
-        again.state().workspace().run.as_ref().unwrap().annotations.len(),
-        1
-    );
+    let annotation = again
+        .state()
+        .workspace()
+        .annotation_of(tiles[1])
+        .cloned()
+        .unwrap();
+    assert_eq!(annotation.note, "looks like stroma, not carcinoma");
 }
 
 #[test]
@@ -308,16 +357,7 @@ fn a_run_whose_dataset_is_gone_is_reported_once_and_let_go() {
     let folder = idc_studio::training::RunFolder::new(&run);
     folder.create().unwrap();
     let gone = home.path().join("deleted-dataset");
-    folder
-        .write_info(&idc_studio::training::RunInfo {
-            config: idc_studio::training::TrainConfig::default(),
-            dataset: gone.clone(),
-            synthetic: false,
-            class_weights: [1.0, 1.0],
-            version: "test".into(),
-            batch_norm: idc_studio::model::cancernet::BatchNormSettings::MODEL,
-        })
-        .unwrap();
+    folder.write_info(&common::run_info(&gone)).unwrap();
     let mut harness = app_in(home.path(), false);
     harness.state_mut().open_run(run);
     harness.run_steps(2);

@@ -131,14 +131,7 @@ fn mistakes_get_one_clear_line_and_a_failing_exit() {
     let run = dir.path().join("run");
     std::fs::create_dir(&run).unwrap();
     idc_studio::training::RunFolder::new(&run)
-        .write_info(&idc_studio::training::RunInfo {
-            config: idc_studio::training::TrainConfig::default(),
-            dataset: dir.path().join("data"),
-            synthetic: true,
-            class_weights: [1.0, 1.0],
-            version: "test".into(),
-            batch_norm: idc_studio::model::cancernet::BatchNormSettings::MODEL,
-        })
+        .write_info(&common::run_info(&dir.path().join("data")))
         .unwrap();
     std::fs::write(run.join("model.bpk"), "garbage").unwrap();
     let png = dir.path().join("a.png");

@@ -57,6 +57,7 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
         run_dir: run_dir.clone(),
         resume: false,
         in_runs_folder: false,
+        corrections: Vec::new(),
     };
     let (outcome, events) = train(job);
     let RunOutcome::Finished(metrics) = outcome else {
@@ -177,6 +178,7 @@ fn a_stop_request_is_honoured_within_one_batch_and_the_run_resumes() {
         run_dir: run_dir.clone(),
         resume: false,
         in_runs_folder: false,
+        corrections: Vec::new(),
     };
 
     // Finish one epoch, then ask for a second and stop it after its first batch.
@@ -257,6 +259,7 @@ fn a_new_run_never_overwrites_an_existing_one() {
         run_dir: dir.path().to_path_buf(),
         resume: false,
         in_runs_folder: false,
+        corrections: Vec::new(),
     };
     let (sender, receiver) = mpsc::channel();
     let handle = spawn_training(job, move |event| sender.send(event).unwrap()).unwrap();

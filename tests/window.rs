@@ -35,7 +35,10 @@ fn start_virtual_screen() -> Option<VirtualScreen> {
         eprintln!("SKIPPED: the real-window test needs Xvfb (apt install xvfb); bash .ci/run installs it");
         return None;
     }
-    let number = 50 + std::process::id() % 200;
+    // One display per test: the tests of this file run side by side.
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nth = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let number = 50 + (std::process::id() % 100) * 2 + nth;
     let server = Command::new("Xvfb")
         .args([
             &format!(":{number}"),
@@ -126,4 +129,85 @@ fn the_release_window_shows_every_view_under_xvfb() {
     assert_eq!(runs.len(), 1);
     let run = runs[0].as_ref().unwrap().path();
     assert!(run.join("predictions.csv").is_file() && run.join("model.bpk").is_file());
+}
+
+/// `xdotool`, which types into the real window as a person would; .ci/run installs it.
+fn xdotool(args: &[&str], display: &str) -> String {
+    let output = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .expect("xdotool runs (apt package xdotool)");
+    assert!(
+        output.status.success(),
+        "xdotool {args:?}: {}",
+        common::text(&output.stderr)
+    );
+    common::text(&output.stdout)
+}
+
+#[test]
+fn killing_the_app_right_after_judging_loses_nothing() {
+    let Some(screen) = start_virtual_screen() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let store = common::own_demo(&data, 4, 60);
+    let run = home.path().join("runs/run-a");
+    common::finished_run_with_predictions(&store, &run);
+    let config_dir = home.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("settings.json"),
+        r#"{"reader": "ana", "advance_after_judging": true}"#,
+    )
+    .unwrap();
+    let mut app = Command::new(env!("CARGO_BIN_EXE_idc-studio"))
+        .args([
+            "app",
+            "--data",
+            data.to_str().unwrap(),
+            "--run",
+            run.to_str().unwrap(),
+        ])
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("IDC_STUDIO_CONFIG_DIR", &config_dir)
+        .env("XDG_DATA_HOME", home.path().join("share"))
+        .env("XDG_RUNTIME_DIR", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the app starts");
+    // The run is open in Review once the app has remembered it.
+    let start = Instant::now();
+    while !std::fs::read_to_string(config_dir.join("settings.json")).is_ok_and(|text| text.contains("run-a"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(120), "the run never opened");
+        assert!(app.try_wait().unwrap().is_none(), "the app exited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let window = xdotool(&["search", "--sync", "--name", "^idc-studio$"], &screen.display);
+    let window = window.lines().next().unwrap().to_string();
+    xdotool(&["windowfocus", &window], &screen.display);
+    // Five judgements, one key each (the view moves on after each), then the kill.
+    xdotool(
+        &["key", "--delay", "60", "a", "a", "a", "a", "a"],
+        &screen.display,
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    app.kill().unwrap(); // SIGKILL: no exit handler runs
+    let _ = app.wait();
+
+    let folder = store.root().join(idc_studio::review::reviews::BESIDE_DATASET);
+    let (reviews, warnings) = idc_studio::review::Reviews::open(&folder).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let agreed = reviews
+        .book("ana")
+        .iter()
+        .filter(|annotation| annotation.state == idc_studio::review::ReviewState::Agree)
+        .count();
+    assert_eq!(agreed, 5, "every judgement made before the kill is on disk");
 }

@@ -2,13 +2,18 @@
 //! run's results by confusion-matrix cell and annotate them. It draws and dispatches only: the
 //! work happens in the dataset, training and review layers, on background threads.
 
+mod annotating;
+mod annotation_panel;
 mod file_saver;
 mod frame_times;
 mod loading;
 mod patient_predictions;
 mod patients;
+mod reader_prompt;
+mod readers_panel;
 mod review_view;
 mod settings;
+mod shortcuts;
 mod slide_view;
 mod studio;
 mod task;
@@ -22,8 +27,10 @@ mod workspace;
 
 pub use frame_times::{FrameSummary, FrameTimes};
 pub use patients::{PatientTab, PatientsView};
-pub use review_view::ReviewView;
-pub use settings::{Settings, default_settings_path};
+pub use readers_panel::ReadersPanel;
+pub use review_view::{ReviewFilter, ReviewView};
+pub use settings::{ReviewPlace, Settings, default_settings_path};
+pub use shortcuts::{Action, SHORTCUTS};
 pub use studio::{LaunchOptions, StudioApp};
 pub use training_monitor::{Phase, TrainingMonitor};
 pub use training_view::TrainingView;

@@ -1,10 +1,13 @@
 //! The patients view: a searchable, sortable list of patients; the chosen patient's patches as a
 //! virtualised tile grid filtered by label, or their slide rebuilt with overlays; and the chosen
-//! patch large, with its file, coordinates, label and the run's probability.
+//! patch large, with its file, coordinates, label and the run's probability, and the reader's
+//! annotation of it (the same keys as in Review).
 
 use std::sync::Arc;
 
+use super::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
 use super::patient_predictions::PatientPredictions;
+use super::shortcuts::Action;
 use super::slide_view::SlideView;
 use super::tile_grid::{TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
 use super::workspace::{Dataset, Workspace};
@@ -56,6 +59,7 @@ pub struct PatientsView {
     pub(super) grid: TileGridState,
     slide: SlideView,
     predictions: PatientPredictions,
+    note: NoteEditor,
 }
 
 impl PatientsView {
@@ -120,11 +124,14 @@ impl PatientsView {
         self.shown_patches = patches;
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) {
+    pub fn show(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, actions: &[Action]) {
         let Some(dataset) = ws.dataset.clone() else {
             ui.label("No dataset is open: open one from the Start view.");
             return;
         };
+        for &action in actions {
+            self.act(action, ws);
+        }
         self.predictions.poll();
         if let (Some(run), Some(patient), Some(layout)) = (&ws.run, self.patient, &self.layout) {
             self.predictions.request(
@@ -144,6 +151,56 @@ impl PatientsView {
             .default_size(280.0)
             .show(ui, |ui| self.details_ui(ui, ws, &dataset));
         egui::CentralPanel::default().show(ui, |ui| self.patient_ui(ui, ws, &dataset));
+    }
+
+    /// Does what a key or a button asked, for the chosen patch and the patient's shown patches.
+    fn act(&mut self, action: Action, ws: &mut Workspace) {
+        let position = self
+            .selected_patch
+            .and_then(|patch| self.shown_patches.iter().position(|&shown| shown == patch));
+        let step = |by: isize| -> Option<usize> {
+            if self.shown_patches.is_empty() {
+                return None;
+            }
+            let last = self.shown_patches.len() - 1;
+            Some(position.map_or(0, |position| position.saturating_add_signed(by).min(last)))
+        };
+        let go_to = match action {
+            Action::Previous => step(-1),
+            Action::Next => step(1),
+            Action::NextUnreviewed => {
+                let count = self.shown_patches.len();
+                let start = position.map_or(0, |position| position + 1);
+                let found = (0..count)
+                    .map(|offset| (start + offset) % count)
+                    .find(|&at| !ws.state_of(self.shown_patches[at]).is_reviewed());
+                if found.is_none() {
+                    ws.info("every patch shown for this patient is reviewed");
+                }
+                found
+            }
+            Action::FocusNote => {
+                self.note.focus();
+                None
+            }
+            Action::OpenOnSlide => {
+                self.tab = PatientTab::Slide;
+                None
+            }
+            judging if judging.judges() => {
+                if let Some(index) = self.selected_patch
+                    && judge_and_advance(ws, index, judging)
+                {
+                    self.act(Action::NextUnreviewed, ws);
+                }
+                None
+            }
+            _ => None, // undo, redo and the sheet are the shell's; cells are Review's
+        };
+        if let Some(at) = go_to {
+            self.selected_patch = Some(self.shown_patches[at]);
+            self.grid.reveal_selected = true;
+        }
     }
 
     fn patient_list_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset) {
@@ -187,6 +244,13 @@ impl PatientsView {
         if self.descending {
             rows.reverse();
         }
+        // Reviewed patches per patient, counted from the reader's marks (far fewer than patches).
+        let mut reviewed = vec![0usize; summaries.len()];
+        for (&index, mark) in ws.marks_snapshot().iter() {
+            if mark.state.is_reviewed() {
+                reviewed[dataset.store.patch(index).patient as usize] += 1;
+            }
+        }
         let row_height = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
         egui::ScrollArea::vertical().id_salt("patients").show_rows(
             ui,
@@ -195,12 +259,15 @@ impl PatientsView {
             |ui, range| {
                 for &id in &rows[range] {
                     let summary = &summaries[id];
-                    let text = format!(
+                    let mut text = format!(
                         "{}   {} patches · {:.0}% IDC",
                         summary.patient,
                         summary.patches,
                         summary.idc_fraction() * 100.0
                     );
+                    if reviewed[id] > 0 {
+                        text.push_str(&format!(" · {} of {} reviewed", reviewed[id], summary.patches));
+                    }
                     let chosen = self.patient == Some(id as u32);
                     if ui.selectable_label(chosen, text).clicked() {
                         self.select(ws, id as u32, None);
@@ -216,13 +283,18 @@ impl PatientsView {
             return;
         };
         let summary = &dataset.summaries[patient as usize];
+        let reviewed = self
+            .layout
+            .as_ref()
+            .map_or(0, |layout| ws.reviewed_among(layout.patches().iter().copied()));
         ui.horizontal(|ui| {
             ui.heading(format!("Patient {}", summary.patient));
             ui.label(format!(
-                "{} patches, {} IDC ({:.1}%)",
+                "{} patches, {} IDC ({:.1}%) · {reviewed} of {} reviewed",
                 summary.patches,
                 summary.idc,
-                summary.idc_fraction() * 100.0
+                summary.idc_fraction() * 100.0,
+                summary.patches
             ));
         });
         ui.horizontal(|ui| {
@@ -248,15 +320,25 @@ impl PatientsView {
                 };
                 let predictions = &self.predictions;
                 let probabilities = |index: usize| predictions.get(index);
-                if let Some(clicked) =
-                    tile_grid_ui(ui, &mut self.grid, grid, dataset, &mut ws.tiles, &probabilities)
-                {
+                let marks = ws.marks_snapshot();
+                let mark = |index: usize| marks.get(&index).copied();
+                if let Some(clicked) = tile_grid_ui(
+                    ui,
+                    &mut self.grid,
+                    grid,
+                    dataset,
+                    &mut ws.tiles,
+                    &probabilities,
+                    &mark,
+                ) {
                     self.selected_patch = Some(clicked);
                 }
             }
             PatientTab::Slide => {
                 ui.horizontal(|ui| {
                     ui.checkbox(&mut self.slide.show_truth, "IDC regions (ground truth)");
+                    ui.checkbox(&mut self.slide.show_annotations, "Your annotations")
+                        .on_hover_text("Outlined green: agree; orange: relabelled; yellow: unsure; pink: flagged or noted");
                     let has_run = ws.run.is_some();
                     ui.add_enabled(
                         has_run,
@@ -276,11 +358,14 @@ impl PatientsView {
                         .set_layout(ui.ctx(), &dataset.store, Arc::clone(layout));
                 }
                 let predictions = &self.predictions;
-                let clicked = self
-                    .slide
-                    .show(ui, &dataset.store, self.selected_patch, &|index| {
-                        predictions.get(index)
-                    });
+                let marks = ws.marks_snapshot();
+                let clicked = self.slide.show(
+                    ui,
+                    &dataset.store,
+                    self.selected_patch,
+                    &|index| predictions.get(index),
+                    &|index| marks.get(&index).copied(),
+                );
                 if clicked.is_some() {
                     self.selected_patch = clicked;
                 }
@@ -298,8 +383,21 @@ impl PatientsView {
             .as_ref()
             .map(|run| self.predictions.get(index).or_else(|| run.prob_idc(index)));
         patch_card_ui(ui, dataset, &mut ws.tiles, index, prob);
-        if self.tab == PatientTab::Patches && ui.button("Show on slide").clicked() {
+        if self.tab == PatientTab::Patches
+            && ui
+                .button("Show on slide")
+                .on_hover_text(Action::OpenOnSlide.tooltip())
+                .clicked()
+        {
             self.tab = PatientTab::Slide;
+        }
+        ui.separator();
+        let actions = egui::ScrollArea::vertical()
+            .id_salt("patch-annotation")
+            .show(ui, |ui| annotation_panel_ui(ui, ws, index, &mut self.note))
+            .inner;
+        for action in actions {
+            self.act(action, ws);
         }
     }
 }

@@ -1,43 +1,96 @@
-//! The review view: a run's confusion matrix and metrics at a threshold the user moves, the ROC
-//! curve with the operating point, each cell's tiles with the most confident mistakes first,
-//! keyboard stepping with a large view and the tile's slide neighbours, and annotations (flag,
-//! relabel, note) saved as they are made.
+//! The review view: a run's confusion matrix and metrics at a threshold the user moves, scored
+//! against the dataset's labels or the readers'; each cell's tiles with the most confident
+//! mistakes first, how many the reader has reviewed, and filters; keyboard stepping and judging
+//! with a large view and the tile's slide neighbours; the readers' agreement; the export.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui_plot::{Line, Plot, Points};
 
+use super::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
+use super::readers_panel::ReadersPanel;
+use super::settings::ReviewPlace;
+use super::shortcuts::Action;
 use super::task::{Task, take_finished};
 use super::tile_grid::{IDC_COLOUR, NON_IDC_COLOUR, TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
-use super::workspace::{Command, Dataset, OpenRun, Workspace};
-use crate::dataset::{Label, SlideLayout};
-use crate::review::annotations::ANNOTATIONS_CSV;
-use crate::review::{Annotation, Cell, PatchKey};
+use super::workspace::{Command, Dataset, Workspace};
+use crate::dataset::{Label, LabelSource, SlideLayout};
+use crate::review::export::{ExportFormat, export_bytes, export_rows};
+use crate::review::{Cell, ReviewState, reviewed_corrections};
 
-/// Which tiles the grid shows, so they are only recomputed when it changes.
+/// The order "next cell" walks: missed cancer first.
+const CELL_ORDER: [Cell; 4] = [
+    Cell::FalseNegative,
+    Cell::FalsePositive,
+    Cell::TruePositive,
+    Cell::TrueNegative,
+];
+
+/// Which of a cell's tiles the grid shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewFilter {
+    All,
+    Unreviewed,
+    Reviewed,
+    Relabelled,
+    Unsure,
+    Flagged,
+    /// Where the two readers of the Readers panel disagree.
+    Disagreements,
+}
+
+impl ReviewFilter {
+    pub const ALL: [ReviewFilter; 7] = [
+        ReviewFilter::All,
+        ReviewFilter::Unreviewed,
+        ReviewFilter::Reviewed,
+        ReviewFilter::Relabelled,
+        ReviewFilter::Unsure,
+        ReviewFilter::Flagged,
+        ReviewFilter::Disagreements,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReviewFilter::All => "all",
+            ReviewFilter::Unreviewed => "unreviewed",
+            ReviewFilter::Reviewed => "reviewed",
+            ReviewFilter::Relabelled => "relabelled",
+            ReviewFilter::Unsure => "unsure",
+            ReviewFilter::Flagged => "flagged",
+            ReviewFilter::Disagreements => "readers disagree",
+        }
+    }
+}
+
+/// What the shown tiles were computed from, so they are only recomputed when it changes.
 #[derive(Debug, Clone, PartialEq)]
 struct Selection {
     threshold_bits: u32,
     cell: Cell,
-    annotated_only: bool,
-    annotations: usize,
+    filter: ReviewFilter,
+    marks_revision: u64,
+    scored_by: LabelSource,
 }
 
 pub struct ReviewView {
     pub threshold: f32,
     cell: Cell,
-    annotated_only: bool,
+    filter: ReviewFilter,
     selection: Option<Selection>,
-    /// Store indices of the tiles shown and their review rows, in display order.
+    /// Store indices of the tiles shown, in display order.
     tiles: Vec<usize>,
-    rows: Vec<usize>,
     current: Option<usize>,
     grid: TileGridState,
-    note: String,
-    note_for: Option<PatchKey>,
+    note: NoteEditor,
     neighbourhood: Option<Arc<SlideLayout>>,
     export_dialog: Option<Task<Option<PathBuf>>>,
+    readers: ReadersPanel,
+    /// The place to go back to when the run opens, once.
+    resume: Option<ReviewPlace>,
+    /// The place last saved, so it is written only when it changes.
+    saved_place: Option<ReviewPlace>,
 }
 
 impl Default for ReviewView {
@@ -45,26 +98,34 @@ impl Default for ReviewView {
         Self {
             threshold: 0.5,
             cell: Cell::FalseNegative,
-            annotated_only: false,
+            filter: ReviewFilter::All,
             selection: None,
             tiles: Vec::new(),
-            rows: Vec::new(),
             current: None,
             grid: TileGridState::default(),
-            note: String::new(),
-            note_for: None,
+            note: NoteEditor::default(),
             neighbourhood: None,
             export_dialog: None,
+            readers: ReadersPanel::default(),
+            resume: None,
+            saved_place: None,
         }
     }
 }
 
 impl ReviewView {
-    pub fn run_changed(&mut self) {
+    /// A new run is open: start over, at the reader's last place in it if there is one.
+    pub fn run_changed(&mut self, ws: &Workspace) {
         *self = Self {
             threshold: self.threshold,
             ..Self::default()
         };
+        if let (Some(run), Some(place)) = (&ws.run, &ws.settings.review_place)
+            && place.run == run.folder.root()
+        {
+            self.cell = place.cell;
+            self.resume = Some(place.clone());
+        }
     }
 
     pub fn select_cell(&mut self, cell: Cell) {
@@ -78,7 +139,15 @@ impl ReviewView {
         self.cell
     }
 
-    /// Store indices of the tiles in the chosen cell, surest first.
+    pub fn filter(&self) -> ReviewFilter {
+        self.filter
+    }
+
+    pub fn set_filter(&mut self, filter: ReviewFilter) {
+        self.filter = filter;
+    }
+
+    /// Store indices of the tiles shown, surest first.
     pub fn tiles(&self) -> &[usize] {
         &self.tiles
     }
@@ -89,7 +158,11 @@ impl ReviewView {
             .and_then(|position| self.tiles.get(position).copied())
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) {
+    pub fn readers(&self) -> &ReadersPanel {
+        &self.readers
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, actions: &[Action]) {
         self.take_export_choice(ws);
         let (Some(dataset), Some(_)) = (ws.dataset.clone(), &ws.run) else {
             ui.label("No run is open. Train one, or open a past run from the Training view.");
@@ -98,31 +171,45 @@ impl ReviewView {
             }
             return;
         };
-        self.refresh_tiles(ws);
-        self.keyboard(ui, ws, &dataset);
+        self.readers.update(ws, &dataset);
+        self.refresh_tiles(ws, &dataset);
+        for &action in actions {
+            self.act(action, ws);
+        }
 
         egui::Panel::top("review-toolbar").show(ui, |ui| self.toolbar_ui(ui, ws));
         egui::Panel::left("review-matrix")
-            .default_size(330.0)
+            .default_size(340.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.matrix_ui(ui, ws));
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.matrix_ui(ui, ws);
+                    ui.separator();
+                    if self.readers.ui(ui, ws) {
+                        self.filter = ReviewFilter::Disagreements;
+                    }
+                });
             });
         egui::Panel::right("review-tile")
-            .default_size(330.0)
+            .default_size(340.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.current_tile_ui(ui, ws, &dataset));
             });
         egui::CentralPanel::default().show(ui, |ui| {
+            let reviewed = ws.reviewed_among(self.tiles.iter().copied());
             ui.label(format!(
-                "{}: {} patches{}, {} first",
+                "{}: {} patches{}, {} first · {reviewed} of {} reviewed",
                 self.cell.name(),
                 self.tiles.len(),
-                if self.annotated_only { " annotated" } else { "" },
+                match self.filter {
+                    ReviewFilter::All => String::new(),
+                    filter => format!(" ({})", filter.name()),
+                },
                 if self.cell.is_mistake() {
                     "most confident mistakes"
                 } else {
                     "most confident"
-                }
+                },
+                self.tiles.len(),
             ));
             let grid = TileGrid {
                 patches: &self.tiles,
@@ -131,68 +218,115 @@ impl ReviewView {
             };
             let run = ws.run.as_ref();
             let probabilities = |index: usize| run.and_then(|run| run.prob_idc(index));
-            let clicked = tile_grid_ui(ui, &mut self.grid, grid, &dataset, &mut ws.tiles, &probabilities);
+            let snapshot = ws.marks_snapshot();
+            let marks = |index: usize| snapshot.get(&index).copied();
+            let clicked = tile_grid_ui(
+                ui,
+                &mut self.grid,
+                grid,
+                &dataset,
+                &mut ws.tiles,
+                &probabilities,
+                &marks,
+            );
             if let Some(index) = clicked {
                 self.current = self.tiles.iter().position(|&tile| tile == index);
             }
         });
+        self.remember_place(ws, &dataset);
     }
 
-    /// Recomputes the cell's tiles when the threshold, cell, filter or annotations changed.
-    fn refresh_tiles(&mut self, ws: &Workspace) {
+    /// Recomputes the cell's tiles when the threshold, cell, filter, labels or marks changed.
+    fn refresh_tiles(&mut self, ws: &Workspace, dataset: &Dataset) {
         let Some(run) = &ws.run else {
             return;
         };
         let selection = Selection {
             threshold_bits: self.threshold.to_bits(),
             cell: self.cell,
-            annotated_only: self.annotated_only,
-            annotations: if self.annotated_only {
-                run.annotations.len()
-            } else {
-                0
-            },
+            filter: self.filter,
+            marks_revision: ws.reviews.as_ref().map_or(0, |reviews| reviews.revision()),
+            scored_by: run.scored_by.clone(),
         };
         if self.selection.as_ref() == Some(&selection) {
             return;
         }
         let before = self.current_patch();
+        let before_position = self.current;
         self.tiles.clear();
-        self.rows.clear();
         for row in run.review.cell_rows(self.cell, self.threshold) {
             let Some(index) = run.store_index[row] else {
                 continue;
             };
-            if self.annotated_only && run.annotations.get(&row_key(run, row)).is_none() {
-                continue;
+            let shown = match self.filter {
+                ReviewFilter::All => true,
+                ReviewFilter::Unreviewed => !ws.state_of(index).is_reviewed(),
+                ReviewFilter::Reviewed => ws.state_of(index).is_reviewed(),
+                ReviewFilter::Relabelled => {
+                    let label = dataset.store.patch(index).label;
+                    ws.state_of(index).judged(label).is_some_and(|judged| {
+                        judged != crate::review::Judged::Label(label)
+                            && judged != crate::review::Judged::Unsure
+                    })
+                }
+                ReviewFilter::Unsure => ws.state_of(index) == ReviewState::Unsure,
+                ReviewFilter::Flagged => ws.mark(index).is_some_and(|mark| mark.flagged),
+                ReviewFilter::Disagreements => self.readers.disagrees_on(index),
+            };
+            if shown {
+                self.tiles.push(index);
             }
-            self.tiles.push(index);
-            self.rows.push(row);
         }
-        // Keep the reviewer's place when the tile is still there; else start at the top.
-        self.current = before
-            .and_then(|patch| self.tiles.iter().position(|&tile| tile == patch))
-            .or(if self.tiles.is_empty() { None } else { Some(0) });
+        if let Some(place) = self.resume.take() {
+            let wanted = dataset.find(&place.patient, place.x, place.y);
+            self.current = wanted.and_then(|patch| self.tiles.iter().position(|&tile| tile == patch));
+        } else {
+            // Keep the reader's place: the same tile if it is still shown, else the one that
+            // took its position (a judged tile leaves the "unreviewed" list).
+            self.current = before
+                .and_then(|patch| self.tiles.iter().position(|&tile| tile == patch))
+                .or_else(|| before_position.map(|position| position.min(self.tiles.len().saturating_sub(1))));
+        }
+        if self.current.is_none() && !self.tiles.is_empty() {
+            self.current = Some(0);
+        }
+        if self.tiles.is_empty() {
+            self.current = None;
+        }
         self.selection = Some(selection);
         self.grid.reveal_selected = true;
     }
 
-    fn keyboard(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset) {
-        if ui.ctx().egui_wants_keyboard_input() {
-            return; // typing a note
-        }
-        let pressed = |key| {
-            ui.ctx()
-                .input_mut(|input| input.consume_key(egui::Modifiers::NONE, key))
-        };
-        if pressed(egui::Key::ArrowRight) || pressed(egui::Key::ArrowDown) {
-            self.step(1);
-        }
-        if pressed(egui::Key::ArrowLeft) || pressed(egui::Key::ArrowUp) {
-            self.step(-1);
-        }
-        if pressed(egui::Key::F) {
-            self.edit_annotation(ws, dataset, |annotation| annotation.flagged = !annotation.flagged);
+    /// Does what a key or a button asked.
+    pub(super) fn act(&mut self, action: Action, ws: &mut Workspace) {
+        match action {
+            Action::Previous => self.step(-1),
+            Action::Next => self.step(1),
+            Action::NextUnreviewed => self.next_unreviewed(ws),
+            Action::NextCell => {
+                let at = CELL_ORDER.iter().position(|&cell| cell == self.cell).unwrap_or(0);
+                self.select_cell(CELL_ORDER[(at + 1) % CELL_ORDER.len()]);
+            }
+            Action::FocusNote => self.note.focus(),
+            Action::OpenOnSlide => {
+                if let Some(index) = self.current_patch()
+                    && let Some(dataset) = &ws.dataset
+                {
+                    ws.send(Command::ShowPatient {
+                        patient: dataset.store.patch(index).patient,
+                        patch: Some(index),
+                        on_slide: true,
+                    });
+                }
+            }
+            judging if judging.judges() => {
+                if let Some(index) = self.current_patch()
+                    && judge_and_advance(ws, index, judging)
+                {
+                    self.next_unreviewed(ws);
+                }
+            }
+            _ => {} // undo, redo and the sheet are the shell's
         }
     }
 
@@ -209,15 +343,50 @@ impl ReviewView {
         self.grid.reveal_selected = true;
     }
 
+    /// Moves to the next tile after this one (wrapping round) that the reader has not judged.
+    fn next_unreviewed(&mut self, ws: &mut Workspace) {
+        let count = self.tiles.len();
+        let start = self.current.map_or(0, |position| position + 1);
+        let found = (0..count)
+            .map(|offset| (start + offset) % count.max(1))
+            .find(|&position| !ws.state_of(self.tiles[position]).is_reviewed());
+        match found {
+            Some(position) => {
+                self.current = Some(position);
+                self.grid.reveal_selected = true;
+            }
+            None => ws.info(format!("every patch shown in {} is reviewed", self.cell.name())),
+        }
+    }
+
+    /// Saves where the reader is, so a reopened run goes on from there.
+    fn remember_place(&mut self, ws: &mut Workspace, dataset: &Dataset) {
+        let (Some(run), Some(index)) = (&ws.run, self.current_patch()) else {
+            return;
+        };
+        let key = dataset.key(index);
+        let place = ReviewPlace {
+            run: run.folder.root().to_path_buf(),
+            cell: self.cell,
+            patient: key.patient,
+            x: key.x,
+            y: key.y,
+        };
+        if self.saved_place.as_ref() != Some(&place) && self.resume.is_none() {
+            self.saved_place = Some(place.clone());
+            ws.settings.review_place = Some(place);
+            ws.send(Command::SaveSettings);
+        }
+    }
+
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) {
         let Some(run) = &ws.run else {
             return;
         };
         let missed = run.review.matrix(self.threshold).fn_;
         let name = run.name();
-        let annotated = run.annotations.len();
-        let mut export = false;
-        ui.horizontal(|ui| {
+        let mut rescore = None;
+        ui.horizontal_wrapped(|ui| {
             ui.strong(format!("Run {name}"));
             ui.separator();
             ui.add(
@@ -241,43 +410,117 @@ impl ReviewView {
                 self.select_cell(Cell::FalseNegative);
             }
             ui.separator();
-            ui.checkbox(&mut self.annotated_only, format!("Annotated only ({annotated})"));
-            export = ui
-                .button("Export CSV")
-                .on_hover_text(format!("Writes {ANNOTATIONS_CSV} in the run folder"))
-                .clicked();
+            let label = ui.label("Show");
+            egui::ComboBox::from_id_salt("review-filter")
+                .selected_text(self.filter.name())
+                .show_ui(ui, |ui| {
+                    for filter in ReviewFilter::ALL {
+                        ui.selectable_value(&mut self.filter, filter, filter.name());
+                    }
+                })
+                .response
+                .labelled_by(label.id);
             if ui
-                .add_enabled(self.export_dialog.is_none(), egui::Button::new("Export CSV as…"))
+                .button("Next unreviewed")
+                .on_hover_text(Action::NextUnreviewed.tooltip())
                 .clicked()
             {
-                let folder = run.folder.root().to_path_buf();
+                self.act(Action::NextUnreviewed, ws);
+            }
+            ui.checkbox(&mut ws.settings.advance_after_judging, "advance after judging")
+                .on_hover_text("After agree, relabel or unsure, go to the next unreviewed patch");
+            ui.separator();
+            let scored_by = ws
+                .run
+                .as_ref()
+                .map(|run| run.scored_by.clone())
+                .unwrap_or_default();
+            let label = ui.label("Scored against");
+            egui::ComboBox::from_id_salt("scored-against")
+                .selected_text(labels_name(&scored_by))
+                .show_ui(ui, |ui| {
+                    let mut choices = vec![LabelSource::Dataset, LabelSource::Reviewed { reader: None }];
+                    if let Some(reviews) = &ws.reviews {
+                        choices.extend(reviews.readers().map(|reader| LabelSource::Reviewed {
+                            reader: Some(reader.to_string()),
+                        }));
+                    }
+                    for choice in choices {
+                        let chosen = choice == scored_by;
+                        if ui.selectable_label(chosen, labels_name(&choice)).clicked() && !chosen {
+                            rescore = Some(choice);
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.separator();
+            if ui
+                .add_enabled(
+                    self.export_dialog.is_none(),
+                    egui::Button::new("Export annotations…"),
+                )
+                .on_hover_text("Every reader's annotations with the corrected labels, as CSV or JSON (.json)")
+                .clicked()
+            {
+                let folder = ws
+                    .reviews
+                    .as_ref()
+                    .map(|reviews| reviews.folder().to_path_buf())
+                    .unwrap_or_default();
                 self.export_dialog = Some(Task::spawn("idc-save-dialog", ui.ctx(), move || {
                     rfd::FileDialog::new()
                         .set_title("Export annotations")
                         .set_directory(folder)
-                        .set_file_name(ANNOTATIONS_CSV)
+                        .set_file_name("annotations.csv")
                         .add_filter("CSV", &["csv"])
+                        .add_filter("JSON", &["json"])
                         .save_file()
                 }));
             }
+            if ui
+                .button("Keys (?)")
+                .on_hover_text(Action::ShowShortcuts.tooltip())
+                .clicked()
+            {
+                ws.send(Command::ToggleShortcuts);
+            }
         });
-        if export && let Some(run) = &ws.run {
-            let path = run.folder.root().join(ANNOTATIONS_CSV);
-            ws.saver.save(path.clone(), run.annotations.to_csv());
-            ws.info(format!("exported {annotated} annotations to {}", path.display()));
+        if let Some(labels) = rescore {
+            self.score_against(ws, labels);
+        }
+        // Reviewed labels follow the readers as they annotate.
+        if let Some(run) = &ws.run
+            && matches!(run.scored_by, LabelSource::Reviewed { .. })
+            && ws.reviews.as_ref().map(|reviews| reviews.revision()) != self.readers.scored_revision
+        {
+            let labels = run.scored_by.clone();
+            self.score_against(ws, labels);
         }
     }
 
+    /// Scores the open run against `labels`.
+    pub fn score_against(&mut self, ws: &mut Workspace, labels: LabelSource) {
+        let (Some(dataset), Some(run)) = (ws.dataset.clone(), ws.run.as_mut()) else {
+            return;
+        };
+        let corrections = match (&labels, &ws.reviews) {
+            (LabelSource::Reviewed { reader }, Some(reviews)) => {
+                self.readers.scored_revision = Some(reviews.revision());
+                reviewed_corrections(reviews, reader.as_deref())
+            }
+            _ => Vec::new(),
+        };
+        run.rescore(&dataset, labels, &corrections);
+        self.selection = None;
+    }
+
+    /// Writes the export the save dialog chose.
     fn take_export_choice(&mut self, ws: &mut Workspace) {
         match take_finished(&mut self.export_dialog) {
             None | Some(Some(None)) => {}
-            Some(Some(Some(path))) => {
-                if let Some(run) = &ws.run {
-                    ws.saver.save(path.clone(), run.annotations.to_csv());
-                    ws.info(format!("exporting annotations to {}", path.display()));
-                }
-            }
-            Some(None) => ws.error("the save dialog could not be shown; use Export CSV instead"),
+            Some(Some(Some(path))) => export_to(ws, path),
+            Some(None) => ws.error("the save dialog could not be shown"),
         }
     }
 
@@ -289,11 +532,18 @@ impl ReviewView {
         let metrics = run.review.metrics(self.threshold);
         ui.heading("Confusion matrix");
         ui.label(format!(
-            "{} test patches; rows: truth, columns: prediction",
-            matrix.total()
+            "{} test patches, scored against {}{}; rows: truth, columns: prediction",
+            matrix.total(),
+            labels_name(&run.scored_by),
+            if run.left_out > 0 {
+                format!(" ({} left out: unsure or disputed)", run.left_out)
+            } else {
+                String::new()
+            }
         ));
         let idc = matrix.fn_ + matrix.tp;
         let non_idc = matrix.tn + matrix.fp;
+        let mut chosen = None;
         egui::Grid::new("confusion-matrix")
             .num_columns(3)
             .spacing([6.0, 6.0])
@@ -314,22 +564,27 @@ impl ReviewView {
                         } else {
                             count as f64 / of as f64 * 100.0
                         };
+                        let rows = run.review.cell_rows(cell, self.threshold);
+                        let reviewed = ws.reviewed_among(rows.iter().filter_map(|&row| run.store_index[row]));
                         let text = format!(
-                            "{} ({})\n{count}\n{share:.1}% of {truth}",
+                            "{} ({})\n{count}\n{share:.1}% of {truth}\n{reviewed} of {count} reviewed",
                             cell.name(),
                             cell.short_name()
                         );
-                        let mut button = egui::Button::new(text).min_size(egui::vec2(120.0, 64.0));
+                        let mut button = egui::Button::new(text).min_size(egui::vec2(130.0, 80.0));
                         if cell.is_mistake() {
                             button = button.fill(egui::Color32::from_rgba_unmultiplied(200, 60, 60, 50));
                         }
                         if ui.add(button.selected(self.cell == cell)).clicked() {
-                            self.select_cell(cell);
+                            chosen = Some(cell);
                         }
                     }
                     ui.end_row();
                 }
             });
+        if let Some(cell) = chosen {
+            self.select_cell(cell);
+        }
         ui.add_space(8.0);
         egui::Grid::new("review-metrics").num_columns(2).show(ui, |ui| {
             for (name, value) in [
@@ -350,7 +605,7 @@ impl ReviewView {
         let curve: Vec<[f64; 2]> = run.review.roc_curve().iter().map(|&(x, y)| [x, y]).collect();
         let (fpr, tpr) = run.review.operating_point(self.threshold);
         Plot::new("roc-curve")
-            .height(260.0)
+            .height(240.0)
             .data_aspect(1.0)
             .include_x(0.0)
             .include_x(1.0)
@@ -371,114 +626,54 @@ impl ReviewView {
 
     fn current_tile_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset) {
         let (Some(position), Some(index)) = (self.current, self.current_patch()) else {
-            ui.label("No tile in this cell.");
+            ui.label(match self.filter {
+                ReviewFilter::All => "No tile in this cell.".to_string(),
+                filter => format!("No {} tile in this cell.", filter.name()),
+            });
             return;
         };
-        let store = &dataset.store;
-        let patch = store.patch(index);
+        let patch = dataset.store.patch(index);
+        let mut actions = Vec::new();
         ui.horizontal(|ui| {
-            if ui.button("Previous").clicked() {
-                self.step(-1);
+            if ui
+                .button("Previous")
+                .on_hover_text(Action::Previous.tooltip())
+                .clicked()
+            {
+                actions.push(Action::Previous);
             }
             ui.label(format!("{} of {}", position + 1, self.tiles.len()));
-            if ui.button("Next").clicked() {
-                self.step(1);
+            if ui.button("Next").on_hover_text(Action::Next.tooltip()).clicked() {
+                actions.push(Action::Next);
             }
         });
         let prob = ws.run.as_ref().map(|run| run.prob_idc(index));
         patch_card_ui(ui, dataset, &mut ws.tiles, index, prob);
-        if ui.button("Open on slide").clicked() {
-            ws.send(Command::ShowPatient {
-                patient: patch.patient,
-                patch: Some(index),
-                on_slide: true,
-            });
+        if ui
+            .button("Open on slide")
+            .on_hover_text(Action::OpenOnSlide.tooltip())
+            .clicked()
+        {
+            actions.push(Action::OpenOnSlide);
         }
         ui.separator();
-        self.annotation_ui(ui, ws, dataset, index);
+        actions.extend(annotation_panel_ui(ui, ws, index, &mut self.note));
+        ui.weak("Saved as you make it; the image files are never changed.");
         ui.separator();
-        self.neighbours_ui(ui, ws, dataset, index);
+        self.neighbours_ui(ui, ws, dataset, index, patch.patient);
+        for action in actions {
+            self.act(action, ws);
+        }
     }
 
-    fn annotation_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset, index: usize) {
-        ui.strong("Annotation");
-        let key = dataset.key(index);
-        let existing = ws.run.as_ref().and_then(|run| run.annotations.get(&key).cloned());
-        if self.note_for.as_ref() != Some(&key) {
-            self.note = existing
-                .as_ref()
-                .map(|annotation| annotation.note.clone())
-                .unwrap_or_default();
-            self.note_for = Some(key);
-        }
-        let mut flagged = existing.as_ref().is_some_and(|annotation| annotation.flagged);
-        let mut relabel = existing.as_ref().and_then(|annotation| annotation.relabel);
-        let mut changed = ui.checkbox(&mut flagged, "Flag (F)").changed();
-        ui.horizontal(|ui| {
-            ui.label("Relabel:");
-            changed |= ui.radio_value(&mut relabel, None, "as in dataset").changed();
-            changed |= ui
-                .radio_value(&mut relabel, Some(Label::NonIdc), "0 non-IDC")
-                .changed();
-            changed |= ui.radio_value(&mut relabel, Some(Label::Idc), "1 IDC").changed();
-        });
-        let label = ui.label("Note");
-        changed |= ui
-            .add(
-                egui::TextEdit::multiline(&mut self.note)
-                    .desired_rows(3)
-                    .hint_text("What do you see?"),
-            )
-            .labelled_by(label.id)
-            .changed();
-        if changed {
-            let note = self.note.clone();
-            self.edit_annotation(ws, dataset, move |annotation| {
-                annotation.flagged = flagged;
-                annotation.relabel = relabel;
-                annotation.note = note;
-            });
-        }
-        ui.weak("Saved as you go; the image files are never changed.");
-    }
-
-    /// Applies `change` to the current tile's annotation and queues the file write.
-    fn edit_annotation(
+    fn neighbours_ui(
         &mut self,
+        ui: &mut egui::Ui,
         ws: &mut Workspace,
         dataset: &Dataset,
-        change: impl FnOnce(&mut Annotation),
+        index: usize,
+        patient: u32,
     ) {
-        let Some(index) = self.current_patch() else {
-            return;
-        };
-        let Some(run) = ws.run.as_mut() else {
-            return;
-        };
-        let key = dataset.key(index);
-        let patch = dataset.store.patch(index);
-        let mut annotation = run.annotations.get(&key).cloned().unwrap_or_else(|| Annotation {
-            patient: key.patient.clone(),
-            x: key.x,
-            y: key.y,
-            path: patch.path.clone(),
-            label: patch.label,
-            prob_idc: run.prob_idc(index).unwrap_or(f32::NAN),
-            flagged: false,
-            relabel: None,
-            note: String::new(),
-            updated_unix_secs: 0,
-        });
-        change(&mut annotation);
-        if annotation.relabel == Some(annotation.label) {
-            annotation.relabel = None; // the same label is no relabel
-        }
-        run.annotations.set(annotation);
-        ws.save_annotations();
-    }
-
-    fn neighbours_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset, index: usize) {
-        let patient = dataset.store.patch(index).patient;
         if self
             .neighbourhood
             .as_ref()
@@ -519,6 +714,9 @@ impl ReviewView {
                             egui::Stroke::new(width, colour),
                             egui::StrokeKind::Inside,
                         );
+                        if let Some(mark) = ws.mark(*neighbour) {
+                            super::annotation_panel::paint_tile_mark(ui.painter(), rect, mark);
+                        }
                         if response.clicked() {
                             jump_to = Some(*neighbour);
                         }
@@ -552,11 +750,24 @@ impl ReviewView {
     }
 }
 
-fn row_key(run: &OpenRun, row: usize) -> PatchKey {
-    let prediction = &run.review.rows()[row];
-    PatchKey {
-        patient: prediction.patient.clone(),
-        x: prediction.x,
-        y: prediction.y,
+/// How the labels a run is scored against are named on screen.
+pub fn labels_name(labels: &LabelSource) -> String {
+    match labels {
+        LabelSource::Dataset => "the dataset's labels".into(),
+        LabelSource::Reviewed { reader: None } => "reviewed labels (all readers' consensus)".into(),
+        LabelSource::Reviewed { reader: Some(reader) } => format!("{reader}'s reviewed labels"),
     }
+}
+
+/// Writes every reader's annotations to `path`, CSV or JSON by its extension.
+pub fn export_to(ws: &mut Workspace, path: PathBuf) {
+    let Some(reviews) = &ws.reviews else {
+        ws.error("open a dataset before exporting its annotations");
+        return;
+    };
+    let rows = export_rows(reviews, None);
+    let count = rows.len();
+    let bytes = export_bytes(&rows, ExportFormat::for_path(&path));
+    ws.saver.save(path.clone(), bytes);
+    ws.info(format!("exporting {count} annotations to {}", path.display()));
 }

@@ -1,5 +1,6 @@
-//! What the app remembers between launches: recent datasets, the last run, where runs go, and
-//! the training form. Stored as JSON in the user's config folder, written atomically.
+//! What the app remembers between launches: recent datasets, the last run, where runs go, the
+//! training form, the reader's name and where they were in Review. Stored as JSON in the user's
+//! config folder, written atomically.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,22 @@ pub struct Settings {
     pub training: TrainConfig,
     /// Side of a tile in the patch grids, in points.
     pub tile_size: f32,
+    /// The reader's name, asked once; it goes with every annotation.
+    pub reader: Option<String>,
+    /// After agree, relabel or unsure, move on to the next patch not yet reviewed.
+    pub advance_after_judging: bool,
+    /// Where the reader was in Review, to go on from there.
+    pub review_place: Option<ReviewPlace>,
+}
+
+/// The tile a reader last looked at in Review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewPlace {
+    pub run: PathBuf,
+    pub cell: crate::review::Cell,
+    pub patient: String,
+    pub x: u32,
+    pub y: u32,
 }
 
 impl Default for Settings {
@@ -29,9 +46,12 @@ impl Default for Settings {
             recent_datasets: Vec::new(),
             last_dataset: None,
             last_run: None,
-            runs_folder: default_data_home().join("runs"),
+            runs_folder: crate::user_folders::data_home().join("runs"),
             training: TrainConfig::default(),
             tile_size: 64.0,
+            reader: None,
+            advance_after_judging: true,
+            review_place: None,
         }
     }
 }
@@ -86,14 +106,6 @@ pub fn default_settings_path() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config/idc-studio")))
         .unwrap_or_else(|| PathBuf::from(".idc-studio"));
     folder.join("settings.json")
-}
-
-/// The user's data folder for idc-studio (runs live under it by default).
-fn default_data_home() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(|dir| PathBuf::from(dir).join("idc-studio"))
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share/idc-studio")))
-        .unwrap_or_else(|| PathBuf::from("idc-studio-data"))
 }
 
 #[cfg(test)]

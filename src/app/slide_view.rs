@@ -1,9 +1,10 @@
 //! A patient's slide rebuilt from patch coordinates: pan by dragging, zoom with the wheel, with
-//! the ground-truth IDC regions and the run's predicted probability as overlays. Clicking the
-//! slide picks the patch under the pointer.
+//! the ground-truth IDC regions, the run's predicted probability and the reader's annotations
+//! as overlays. Clicking the slide picks the patch under the pointer.
 
 use std::sync::Arc;
 
+use super::annotation_panel::{TileMark, state_colour};
 use super::task::{Poll, Task};
 use crate::dataset::{Label, PatchStore, SlideImage, SlideLayout};
 
@@ -17,6 +18,7 @@ pub struct SlideView {
     scene_rect: egui::Rect,
     pub show_truth: bool,
     pub show_heatmap: bool,
+    pub show_annotations: bool,
 }
 
 impl Default for SlideView {
@@ -28,6 +30,7 @@ impl Default for SlideView {
             scene_rect: egui::Rect::ZERO,
             show_truth: true,
             show_heatmap: true,
+            show_annotations: true,
         }
     }
 }
@@ -56,6 +59,7 @@ impl SlideView {
         *self = Self {
             show_truth: self.show_truth,
             show_heatmap: self.show_heatmap,
+            show_annotations: self.show_annotations,
             ..Self::default()
         };
     }
@@ -64,13 +68,15 @@ impl SlideView {
         self.texture.is_some()
     }
 
-    /// Draws the slide; returns the patch clicked, if any. `prob_idc` gives the heatmap.
+    /// Draws the slide; returns the patch clicked, if any. `prob_idc` gives the heatmap;
+    /// `marks` the reader's annotations, outlined in their judgement's colour.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         store: &PatchStore,
         selected: Option<usize>,
         prob_idc: &dyn Fn(usize) -> Option<f32>,
+        marks: &dyn Fn(usize) -> Option<TileMark>,
     ) -> Option<usize> {
         self.take_render(ui.ctx());
         let (Some(layout), Some(texture)) = (self.layout.clone(), self.texture.clone()) else {
@@ -118,6 +124,23 @@ impl SlideView {
                             egui::Stroke::new(3.0, egui::Color32::from_rgb(230, 30, 30)),
                             egui::StrokeKind::Inside,
                         );
+                    }
+                }
+                if self.show_annotations {
+                    for &index in layout.patches() {
+                        if let Some(mark) = marks(index) {
+                            let colour = if mark.state.is_reviewed() {
+                                state_colour(mark.state)
+                            } else {
+                                egui::Color32::from_rgb(250, 60, 200) // flagged or noted only
+                            };
+                            painter.rect_stroke(
+                                patch_rect(index).shrink(5.0),
+                                0.0,
+                                egui::Stroke::new(3.0, colour),
+                                egui::StrokeKind::Inside,
+                            );
+                        }
                     }
                 }
                 if let Some(index) = selected.filter(|&index| store.patch(index).patient == layout.patient())

@@ -9,7 +9,9 @@ use super::file_saver::{FileSaver, SaveReport};
 use super::frame_times::FrameTimes;
 use super::loading::{DatasetLoad, LoadOutcome};
 use super::patients::{PatientTab, PatientsView};
+use super::reader_prompt::ReaderPrompt;
 use super::review_view::ReviewView;
+use super::shortcuts::{self, Action};
 use super::task::{Poll, Task};
 use super::tour::Tour;
 use super::training_view::TrainingView;
@@ -38,7 +40,7 @@ pub struct LaunchOptions {
     pub screenshot_tour: Option<PathBuf>,
 }
 
-type RunLoad = Task<Result<(OpenRun, Option<String>), String>>;
+type RunLoad = Task<Result<OpenRun, String>>;
 
 pub struct StudioApp {
     pub(super) ws: Workspace,
@@ -58,6 +60,11 @@ pub struct StudioApp {
     pub(super) review: ReviewView,
     pub(super) frame_times: FrameTimes,
     pub(super) tour: Option<Tour>,
+    reader_prompt: ReaderPrompt,
+    /// The keyboard sheet ("?").
+    pub(super) show_shortcuts: bool,
+    /// A run whose own older annotations wait for the reader's name to be imported.
+    pending_import: Option<PathBuf>,
 }
 
 impl StudioApp {
@@ -91,6 +98,9 @@ impl StudioApp {
             review: ReviewView::default(),
             frame_times: FrameTimes::default(),
             tour,
+            reader_prompt: ReaderPrompt::default(),
+            show_shortcuts: false,
+            pending_import: None,
         })
     }
 
@@ -105,6 +115,10 @@ impl StudioApp {
             self.apply_launch(launch);
         }
         self.take_in_background_results(&ctx);
+        self.ws.refresh_reviews();
+        self.import_pending_annotations();
+        self.ws.update_marks();
+        let actions = self.keyboard_actions(&ctx);
 
         egui::Panel::top("top-bar").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status-bar").show(ui, |ui| self.status_bar_ui(ui));
@@ -115,11 +129,13 @@ impl StudioApp {
             }
             match self.view {
                 View::Welcome => self.welcome.show(ui, &mut self.ws, &self.demo_dir),
-                View::Patients => self.patients.show(ui, &mut self.ws),
+                View::Patients => self.patients.show(ui, &mut self.ws, &actions),
                 View::Training => self.training.show(ui, &mut self.ws),
-                View::Review => self.review.show(ui, &mut self.ws),
+                View::Review => self.review.show(ui, &mut self.ws, &actions),
             }
         });
+        self.reader_prompt.show(&ctx, &mut self.ws);
+        shortcuts::sheet_ui(&ctx, &mut self.show_shortcuts);
 
         self.apply_commands();
         if self.tour.is_some() {
@@ -153,8 +169,16 @@ impl StudioApp {
         &self.review
     }
 
+    pub fn review_mut(&mut self) -> &mut ReviewView {
+        &mut self.review
+    }
+
     pub fn patients(&self) -> &PatientsView {
         &self.patients
+    }
+
+    pub fn shortcuts_shown(&self) -> bool {
+        self.show_shortcuts
     }
 
     pub fn frame_times(&self) -> &FrameTimes {
@@ -224,7 +248,7 @@ impl StudioApp {
                 Poll::Ready(outcome) => {
                     self.run_load = None;
                     match outcome {
-                        Ok((run, warning)) => self.run_opened(run, warning),
+                        Ok(run) => self.run_opened(run),
                         Err(message) => self.ws.error(message),
                     }
                 }
@@ -261,9 +285,10 @@ impl StudioApp {
         ));
         self.ws.tiles.clear();
         self.ws.run = None;
+        self.open_annotations(&root);
         self.ws.dataset = Some(dataset);
         self.patients.dataset_changed();
-        self.review.run_changed();
+        self.review.run_changed(&self.ws);
         self.ws.settings.remember_dataset(&root);
         self.ws.save_settings();
         if self.view == View::Welcome {
@@ -271,10 +296,7 @@ impl StudioApp {
         }
     }
 
-    fn run_opened(&mut self, run: OpenRun, warning: Option<String>) {
-        if let Some(warning) = warning {
-            self.ws.error(warning);
-        }
+    fn run_opened(&mut self, run: OpenRun) {
         let missing = run.missing_patches();
         if missing > 0 {
             self.ws.error(format!(
@@ -285,10 +307,96 @@ impl StudioApp {
         self.ws.settings.last_run = Some(run.folder.root().to_path_buf());
         self.ws.save_settings();
         self.training.show_run_log(run.folder.root());
+        let folder = run.folder.root().to_path_buf();
         self.ws.run = Some(run);
-        self.review.run_changed();
+        self.review.run_changed(&self.ws);
         self.patients.run_changed();
         self.view = View::Review;
+        let has_old_annotations = folder
+            .join(crate::review::annotations::RUN_ANNOTATIONS_FILE)
+            .is_file();
+        if has_old_annotations
+            && self
+                .ws
+                .reviews
+                .as_ref()
+                .is_some_and(|reviews| !reviews.has_imported(&folder))
+        {
+            if self.ws.reader().is_none() {
+                self.ws.asking_reader = true;
+                self.ws
+                    .info("this run holds annotations made before they belonged to the dataset: say whose they are to bring them in");
+            }
+            self.pending_import = Some(folder);
+        }
+    }
+
+    /// Opens the dataset's annotations (beside it, or in the user's data folder when the
+    /// dataset's folder is read-only).
+    fn open_annotations(&mut self, root: &Path) {
+        self.ws.history.clear();
+        let folder = crate::review::annotations_folder(root, &crate::user_folders::data_home());
+        match crate::review::Reviews::open(&folder) {
+            Ok((reviews, warnings)) => {
+                for warning in warnings {
+                    self.ws.error(warning);
+                }
+                self.ws.reviews = Some(reviews);
+            }
+            Err(err) => {
+                self.ws.reviews = None;
+                self.ws.error(format!(
+                    "annotations cannot be opened, so none can be made: {err}"
+                ));
+            }
+        }
+    }
+
+    /// Brings a run folder's older annotations into the dataset's, as the current reader's,
+    /// once the reader has said who they are. Nothing is lost: the run's file stays as it is.
+    fn import_pending_annotations(&mut self) {
+        let Some(reader) = self.ws.reader().map(str::to_string) else {
+            return;
+        };
+        let Some(folder) = self.pending_import.take() else {
+            return;
+        };
+        let name = folder
+            .file_name()
+            .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+        let Some(reviews) = self.ws.reviews.as_mut() else {
+            return;
+        };
+        match reviews.import_run(&folder, &name, &reader) {
+            Ok(0) => {}
+            Ok(count) => self.ws.info(format!(
+                "brought in {count} annotations from {} as {reader}'s",
+                folder
+                    .join(crate::review::annotations::RUN_ANNOTATIONS_FILE)
+                    .display()
+            )),
+            Err(err) => self
+                .ws
+                .error(format!("the run's older annotations were not brought in: {err}")),
+        }
+    }
+
+    /// This frame's shortcut keys; undo, redo and the sheet are handled here, the rest by the
+    /// view that is showing.
+    fn keyboard_actions(&mut self, ctx: &egui::Context) -> Vec<Action> {
+        if self.loading.is_some() || self.ws.asking_reader {
+            return Vec::new();
+        }
+        let mut for_view = Vec::new();
+        for action in shortcuts::take_actions(ctx) {
+            match action {
+                Action::Undo => self.ws.undo(),
+                Action::Redo => self.ws.redo(),
+                Action::ShowShortcuts => self.show_shortcuts = !self.show_shortcuts,
+                other => for_view.push(other),
+            }
+        }
+        for_view
     }
 
     fn start_pending_run(&mut self, ctx: &egui::Context) {
@@ -382,6 +490,7 @@ impl StudioApp {
                     self.view = View::Review;
                 }
                 Command::SaveSettings => self.ws.save_settings(),
+                Command::ToggleShortcuts => self.show_shortcuts = !self.show_shortcuts,
             }
         }
     }

@@ -1,9 +1,11 @@
 //! A virtualised grid of patch tiles: only the rows on screen are laid out and textured, so a
 //! patient or a confusion cell with thousands of patches scrolls as smoothly as one with ten.
-//! Tiles are framed by their true label (red IDC, blue non-IDC); the chosen one in yellow.
+//! Tiles are framed by their true label (red IDC, blue non-IDC), the chosen one in yellow, and
+//! marked with the reader's judgement and flag.
 
 use std::ops::Range;
 
+use super::annotation_panel::{TileMark, paint_tile_mark};
 use super::tiles::TileTextures;
 use super::workspace::Dataset;
 use crate::dataset::Label;
@@ -71,7 +73,7 @@ pub struct TileGridState {
 }
 
 /// Draws the grid; returns the patch clicked, if any. `prob_idc` labels tiles with the run's
-/// probability where known.
+/// probability where known; `marks` gives the reader's judgement and flag to show on a tile.
 pub fn tile_grid_ui(
     ui: &mut egui::Ui,
     state: &mut TileGridState,
@@ -79,6 +81,7 @@ pub fn tile_grid_ui(
     dataset: &Dataset,
     tiles: &mut TileTextures,
     prob_idc: &dyn Fn(usize) -> Option<f32>,
+    marks: &dyn Fn(usize) -> Option<TileMark>,
 ) -> Option<usize> {
     let store = &dataset.store;
     if grid.patches.is_empty() {
@@ -120,13 +123,16 @@ pub fn tile_grid_ui(
                         egui::Sense::click(),
                     );
                     // The accessible name is only built when something (a screen reader, a test) asks.
+                    let mark = marks(index);
                     response.widget_info(|| {
                         let name = format!(
-                            "patch {} x{} y{} {}",
+                            "patch {} x{} y{} {}{}",
                             store.patient_name(patch),
                             patch.x,
                             patch.y,
-                            patch.label.name()
+                            patch.label.name(),
+                            mark.map(|mark| format!(", {}", mark.describe()))
+                                .unwrap_or_default()
                         );
                         egui::WidgetInfo::labeled(egui::Role::Image, true, name)
                     });
@@ -156,6 +162,9 @@ pub fn tile_grid_ui(
                                 egui::Stroke::new(3.0, egui::Color32::YELLOW),
                                 egui::StrokeKind::Outside,
                             );
+                        }
+                        if let Some(mark) = mark {
+                            paint_tile_mark(painter, rect, mark);
                         }
                         if let Some(prob) = prob_idc(index) {
                             let corner = rect.left_bottom() + egui::vec2(2.0, -2.0);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
+use super::shortcuts::Action;
 use super::studio::StudioApp;
 use super::training_monitor::Phase;
 use super::workspace::View;
@@ -47,6 +48,10 @@ pub struct Tour {
     training_mark: (usize, usize),
     scroll_mark: (usize, usize),
     report: Vec<String>,
+    /// The tour named a reader for its judgements (none was set), to be taken back.
+    lent_reader: bool,
+    /// Judgements to undo once the picture of them is taken.
+    undo_after_shot: u32,
 }
 
 impl Tour {
@@ -63,6 +68,8 @@ impl Tour {
             training_mark: (0, 0),
             scroll_mark: (0, 0),
             report: Vec::new(),
+            lent_reader: false,
+            undo_after_shot: 0,
         }
     }
 
@@ -97,6 +104,14 @@ impl StudioApp {
             }
             self.tour = Some(tour);
             return;
+        }
+        // The judgements made for the picture are taken back once it is taken.
+        for _ in 0..std::mem::take(&mut tour.undo_after_shot) {
+            self.ws.undo();
+        }
+        if tour.stage != Stage::Review && std::mem::take(&mut tour.lent_reader) {
+            self.ws.settings.reader = None;
+            self.ws.save_settings();
         }
         let settled = tour.frames_in_stage > SETTLE_FRAMES;
         match tour.stage {
@@ -169,9 +184,18 @@ impl StudioApp {
             }
             Stage::Review if settled => {
                 if tour.frames_in_stage == SETTLE_FRAMES + 1 {
-                    self.review.step(1);
+                    // A reader's first judgements, as the picture should show them: agree,
+                    // relabel, then a flag on the tile now shown. Undone after the picture.
+                    if self.ws.settings.reader.is_none() {
+                        self.ws.settings.reader = Some("screenshot tour".into());
+                        tour.lent_reader = true;
+                    }
+                    for action in [Action::Agree, Action::RelabelNonIdc, Action::Flag] {
+                        self.review.act(action, &mut self.ws);
+                    }
                 } else {
                     screenshot(ctx, &mut tour, "review");
+                    tour.undo_after_shot = 3;
                     // Next: the slide of the reviewed tile (if the cell has one), with the run's
                     // heatmap over it.
                     let patch = self.review.current_patch();

@@ -10,7 +10,7 @@ use super::settings::Settings;
 use super::task::{Task, take_finished};
 use super::training_monitor::{Phase, TrainingMonitor};
 use super::workspace::{Command, Workspace};
-use crate::dataset::SplitKind;
+use crate::dataset::{LabelSource, SplitKind};
 use crate::model::{DeviceChoice, select_device};
 use crate::training::events::format_duration;
 use crate::training::{
@@ -194,10 +194,18 @@ impl TrainingView {
             },
             None => self.form.clone(),
         };
+        // The readers' corrections as they are now; the run records them in its folder.
+        let corrections = match (&config.labels, &ws.reviews, &resume) {
+            (LabelSource::Reviewed { reader }, Some(reviews), None) => {
+                crate::review::reviewed_corrections(reviews, reader.as_deref())
+            }
+            _ => Vec::new(),
+        };
         let (sender, events) = channel();
         let wake = ctx.clone();
         let job = TrainingJob {
             store: dataset.store.clone(),
+            corrections,
             config,
             // A new run gets a folder of its own in the runs folder, named for now.
             run_dir: resume.clone().unwrap_or(runs_folder),
@@ -283,6 +291,28 @@ impl TrainingView {
                 ui.end_row();
                 ui.label("Augmentation");
                 ui.checkbox(&mut self.form.augment, "rotate, shift, zoom, flip");
+                ui.end_row();
+                ui.label("Labels");
+                let readers: Vec<String> = ws
+                    .reviews
+                    .as_ref()
+                    .map_or_else(Vec::new, |reviews| reviews.readers().map(str::to_string).collect());
+                egui::ComboBox::from_id_salt("labels")
+                    .selected_text(labels_choice_name(&self.form.labels))
+                    .show_ui(ui, |ui| {
+                        let mut choices = vec![LabelSource::Dataset, LabelSource::Reviewed { reader: None }];
+                        choices.extend(readers.into_iter().map(|reader| LabelSource::Reviewed {
+                            reader: Some(reader),
+                        }));
+                        for choice in choices {
+                            let name = labels_choice_name(&choice);
+                            ui.selectable_value(&mut self.form.labels, choice, name);
+                        }
+                    })
+                    .response
+                    .on_hover_text(
+                        "As reviewed: the readers' relabels apply, and patches judged unsure (or disputed between readers) are left out.",
+                    );
                 ui.end_row();
             });
         });
@@ -499,5 +529,14 @@ impl TrainingView {
                 plot.line(Line::new("validation accuracy", validation_accuracy.clone()));
                 plot.points(Points::new("validation accuracy (epoch end)", validation_accuracy).radius(4.0));
             });
+    }
+}
+
+/// How a choice of labels reads in the form.
+fn labels_choice_name(labels: &LabelSource) -> String {
+    match labels {
+        LabelSource::Dataset => "as in the dataset".into(),
+        LabelSource::Reviewed { reader: None } => "as reviewed (consensus)".into(),
+        LabelSource::Reviewed { reader: Some(reader) } => format!("as reviewed by {reader}"),
     }
 }

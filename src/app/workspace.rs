@@ -1,5 +1,5 @@
-//! What every view works on: the open dataset, the open run, settings, the file writer, tile
-//! textures, and the commands views send to the app (applied once per frame).
+//! What every view works on: the open dataset and its annotations, the open run, settings, the
+//! file writer, tile textures, and the commands views send to the app (applied once per frame).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,9 +9,9 @@ use super::file_saver::FileSaver;
 use super::settings::{Settings, default_settings_path};
 use super::tiles::TileTextures;
 use crate::dataset::store::PatientSummary;
-use crate::dataset::{PatchStore, ScanReport};
-use crate::review::{AnnotationBook, Cell, PatchKey, ReviewSet};
-use crate::training::{RunFolder, RunInfo};
+use crate::dataset::{Label, LabelOverride, LabelSource, PatchStore, ScanReport};
+use crate::review::{Cell, History, PatchKey, ReviewSet, Reviews};
+use crate::training::{PredictionRow, RunFolder, RunInfo};
 
 /// The app's screens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub enum Command {
     },
     ReviewCell(Cell),
     SaveSettings,
+    /// Show or hide the keyboard sheet.
+    ToggleShortcuts,
 }
 
 /// A scanned dataset and the lookups the views need.
@@ -106,22 +108,28 @@ impl Dataset {
     }
 }
 
-/// A trained run opened for review, its test rows matched to the open dataset.
+/// A trained run opened for review, its test rows matched to the open dataset and scored
+/// against the labels the reader chose.
 pub struct OpenRun {
     pub folder: RunFolder,
     pub info: RunInfo,
+    /// The rows as `predictions.csv` holds them.
+    recorded: Vec<PredictionRow>,
+    /// The labels the rows are scored against.
+    pub scored_by: LabelSource,
+    /// Test rows left out because the chosen readers were unsure or disagreed.
+    pub left_out: usize,
     pub review: ReviewSet,
     /// Per review row: the store index of its patch, if the dataset still has it.
     pub store_index: Vec<Option<usize>>,
     /// Store index -> review row, for the patients view and slide heatmaps.
     pub row_of_patch: HashMap<usize, usize>,
-    pub annotations: AnnotationBook,
 }
 
 impl OpenRun {
-    /// Reads a finished run and matches its test rows to `dataset`. A damaged annotations file
-    /// is moved aside (never overwritten) and reported in the returned warning.
-    pub fn load(folder: &std::path::Path, dataset: &Dataset) -> Result<(OpenRun, Option<String>), String> {
+    /// Reads a finished run and matches its test rows to `dataset`, scored against the
+    /// dataset's labels.
+    pub fn load(folder: &std::path::Path, dataset: &Dataset) -> Result<OpenRun, String> {
         let run = RunFolder::open(folder).map_err(|err| err.to_string())?;
         let info = run.read_info().map_err(|err| err.to_string())?;
         if !run.predictions_path().is_file() {
@@ -130,42 +138,66 @@ impl OpenRun {
                 folder.display()
             ));
         }
-        let rows = run.read_predictions().map_err(|err| err.to_string())?;
-        let review = ReviewSet::new(rows);
-        let store_index: Vec<Option<usize>> = review
+        let recorded = run.read_predictions().map_err(|err| err.to_string())?;
+        let mut open = OpenRun {
+            folder: run,
+            info,
+            recorded,
+            scored_by: LabelSource::Dataset,
+            left_out: 0,
+            review: ReviewSet::new(Vec::new()),
+            store_index: Vec::new(),
+            row_of_patch: HashMap::new(),
+        };
+        open.rescore(dataset, LabelSource::Dataset, &[]);
+        Ok(open)
+    }
+
+    /// Scores the run against `labels`: the dataset's, or the readers' `corrections` (a patch
+    /// they were unsure of, or disagree on, is left out).
+    pub fn rescore(&mut self, dataset: &Dataset, labels: LabelSource, corrections: &[LabelOverride]) {
+        let corrected: HashMap<(&str, u32, u32), Option<Label>> = corrections
+            .iter()
+            .map(|correction| {
+                (
+                    (correction.patient.as_str(), correction.x, correction.y),
+                    correction.label,
+                )
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(self.recorded.len());
+        let mut left_out = 0;
+        for row in &self.recorded {
+            let index = dataset.find(&row.patient, row.x, row.y);
+            let dataset_label = index.map_or_else(|| row.truth(), |index| dataset.store.patch(index).label);
+            let truth = match corrected.get(&(row.patient.as_str(), row.x, row.y)) {
+                Some(Some(label)) => *label,
+                Some(None) => {
+                    left_out += 1;
+                    continue;
+                }
+                None => dataset_label,
+            };
+            rows.push(PredictionRow {
+                label: truth.index(),
+                ..row.clone()
+            });
+        }
+        self.review = ReviewSet::new(rows);
+        self.store_index = self
+            .review
             .rows()
             .iter()
             .map(|row| dataset.find(&row.patient, row.x, row.y))
             .collect();
-        let row_of_patch = store_index
+        self.row_of_patch = self
+            .store_index
             .iter()
             .enumerate()
             .filter_map(|(row, index)| index.map(|index| (index, row)))
             .collect();
-        let annotations_path = run.root().join(crate::review::annotations::ANNOTATIONS_FILE);
-        let (annotations, warning) = match AnnotationBook::load(&annotations_path) {
-            Ok(book) => (book, None),
-            Err(err) => {
-                // Never write over annotations we cannot read: keep them aside, or do not open.
-                let aside = crate::atomic_file::move_aside(&annotations_path).map_err(|why| {
-                    format!("{err}; it could not be moved aside ({why}), so the run stays closed")
-                })?;
-                let warning = format!(
-                    "{err}; starting new annotations, the old file is kept as {}",
-                    aside.display()
-                );
-                (AnnotationBook::default(), Some(warning))
-            }
-        };
-        let open = OpenRun {
-            folder: run,
-            info,
-            review,
-            store_index,
-            row_of_patch,
-            annotations,
-        };
-        Ok((open, warning))
+        self.scored_by = labels;
+        self.left_out = left_out;
     }
 
     pub fn name(&self) -> String {
@@ -173,12 +205,6 @@ impl OpenRun {
             || self.folder.root().display().to_string(),
             |name| name.to_string_lossy().into_owned(),
         )
-    }
-
-    pub fn annotations_path(&self) -> PathBuf {
-        self.folder
-            .root()
-            .join(crate::review::annotations::ANNOTATIONS_FILE)
     }
 
     /// The run's probability of IDC for a test patch.
@@ -209,6 +235,14 @@ pub struct Workspace {
     pub tiles: TileTextures,
     pub commands: Vec<Command>,
     pub notices: Vec<Notice>,
+    /// The open dataset's annotations, all readers.
+    pub reviews: Option<Reviews>,
+    /// This session's annotation changes, for undo.
+    pub history: History,
+    /// Ask the reader's name (before their first annotation).
+    pub asking_reader: bool,
+    pub(super) reviews_checked: Option<std::time::Instant>,
+    pub(super) marks: super::annotating::ReaderMarks,
 }
 
 impl Workspace {
@@ -224,6 +258,11 @@ impl Workspace {
             tiles: TileTextures::default(),
             commands: Vec::new(),
             notices: Vec::new(),
+            reviews: None,
+            history: History::default(),
+            asking_reader: false,
+            reviews_checked: None,
+            marks: Default::default(),
         };
         if let Some(warning) = warning {
             workspace.error(warning);
@@ -258,12 +297,5 @@ impl Workspace {
         }
         self.saver
             .save(self.settings_path.clone(), self.settings.to_json());
-    }
-
-    /// Queues the open run's annotations for writing.
-    pub fn save_annotations(&mut self) {
-        if let Some(run) = &self.run {
-            self.saver.save(run.annotations_path(), run.annotations.to_json());
-        }
     }
 }

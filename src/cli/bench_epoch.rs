@@ -30,6 +30,7 @@ pub fn run(demo: &PatchStore, patches: usize, batch_size: usize, device: DeviceC
         run_dir: folder.path().join("run"),
         resume: false,
         in_runs_folder: false,
+        corrections: Vec::new(),
     };
     let started = Instant::now();
     let mut epoch_ended = None;

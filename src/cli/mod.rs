@@ -1,8 +1,9 @@
 //! The command line: `app` (also what no arguments opens), `demo-data`, `scan`, `train`, `eval`,
-//! `predict` and `bench`. It only wires
+//! `predict`, `annotations export` and `bench`. It only wires
 //! the engine together and prints; every failure ends as one line naming the file and the
 //! problem, with a non-zero exit.
 
+mod annotations;
 mod app;
 mod bench;
 mod bench_epoch;
@@ -72,6 +73,9 @@ pub enum Command {
     },
     /// Measure ingest, data pipeline, training and inference throughput on this machine.
     Bench(bench::BenchArgs),
+    /// The readers' annotations of a dataset.
+    #[command(subcommand)]
+    Annotations(annotations::AnnotationsCommand),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -128,5 +132,6 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             device,
         } => predict::run(&run_dir, &paths, out.as_deref(), device),
         Command::Bench(args) => bench::run(args),
+        Command::Annotations(command) => annotations::run(command),
     }
 }

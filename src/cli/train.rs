@@ -8,9 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::report::{print_metrics, print_scan_report};
 use super::scan::scan_with_progress;
-use crate::dataset::SplitKind;
 use crate::dataset::demo::{DemoConfig, default_demo_dir, ensure_demo_dataset};
+use crate::dataset::{LabelSource, SplitKind};
 use crate::model::DeviceChoice;
+use crate::review::{Reviews, annotations_folder, reviewed_corrections};
 use crate::training::events::format_duration;
 use crate::training::{RunFolder, RunOutcome, TrainConfig, TrainingEvent, TrainingJob, spawn_training};
 
@@ -51,6 +52,11 @@ pub struct TrainArgs {
     /// Train without random augmentation.
     #[arg(long)]
     pub no_augment: bool,
+    /// Which labels to train and test on: dataset (as its folders say), reviewed (all readers'
+    /// consensus: relabels apply, patches judged unsure or disputed are left out) or
+    /// reviewed:READER (one reader's) [default: dataset; with --resume: the run's own].
+    #[arg(long, value_name = "dataset|reviewed[:READER]")]
+    pub labels: Option<crate::dataset::LabelSource>,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -83,9 +89,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     config.validate().map_err(anyhow::Error::msg)?;
     let (store, report) = scan_with_progress(&data)?;
     print_scan_report(&report, &store);
+    let corrections = if args.resume {
+        Vec::new() // a resumed run keeps the corrections it recorded
+    } else {
+        reviewed_corrections_for(&store, &config.labels)?
+    };
     let (sender, events) = mpsc::channel();
     let job = TrainingJob {
         store,
+        corrections,
         config,
         // Without --out, a folder of its own under ./runs, named for now.
         run_dir: args.out.clone().unwrap_or_else(|| PathBuf::from("runs")),
@@ -203,6 +215,42 @@ fn show_event(bar: &ProgressBar, event: TrainingEvent) {
 /// The settings the user asked for: `base` (the recipe's for a new run, the recorded ones for
 /// a resumed run) with what they typed over it. The trainer refuses any change to a resumed run
 /// but the epochs and the device, naming it.
+/// The readers' corrections that `labels` asks for, read from the dataset's annotations.
+fn reviewed_corrections_for(
+    store: &crate::dataset::PatchStore,
+    labels: &LabelSource,
+) -> anyhow::Result<Vec<crate::dataset::LabelOverride>> {
+    let LabelSource::Reviewed { reader } = labels else {
+        return Ok(Vec::new());
+    };
+    let folder = annotations_folder(store.root(), &crate::user_folders::data_home());
+    let (reviews, warnings) = Reviews::open(&folder)?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(reader) = reader
+        && !reviews.readers().any(|known| known == reader)
+    {
+        let known: Vec<&str> = reviews.readers().collect();
+        anyhow::bail!(
+            "--labels reviewed:{reader}: {} has no annotations by {reader:?} (readers: {})",
+            folder.display(),
+            if known.is_empty() {
+                "none yet".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let corrections = reviewed_corrections(&reviews, reader.as_deref());
+    println!(
+        "labels       {labels}: {} reviewed patches in {}",
+        corrections.len(),
+        folder.display()
+    );
+    Ok(corrections)
+}
+
 fn asked_config(args: &TrainArgs, base: &TrainConfig) -> TrainConfig {
     TrainConfig {
         epochs: args.epochs.unwrap_or(base.epochs),
@@ -212,6 +260,7 @@ fn asked_config(args: &TrainArgs, base: &TrainConfig) -> TrainConfig {
         seed: args.seed.unwrap_or(base.seed),
         device: args.device.unwrap_or(base.device),
         augment: base.augment && !args.no_augment,
+        labels: args.labels.clone().unwrap_or_else(|| base.labels.clone()),
         ..base.clone()
     }
 }

@@ -549,11 +549,7 @@ pub fn default_demo_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("IDC_STUDIO_DEMO_DIR") {
         return PathBuf::from(dir);
     }
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local").join("share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data_home.join("idc-studio").join("demo-data")
+    crate::user_folders::data_home().join("demo-data")
 }
 
 /// Generates the demo dataset in `dir` unless it is already there. Refuses to write into a

@@ -4,6 +4,7 @@
 //!
 //! Nothing here knows about burn or the UI.
 
+pub mod corrections;
 pub mod decode;
 pub mod demo;
 pub mod filename;
@@ -12,6 +13,7 @@ pub mod slide;
 pub mod split;
 pub mod store;
 
+pub use corrections::{LabelChanges, LabelOverride, LabelSource};
 pub use filename::{PatchName, parse_patch_name};
 pub use scan::{ScanReport, SkipReason, SkippedFile, scan_dataset};
 pub use slide::{SlideImage, SlideLayout};

@@ -267,11 +267,16 @@ fn find_candidates(root: &Path, report: &mut ScanReport) -> Vec<Candidate> {
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|entry| {
+            // Hidden folders are never patients: idc-studio keeps a dataset's annotations in
+            // `.idc-studio`, and other tools keep theirs likewise.
+            let hidden = entry.depth() > 0
+                && entry.file_type().is_dir()
+                && entry.file_name().to_string_lossy().starts_with('.');
             let skip = entry.depth() > 0 && entry.file_type().is_dir() && is_nested_copy(entry.path());
             if skip {
                 nested.push(entry.path().to_path_buf());
             }
-            !skip
+            !skip && !hidden
         });
     let mut first_seen: HashMap<(String, u32, u32), PathBuf> = HashMap::new();
     let mut candidates = Vec::new();

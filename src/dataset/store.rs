@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::corrections::{LabelChanges, LabelOverride};
 use super::{Label, PATCH_BYTES};
 
 /// One patch's facts (its pixels live in the store's buffer at the same index).
@@ -46,7 +48,10 @@ pub struct PatchStore {
     synthetic: bool,
     patients: Vec<String>,
     patches: Vec<Patch>,
-    pixels: Vec<u8>,
+    /// Shared with the relabelled views of this store ([`PatchStore::relabelled`]).
+    pixels: Arc<Vec<u8>>,
+    /// Per patch, its slot in `pixels`; `None` when patch `i` is slot `i`.
+    slots: Option<Arc<Vec<u32>>>,
 }
 
 impl PatchStore {
@@ -68,7 +73,8 @@ impl PatchStore {
             synthetic,
             patients,
             patches,
-            pixels,
+            pixels: Arc::new(pixels),
+            slots: None,
         }
     }
 
@@ -107,7 +113,8 @@ impl PatchStore {
 
     /// The 50x50x3 RGB pixels of patch `index`, padded with white outside its true size.
     pub fn pixels(&self, index: usize) -> &[u8] {
-        &self.pixels[index * PATCH_BYTES..(index + 1) * PATCH_BYTES]
+        let slot = self.slots.as_ref().map_or(index, |slots| slots[index] as usize);
+        &self.pixels[slot * PATCH_BYTES..(slot + 1) * PATCH_BYTES]
     }
 
     /// Patches of class 0 and of class 1.
@@ -147,8 +154,103 @@ impl PatchStore {
             .collect()
     }
 
+    /// This store with a reviewer's corrections: each override's patch takes its new label, or
+    /// is left out when it has none. The pixels are shared, not copied. Overrides that name no
+    /// patch here, or give a patch its own label, change nothing.
+    pub fn relabelled(&self, overrides: &[LabelOverride]) -> (PatchStore, LabelChanges) {
+        let by_identity = self.index_by_identity();
+        let mut new_label: HashMap<usize, Option<Label>> = HashMap::new();
+        for correction in overrides {
+            if let Some(&index) = by_identity.get(&(correction.patient.as_str(), correction.x, correction.y))
+            {
+                new_label.insert(index, correction.label);
+            }
+        }
+        let mut changes = LabelChanges::default();
+        let mut patches = Vec::with_capacity(self.patches.len());
+        let mut slots = Vec::with_capacity(self.patches.len());
+        for (index, patch) in self.patches.iter().enumerate() {
+            let slot = self.slots.as_ref().map_or(index as u32, |slots| slots[index]);
+            match new_label.get(&index) {
+                Some(None) => {
+                    changes.left_out += 1;
+                    continue;
+                }
+                Some(Some(label)) if *label != patch.label => {
+                    changes.relabelled += 1;
+                    patches.push(Patch {
+                        label: *label,
+                        ..patch.clone()
+                    });
+                }
+                _ => patches.push(patch.clone()),
+            }
+            slots.push(slot);
+        }
+        let store = PatchStore {
+            root: self.root.clone(),
+            synthetic: self.synthetic,
+            patients: self.patients.clone(),
+            patches,
+            pixels: Arc::clone(&self.pixels),
+            slots: Some(Arc::new(slots)),
+        };
+        (store, changes)
+    }
+
     /// Memory held by the pixel buffer.
     pub fn pixel_bytes(&self) -> usize {
         self.pixels.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> PatchStore {
+        let patches = (0..3u32)
+            .map(|x| Patch {
+                patient: 0,
+                x: x * 50,
+                y: 0,
+                label: Label::Idc,
+                width: 50,
+                height: 50,
+                path: format!("{x}.png").into(),
+            })
+            .collect();
+        let pixels = (0..3u8).flat_map(|value| [value; PATCH_BYTES]).collect();
+        PatchStore::new("/data".into(), false, vec!["8863".into()], patches, pixels)
+    }
+
+    #[test]
+    fn a_relabelled_store_moves_labels_leaves_out_unsure_patches_and_keeps_each_patchs_pixels() {
+        let corrections = |x: u32, label| LabelOverride {
+            patient: "8863".into(),
+            x,
+            y: 0,
+            label,
+        };
+        let (relabelled, changes) = store().relabelled(&[
+            corrections(0, None),
+            corrections(50, Some(Label::NonIdc)),
+            corrections(100, Some(Label::Idc)),
+            corrections(999, Some(Label::NonIdc)),
+        ]);
+        assert_eq!(
+            changes,
+            LabelChanges {
+                relabelled: 1,
+                left_out: 1
+            }
+        );
+        assert_eq!(relabelled.len(), 2);
+        assert_eq!(relabelled.patch(0).label, Label::NonIdc);
+        assert_eq!(relabelled.pixels(0)[0], 1);
+        assert_eq!(relabelled.pixels(1)[0], 2);
+        let (twice, _) = relabelled.relabelled(&[corrections(100, None)]);
+        assert_eq!(twice.len(), 1);
+        assert_eq!(twice.pixels(0)[0], 1);
     }
 }

@@ -1,5 +1,6 @@
-//! A reviewer's annotations on test patches: a flag, a corrected label, a note. They live in the
-//! run folder as `annotations.json` and export to CSV; a relabel is recorded here only and never
+//! What one reader said about one patch: a judgement of its label (agree, relabel, unsure), a
+//! flag and a note, with who said it, when, and what run and probability they were looking at.
+//! A reader's annotations form an [`AnnotationBook`]. A relabel is recorded here only and never
 //! touches the user's image files.
 
 use std::collections::BTreeMap;
@@ -9,11 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::Label;
 
-/// The file in a run folder that holds its annotations.
-pub const ANNOTATIONS_FILE: &str = "annotations.json";
-/// Where "Export CSV" writes, beside it.
-pub const ANNOTATIONS_CSV: &str = "annotations.csv";
-const FORMAT_VERSION: u32 = 1;
+/// The file a run folder held annotations in before they belonged to the dataset; read once,
+/// on import.
+pub const RUN_ANNOTATIONS_FILE: &str = "annotations.json";
 
 /// A patch's identity on its slide: stable across scans and runs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -23,7 +22,80 @@ pub struct PatchKey {
     pub y: u32,
 }
 
-/// What the reviewer said about one patch.
+/// A reader's judgement of a patch's dataset label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    /// Not judged yet (a flag or a note alone does not make a patch reviewed).
+    #[default]
+    Unreviewed,
+    /// The dataset's label is right.
+    Agree,
+    /// The patch is not IDC, whatever the dataset says.
+    #[serde(rename = "relabel_0")]
+    RelabelNonIdc,
+    /// The patch is IDC, whatever the dataset says.
+    #[serde(rename = "relabel_1")]
+    RelabelIdc,
+    /// The reader cannot tell; training with reviewed labels leaves the patch out.
+    Unsure,
+}
+
+/// The label a judgement gives a patch, or that it cannot be given one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Judged {
+    Label(Label),
+    Unsure,
+}
+
+impl ReviewState {
+    pub fn relabel(label: Label) -> Self {
+        match label {
+            Label::NonIdc => ReviewState::RelabelNonIdc,
+            Label::Idc => ReviewState::RelabelIdc,
+        }
+    }
+
+    /// The name used in files and exports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReviewState::Unreviewed => "unreviewed",
+            ReviewState::Agree => "agree",
+            ReviewState::RelabelNonIdc => "relabel_0",
+            ReviewState::RelabelIdc => "relabel_1",
+            ReviewState::Unsure => "unsure",
+        }
+    }
+
+    /// What a reader reads: "agree", "relabel to non-IDC", …
+    pub fn description(self) -> &'static str {
+        match self {
+            ReviewState::Unreviewed => "not reviewed",
+            ReviewState::Agree => "agree with the label",
+            ReviewState::RelabelNonIdc => "relabel to non-IDC (0)",
+            ReviewState::RelabelIdc => "relabel to IDC (1)",
+            ReviewState::Unsure => "unsure",
+        }
+    }
+
+    pub fn is_reviewed(self) -> bool {
+        self != ReviewState::Unreviewed
+    }
+
+    /// The label this judgement gives a patch whose dataset label is `dataset`; `None` when
+    /// the patch is not reviewed.
+    pub fn judged(self, dataset: Label) -> Option<Judged> {
+        match self {
+            ReviewState::Unreviewed => None,
+            ReviewState::Agree => Some(Judged::Label(dataset)),
+            ReviewState::RelabelNonIdc => Some(Judged::Label(Label::NonIdc)),
+            ReviewState::RelabelIdc => Some(Judged::Label(Label::Idc)),
+            ReviewState::Unsure => Some(Judged::Unsure),
+        }
+    }
+}
+
+/// What one reader said about one patch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Annotation {
     pub patient: String,
@@ -32,23 +104,43 @@ pub struct Annotation {
     pub path: PathBuf,
     /// The label the dataset gives the patch.
     pub label: Label,
-    /// The run's probability of IDC for the patch. JSON has no NaN: a probability that is not a
-    /// number is written as `null` and read back as NaN, so it never makes the file unreadable.
-    #[serde(deserialize_with = "number_or_nan")]
-    pub prob_idc: f32,
+    #[serde(default)]
+    pub state: ReviewState,
     #[serde(default)]
     pub flagged: bool,
-    /// The label the reviewer believes is right, when it differs from the dataset's.
-    #[serde(default)]
-    pub relabel: Option<Label>,
     #[serde(default)]
     pub note: String,
-    /// Seconds since 1970 of the last change.
+    pub reviewer: String,
+    /// The run whose prediction the reader saw, if any.
     #[serde(default)]
-    pub updated_unix_secs: u64,
+    pub run: Option<String>,
+    /// That run's probability of IDC. JSON has no NaN: one that is not a number is written as
+    /// `null` and read back as none, so it never makes the file unreadable.
+    #[serde(default, deserialize_with = "finite_or_none")]
+    pub prob_idc: Option<f32>,
+    /// When the reader said it: ISO 8601 in the reader's local time, with its offset.
+    pub time: String,
 }
 
 impl Annotation {
+    /// A fresh annotation of one patch by `reviewer`, saying nothing yet.
+    pub fn blank(key: &PatchKey, path: PathBuf, label: Label, reviewer: &str) -> Self {
+        Annotation {
+            patient: key.patient.clone(),
+            x: key.x,
+            y: key.y,
+            path,
+            label,
+            state: ReviewState::Unreviewed,
+            flagged: false,
+            note: String::new(),
+            reviewer: reviewer.to_string(),
+            run: None,
+            prob_idc: None,
+            time: local_time_now(),
+        }
+    }
+
     pub fn key(&self) -> PatchKey {
         PatchKey {
             patient: self.patient.clone(),
@@ -59,77 +151,45 @@ impl Annotation {
 
     /// True when the annotation says nothing and need not be kept.
     pub fn is_blank(&self) -> bool {
-        !self.flagged && self.relabel.is_none() && self.note.trim().is_empty()
+        !self.state.is_reviewed() && !self.flagged && self.note.trim().is_empty()
+    }
+
+    /// The label the reader gives the patch (`None`: not reviewed).
+    pub fn judged(&self) -> Option<Judged> {
+        self.state.judged(self.label)
+    }
+
+    /// True when the reader's label differs from the dataset's.
+    pub fn is_relabel(&self) -> bool {
+        matches!(self.judged(), Some(Judged::Label(label)) if label != self.label)
+    }
+
+    /// The same judgement said the plain way: a relabel to the dataset's own label is agreement.
+    pub fn normalised(mut self) -> Self {
+        if self.state == ReviewState::relabel(self.label) {
+            self.state = ReviewState::Agree;
+        }
+        self.prob_idc = self.prob_idc.filter(|prob| prob.is_finite());
+        self
     }
 }
 
-fn number_or_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
-    Ok(Option::<f32>::deserialize(deserializer)?.unwrap_or(f32::NAN))
+/// The current local time as ISO 8601 with its UTC offset, to the second.
+pub fn local_time_now() -> String {
+    chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {why}", path.display())]
-pub struct AnnotationFileError {
-    pub path: PathBuf,
-    pub why: String,
+fn finite_or_none<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f32>, D::Error> {
+    Ok(Option::<f32>::deserialize(deserializer)?.filter(|prob| prob.is_finite()))
 }
 
-#[derive(Serialize, Deserialize)]
-struct AnnotationFile {
-    version: u32,
-    annotations: Vec<Annotation>,
-}
-
-/// One CSV row of the export.
-#[derive(Serialize)]
-struct ExportRow<'a> {
-    patient: &'a str,
-    x: u32,
-    y: u32,
-    path: String,
-    label: usize,
-    prob_idc: f32,
-    flagged: bool,
-    relabel: Option<usize>,
-    note: &'a str,
-    updated_unix_secs: u64,
-}
-
-/// All annotations of a run, in patch order.
+/// One reader's annotations, in patch order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnnotationBook {
     entries: BTreeMap<PatchKey, Annotation>,
 }
 
 impl AnnotationBook {
-    /// Reads `path`; a missing file is an empty book.
-    pub fn load(path: &Path) -> Result<Self, AnnotationFileError> {
-        let fail = |why: String| AnnotationFileError {
-            path: path.to_path_buf(),
-            why,
-        };
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(err) => return Err(fail(err.to_string())),
-        };
-        let file: AnnotationFile =
-            serde_json::from_slice(&bytes).map_err(|err| fail(format!("not an annotations file: {err}")))?;
-        if file.version > FORMAT_VERSION {
-            return Err(fail(format!(
-                "written by a newer idc-studio (format {}, this one reads {FORMAT_VERSION})",
-                file.version
-            )));
-        }
-        Ok(Self {
-            entries: file
-                .annotations
-                .into_iter()
-                .map(|annotation| (annotation.key(), annotation))
-                .collect(),
-        })
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -142,137 +202,194 @@ impl AnnotationBook {
         self.entries.get(key)
     }
 
+    pub fn state(&self, key: &PatchKey) -> ReviewState {
+        self.get(key)
+            .map_or(ReviewState::Unreviewed, |annotation| annotation.state)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Annotation> {
         self.entries.values()
     }
 
-    /// Stores `annotation` (stamped with the time), or forgets the patch when it is blank.
-    pub fn set(&mut self, mut annotation: Annotation) {
+    /// How many patches the reader has judged.
+    pub fn reviewed(&self) -> usize {
+        self.iter()
+            .filter(|annotation| annotation.state.is_reviewed())
+            .count()
+    }
+
+    /// Stores `annotation`, or forgets the patch when it says nothing.
+    pub fn set(&mut self, annotation: Annotation) {
         let key = annotation.key();
         if annotation.is_blank() {
             self.entries.remove(&key);
         } else {
-            annotation.updated_unix_secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |elapsed| elapsed.as_secs());
             self.entries.insert(key, annotation);
         }
     }
+}
 
-    /// The file's bytes, for an atomic write.
-    pub fn to_json(&self) -> Vec<u8> {
-        let file = AnnotationFile {
-            version: FORMAT_VERSION,
-            annotations: self.entries.values().cloned().collect(),
-        };
-        // Serialising plain data into memory cannot fail.
-        serde_json::to_vec_pretty(&file).unwrap_or_default()
-    }
+/// An annotation as a run folder held it before annotations belonged to the dataset.
+#[derive(Debug, Clone, Deserialize)]
+struct RunAnnotation {
+    patient: String,
+    x: u32,
+    y: u32,
+    path: PathBuf,
+    label: Label,
+    #[serde(default, deserialize_with = "finite_or_none")]
+    prob_idc: Option<f32>,
+    #[serde(default)]
+    flagged: bool,
+    #[serde(default)]
+    relabel: Option<Label>,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    updated_unix_secs: u64,
+}
 
-    /// The export: one row per annotated patch, labels as class indices.
-    pub fn to_csv(&self) -> Vec<u8> {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        for annotation in self.entries.values() {
-            // Writing into memory cannot fail.
-            let _ = writer.serialize(ExportRow {
-                patient: &annotation.patient,
-                x: annotation.x,
-                y: annotation.y,
-                path: annotation.path.display().to_string(),
-                label: annotation.label.index(),
-                prob_idc: annotation.prob_idc,
-                flagged: annotation.flagged,
-                relabel: annotation.relabel.map(Label::index),
-                note: &annotation.note,
-                updated_unix_secs: annotation.updated_unix_secs,
-            });
-        }
-        writer.into_inner().unwrap_or_default()
+#[derive(Deserialize)]
+struct RunAnnotationFile {
+    version: u32,
+    annotations: Vec<RunAnnotation>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {why}", path.display())]
+pub struct AnnotationFileError {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+/// Reads a run folder's `annotations.json` as annotations by `reviewer` on `run`; a missing file
+/// is none. A relabel becomes a judgement; a flag or note alone stays unreviewed, as it was.
+pub fn read_run_annotations(
+    path: &Path,
+    reviewer: &str,
+    run: &str,
+) -> Result<Vec<Annotation>, AnnotationFileError> {
+    let fail = |why: String| AnnotationFileError {
+        path: path.to_path_buf(),
+        why,
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(fail(err.to_string())),
+    };
+    let file: RunAnnotationFile =
+        serde_json::from_slice(&bytes).map_err(|err| fail(format!("not an annotations file: {err}")))?;
+    if file.version != 1 {
+        return Err(fail(format!(
+            "annotations format {} is not the run format 1 this idc-studio imports",
+            file.version
+        )));
     }
+    Ok(file
+        .annotations
+        .into_iter()
+        .map(|old| {
+            let time = chrono::DateTime::from_timestamp(old.updated_unix_secs as i64, 0)
+                .map(|utc| {
+                    utc.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%dT%H:%M:%S%:z")
+                        .to_string()
+                })
+                .unwrap_or_else(local_time_now);
+            Annotation {
+                patient: old.patient,
+                x: old.x,
+                y: old.y,
+                path: old.path,
+                label: old.label,
+                state: old.relabel.map_or(ReviewState::Unreviewed, ReviewState::relabel),
+                flagged: old.flagged,
+                note: old.note,
+                reviewer: reviewer.to_string(),
+                run: Some(run.to_string()),
+                prob_idc: old.prob_idc,
+                time,
+            }
+            .normalised()
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn annotation(note: &str) -> Annotation {
-        Annotation {
+    fn key() -> PatchKey {
+        PatchKey {
             patient: "10253".into(),
             x: 1001,
             y: 551,
-            path: "/data/10253/1/10253_idx5_x1001_y551_class1.png".into(),
-            label: Label::Idc,
-            prob_idc: 0.12,
-            flagged: true,
-            relabel: Some(Label::NonIdc),
-            note: note.into(),
-            updated_unix_secs: 0,
         }
     }
 
     #[test]
-    fn annotations_survive_a_round_trip_and_export_to_csv() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(ANNOTATIONS_FILE);
-        let mut book = AnnotationBook::default();
-        book.set(annotation("stroma, \"not\" IDC"));
-        std::fs::write(&path, book.to_json()).unwrap();
-        let loaded = AnnotationBook::load(&path).unwrap();
-        assert_eq!(loaded, book);
-
-        let csv = String::from_utf8(book.to_csv()).unwrap();
-        let mut lines = csv.lines();
-        assert_eq!(
-            lines.next().unwrap(),
-            "patient,x,y,path,label,prob_idc,flagged,relabel,note,updated_unix_secs"
-        );
-        let row = lines.next().unwrap();
-        assert!(
-            row.starts_with("10253,1001,551,/data/10253/1/10253_idx5_x1001_y551_class1.png,1,0.12,true,0,")
-        );
-        assert!(row.contains("\"stroma, \"\"not\"\" IDC\""), "{row}");
+    fn a_relabel_to_the_datasets_own_label_is_agreement() {
+        let mut annotation = Annotation::blank(&key(), "p.png".into(), Label::Idc, "ana");
+        annotation.state = ReviewState::RelabelIdc;
+        let annotation = annotation.normalised();
+        assert_eq!(annotation.state, ReviewState::Agree);
+        assert_eq!(annotation.judged(), Some(Judged::Label(Label::Idc)));
+        assert!(!annotation.is_relabel());
     }
 
     #[test]
-    fn a_blank_annotation_is_forgotten() {
+    fn a_blank_annotation_is_forgotten_and_a_flag_alone_is_not_a_review() {
         let mut book = AnnotationBook::default();
-        book.set(annotation("x"));
-        let mut cleared = annotation("  ");
-        cleared.flagged = false;
-        cleared.relabel = None;
-        book.set(cleared);
+        let mut annotation = Annotation::blank(&key(), "p.png".into(), Label::Idc, "ana");
+        annotation.flagged = true;
+        book.set(annotation.clone());
+        assert_eq!(book.len(), 1);
+        assert_eq!(book.reviewed(), 0);
+        annotation.flagged = false;
+        book.set(annotation);
         assert!(book.is_empty());
     }
 
     #[test]
-    fn a_damaged_file_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(ANNOTATIONS_FILE);
-        std::fs::write(&path, b"{\"version\": 1, \"annot").unwrap();
-        let err = AnnotationBook::load(&path).unwrap_err().to_string();
-        assert!(
-            err.contains(ANNOTATIONS_FILE) && err.contains("not an annotations file"),
-            "{err}"
-        );
-        assert!(
-            AnnotationBook::load(&dir.path().join("none.json"))
-                .unwrap()
-                .is_empty()
-        );
+    fn the_time_is_local_iso_8601_with_its_offset() {
+        let time = local_time_now();
+        assert!(chrono::DateTime::parse_from_rfc3339(&time).is_ok(), "{time}");
     }
 
     #[test]
-    fn a_probability_that_is_not_a_number_never_makes_the_file_unreadable() {
+    fn a_runs_old_annotations_import_with_their_relabels_flags_and_notes() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(ANNOTATIONS_FILE);
-        let mut book = AnnotationBook::default();
-        let mut damaged = annotation("scored by a damaged model");
-        damaged.prob_idc = f32::NAN;
-        book.set(damaged);
-        std::fs::write(&path, book.to_json()).unwrap();
-        let loaded = AnnotationBook::load(&path).unwrap();
-        let only = loaded.iter().next().unwrap();
-        assert!(only.prob_idc.is_nan());
-        assert_eq!(only.note, "scored by a damaged model");
+        let path = dir.path().join(RUN_ANNOTATIONS_FILE);
+        std::fs::write(
+            &path,
+            r#"{"version": 1, "annotations": [
+                {"patient": "10253", "x": 1001, "y": 551, "path": "a.png", "label": "Idc",
+                 "prob_idc": null, "flagged": true, "relabel": "NonIdc", "note": "stroma",
+                 "updated_unix_secs": 1764900000},
+                {"patient": "10253", "x": 51, "y": 1, "path": "b.png", "label": "NonIdc",
+                 "prob_idc": 0.4, "flagged": true, "relabel": null, "note": ""}]}"#,
+        )
+        .unwrap();
+        let imported = read_run_annotations(&path, "ana", "run-1").unwrap();
+        assert_eq!(imported.len(), 2);
+        assert_eq!(imported[0].state, ReviewState::RelabelNonIdc);
+        assert_eq!(imported[0].note, "stroma");
+        assert_eq!(imported[0].prob_idc, None);
+        assert_eq!(imported[0].run.as_deref(), Some("run-1"));
+        assert!(imported[0].time.starts_with("2025-12-0"), "{}", imported[0].time);
+        assert_eq!(imported[1].state, ReviewState::Unreviewed);
+        assert!(imported[1].flagged);
+        assert!(
+            read_run_annotations(&dir.path().join("none.json"), "ana", "r")
+                .unwrap()
+                .is_empty()
+        );
+        std::fs::write(&path, b"{\"version\": 1, \"annot").unwrap();
+        let err = read_run_annotations(&path, "ana", "r").unwrap_err().to_string();
+        assert!(
+            err.contains(RUN_ANNOTATIONS_FILE) && err.contains("not an annotations file"),
+            "{err}"
+        );
     }
 }

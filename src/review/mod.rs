@@ -1,8 +1,18 @@
-//! Auditing a run's test results: which patches land in which confusion-matrix cell at a
-//! threshold, and the reviewer's annotations on them. Plain data, no UI.
+//! Auditing: which test patches land in which confusion-matrix cell at a threshold, and the
+//! readers' annotations of a dataset (kept per reader, undoable, compared between readers,
+//! exported, and turned into corrected labels for training). Plain data, no UI.
 
+pub mod agreement;
 pub mod annotations;
+pub mod export;
+pub mod history;
 pub mod results;
+pub mod reviewed_labels;
+pub mod reviews;
 
-pub use annotations::{Annotation, AnnotationBook, PatchKey};
+pub use agreement::Agreement;
+pub use annotations::{Annotation, AnnotationBook, Judged, PatchKey, ReviewState};
+pub use history::{History, Step};
 pub use results::{Cell, ReviewSet};
+pub use reviewed_labels::reviewed_corrections;
+pub use reviews::{Reviews, annotations_folder};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::SplitKind;
+use crate::dataset::{LabelSource, SplitKind};
 use crate::model::DeviceChoice;
 
 /// The reference recipe's settings unless the user changes them.
@@ -19,6 +19,8 @@ pub struct TrainConfig {
     pub device: DeviceChoice,
     /// Random rotation, zoom, shift, shear and flips on training batches.
     pub augment: bool,
+    /// The dataset's labels, or its readers' corrections of them.
+    pub labels: LabelSource,
 }
 
 impl Default for TrainConfig {
@@ -32,6 +34,7 @@ impl Default for TrainConfig {
             seed: 42,
             device: DeviceChoice::Auto,
             augment: true,
+            labels: LabelSource::Dataset,
         }
     }
 }

@@ -1,4 +1,5 @@
 //! A run is a folder: `config.json` (settings, dataset, class weights), `split.csv`,
+//! `labels.csv` (the readers' corrections, when it trained on reviewed labels),
 //! `epochs.csv` (one row per epoch), `model.bpk` (the best validation model), `checkpoint/`
 //! (the last finished epoch, for resuming), and for the test split `predictions.csv` and
 //! `metrics.json`. Every file is written atomically.
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::config::TrainConfig;
 use super::events::EpochMetrics;
 use crate::atomic_file::{remove_orphaned_temporaries, utc_stamp, write_atomic, write_atomic_with};
-use crate::dataset::Label;
+use crate::dataset::{Label, LabelChanges, LabelOverride};
 use crate::metrics::Metrics;
 use crate::model::cancernet::BatchNormSettings;
 
@@ -27,6 +28,10 @@ pub struct RunInfo {
     /// they were recorded, which had burn's defaults.
     #[serde(default = "BatchNormSettings::of_older_runs")]
     pub batch_norm: BatchNormSettings,
+    /// What the readers' corrections changed, when the run trained on reviewed labels (the
+    /// corrections themselves are in `labels.csv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_changes: Option<LabelChanges>,
 }
 
 /// One test patch's prediction, a row of `predictions.csv`.
@@ -77,6 +82,15 @@ impl RunInfo {
     }
 }
 
+/// A row of `labels.csv`: a patch and the label it trains with (empty: left out).
+#[derive(Serialize, Deserialize)]
+struct CorrectionRow {
+    patient: String,
+    x: u32,
+    y: u32,
+    label: Option<usize>,
+}
+
 /// Where training stood after its last finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
@@ -103,6 +117,7 @@ fn file_error(path: &Path, why: impl std::fmt::Display) -> RunFileError {
 const RUN_ENTRIES: &[&str] = &[
     "config.json",
     "split.csv",
+    "labels.csv",
     "epochs.csv",
     "model.bpk",
     "checkpoint",
@@ -278,6 +293,10 @@ impl RunFolder {
     pub fn split_path(&self) -> PathBuf {
         self.root.join("split.csv")
     }
+    /// The readers' corrections a run trained with (absent for dataset labels).
+    pub fn labels_path(&self) -> PathBuf {
+        self.root.join("labels.csv")
+    }
     pub fn epochs_path(&self) -> PathBuf {
         self.root.join("epochs.csv")
     }
@@ -344,6 +363,43 @@ impl RunFolder {
                 .map_err(|why| file_error(&path, format!("row {}: {why}", row + 2)))?;
         }
         Ok(rows)
+    }
+
+    /// Records the corrections a run trains with, so a resumed run uses the same labels even
+    /// after the readers have changed theirs.
+    pub fn write_corrections(&self, corrections: &[LabelOverride]) -> Result<(), RunFileError> {
+        let rows: Vec<CorrectionRow> = corrections
+            .iter()
+            .map(|correction| CorrectionRow {
+                patient: correction.patient.clone(),
+                x: correction.x,
+                y: correction.y,
+                label: correction.label.map(Label::index),
+            })
+            .collect();
+        write_csv(&self.labels_path(), &rows)
+    }
+
+    pub fn read_corrections(&self) -> Result<Vec<LabelOverride>, RunFileError> {
+        let path = self.labels_path();
+        let rows: Vec<CorrectionRow> = read_csv(&path)?;
+        rows.into_iter()
+            .enumerate()
+            .map(|(row, correction)| {
+                let label = match correction.label {
+                    None => None,
+                    Some(index) => Some(Label::from_index(index).ok_or_else(|| {
+                        file_error(&path, format!("row {}: label {index} is not 0 or 1", row + 2))
+                    })?),
+                };
+                Ok(LabelOverride {
+                    patient: correction.patient,
+                    x: correction.x,
+                    y: correction.y,
+                    label,
+                })
+            })
+            .collect()
     }
 
     pub fn write_metrics(&self, metrics: &Metrics) -> Result<(), RunFileError> {
@@ -438,6 +494,7 @@ mod tests {
             class_weights: [1.0, 2.5],
             version: "0.1.0".into(),
             batch_norm: BatchNormSettings::MODEL,
+            label_changes: None,
         };
         run.write_info(&info).unwrap();
         assert_eq!(run.read_info().unwrap(), info);
@@ -486,6 +543,7 @@ mod tests {
             class_weights: [1.0, 2.5],
             version: "0.1.0".into(),
             batch_norm: BatchNormSettings::MODEL,
+            label_changes: None,
         };
         info.batch_norm.momentum = 3.0;
         run.write_info(&info).unwrap();

@@ -22,7 +22,7 @@ use super::events::{EpochMetrics, TrainingEvent};
 use super::run_folder::{CheckpointState, PredictionRow, RunClaim, RunFileError, RunFolder, RunInfo};
 use super::step::{Learner, ReadBackWindow, read_back_every};
 use crate::dataset::split::SplitError;
-use crate::dataset::{Label, PatchStore, Split, SplitKind, SplitPart};
+use crate::dataset::{Label, LabelOverride, LabelSource, PatchStore, Split, SplitKind, SplitPart};
 use crate::metrics::Metrics;
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::saved_file::{load_module, load_optimizer_record, save_module, save_optimizer_record};
@@ -39,6 +39,9 @@ pub struct TrainingJob {
     pub resume: bool,
     /// A new run in a folder of its own, created in `run_dir` and named for the current time.
     pub in_runs_folder: bool,
+    /// The readers' corrections, for `config.labels` = reviewed (a resumed run reads its own
+    /// from the run folder instead).
+    pub corrections: Vec<LabelOverride>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +138,6 @@ pub fn run_training(
     stop: &AtomicBool,
 ) -> Result<RunOutcome, TrainError> {
     job.config.validate().map_err(TrainError::Config)?;
-    let store = &job.store;
     // Everything that can be checked is checked before anything is written: a refused start
     // leaves no folder behind, and a failed one leaves nothing that blocks a retry.
     let start = if job.resume {
@@ -148,7 +150,9 @@ pub fn run_training(
         info,
         split,
         checkpoint,
+        store,
     } = start;
+    let store = &store;
     let config = &info.config;
     let compute = select_device(config.device)?;
     let plain_device = compute.device.clone();
@@ -394,10 +398,29 @@ struct RunStart {
     info: RunInfo,
     split: Split,
     checkpoint: Option<CheckpointState>,
+    /// The patches with the labels the run trains on.
+    store: Arc<PatchStore>,
+}
+
+/// The store with the labels `source` asks for: the dataset's, or with the readers'
+/// corrections applied (and what they changed).
+fn labelled_store(
+    store: &Arc<PatchStore>,
+    source: &LabelSource,
+    corrections: &[LabelOverride],
+) -> (Arc<PatchStore>, Option<crate::dataset::LabelChanges>) {
+    match source {
+        LabelSource::Dataset => (Arc::clone(store), None),
+        LabelSource::Reviewed { .. } => {
+            let (relabelled, changes) = store.relabelled(corrections);
+            (Arc::new(relabelled), Some(changes))
+        }
+    }
 }
 
 fn prepare_new_run(job: &TrainingJob) -> Result<RunStart, TrainError> {
-    let store = &job.store;
+    let (labelled, label_changes) = labelled_store(&job.store, &job.config.labels, &job.corrections);
+    let store = &labelled;
     let split = Split::new(store, job.config.split, job.config.seed);
     let class_weights = check_split(store, &split, &job.config)?;
     let run = if job.in_runs_folder {
@@ -411,6 +434,9 @@ fn prepare_new_run(job: &TrainingJob) -> Result<RunStart, TrainError> {
     check_free_for_new_run(&run)?;
     run.create()?;
     split.save(store, &run.split_path())?;
+    if label_changes.is_some() {
+        run.write_corrections(&job.corrections)?;
+    }
     let info = RunInfo {
         config: job.config.clone(),
         dataset: store.root().to_path_buf(),
@@ -418,6 +444,7 @@ fn prepare_new_run(job: &TrainingJob) -> Result<RunStart, TrainError> {
         class_weights,
         version: env!("CARGO_PKG_VERSION").to_string(),
         batch_norm: BatchNormSettings::MODEL,
+        label_changes,
     };
     run.write_info(&info)?;
     Ok(RunStart {
@@ -425,6 +452,7 @@ fn prepare_new_run(job: &TrainingJob) -> Result<RunStart, TrainError> {
         info,
         split,
         checkpoint: None,
+        store: labelled,
     })
 }
 
@@ -512,8 +540,15 @@ fn prepare_resume(job: &TrainingJob) -> Result<RunStart, TrainError> {
             if changed.len() == 1 { "it" } else { "them" },
         )));
     }
-    let split = Split::load(&job.store, info.config.split, info.config.seed, &run.split_path())?;
-    check_split(&job.store, &split, &info.config)?;
+    // The corrections recorded when the run started, not the readers' current ones: a resumed
+    // run trains on the labels it began with.
+    let corrections = match info.config.labels {
+        LabelSource::Dataset => Vec::new(),
+        LabelSource::Reviewed { .. } => run.read_corrections()?,
+    };
+    let (labelled, _) = labelled_store(&job.store, &info.config.labels, &corrections);
+    let split = Split::load(&labelled, info.config.split, info.config.seed, &run.split_path())?;
+    check_split(&labelled, &split, &info.config)?;
     let checkpoint = run.read_checkpoint()?;
     let completed = checkpoint.as_ref().map_or(0, |state| state.completed_epochs);
     // A run killed after its last epoch but before its results were all written finishes
@@ -537,6 +572,7 @@ fn prepare_resume(job: &TrainingJob) -> Result<RunStart, TrainError> {
         info,
         split,
         checkpoint,
+        store: labelled,
     })
 }
 
@@ -571,6 +607,7 @@ pub fn changed_settings(recorded: &TrainConfig, asked: &TrainConfig) -> Vec<Stri
             on_off(asked.augment).into(),
             on_off(recorded.augment).into(),
         ),
+        ("--labels", asked.labels.to_string(), recorded.labels.to_string()),
     ];
     settings
         .into_iter()

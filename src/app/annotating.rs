@@ -1,0 +1,222 @@
+//! Annotating from any view: the workspace records a change of the current reader's annotation
+//! of a patch (on disk first, then on screen), remembers it for undo, and takes in what other
+//! windows wrote. Without a reader's name nothing is recorded: the name is asked for instead.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::annotation_panel::TileMark;
+use super::workspace::Workspace;
+use crate::review::{Annotation, PatchKey, ReviewState, Step};
+
+/// How often the annotations folder is looked at for other windows' changes.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+impl Workspace {
+    /// The reader whose annotations are shown and made.
+    pub fn reader(&self) -> Option<&str> {
+        self.settings.reader.as_deref()
+    }
+
+    /// The current reader's annotation of patch `index`, if any.
+    pub fn annotation_of(&self, index: usize) -> Option<&Annotation> {
+        let (dataset, reviews, reader) = (self.dataset.as_ref()?, self.reviews.as_ref()?, self.reader()?);
+        reviews.book(reader).get(&dataset.key(index))
+    }
+
+    /// Applies `change` to the current reader's annotation of patch `index` and records it,
+    /// stamped with the time and the open run's prediction. Returns true if it was recorded.
+    pub fn annotate(&mut self, index: usize, change: impl FnOnce(&mut Annotation)) -> bool {
+        let Some(reader) = self.reader().map(str::to_string) else {
+            self.asking_reader = true;
+            self.info("say who you are first: your name goes with every annotation");
+            return false;
+        };
+        let (Some(dataset), Some(reviews)) = (self.dataset.clone(), self.reviews.as_ref()) else {
+            return false;
+        };
+        let key = dataset.key(index);
+        let before = reviews.book(&reader).get(&key).cloned();
+        let patch = dataset.store.patch(index);
+        let mut after = before
+            .clone()
+            .unwrap_or_else(|| Annotation::blank(&key, patch.path.clone(), patch.label, &reader));
+        change(&mut after);
+        after = after.normalised();
+        let unchanged = before.as_ref().is_some_and(|before| {
+            before.state == after.state && before.flagged == after.flagged && before.note == after.note
+        }) || (before.is_none() && after.is_blank());
+        if unchanged {
+            return false;
+        }
+        after.time = crate::review::annotations::local_time_now();
+        if let Some(run) = &self.run {
+            after.run = Some(run.name());
+            after.prob_idc = run.prob_idc(index);
+        }
+        let step = Step {
+            reader,
+            key,
+            before,
+            after: (!after.is_blank()).then(|| after.clone()),
+        };
+        if self.record(after) {
+            self.history.push(step);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes back the last change (recorded as a change of its own, so it is saved).
+    pub fn undo(&mut self) {
+        self.replay(false);
+    }
+
+    /// Makes the last change taken back again.
+    pub fn redo(&mut self) {
+        self.replay(true);
+    }
+
+    fn replay(&mut self, forward: bool) {
+        let step = if forward {
+            self.history.redo()
+        } else {
+            self.history.undo()
+        };
+        let Some(step) = step else {
+            self.info(if forward {
+                "nothing to redo"
+            } else {
+                "nothing to undo"
+            });
+            return;
+        };
+        let (wanted, other) = if forward {
+            (step.after.clone(), step.before.as_ref())
+        } else {
+            (step.before.clone(), step.after.as_ref())
+        };
+        let restored = self.restored(&step.reader, &step.key, wanted, other);
+        // Not saved: the step stays where it was, to be tried again.
+        if !self.record(restored) {
+            if forward {
+                self.history.undo();
+            } else {
+                self.history.redo();
+            }
+        }
+    }
+
+    /// `wanted`, or a blank annotation of the patch when it is "no annotation".
+    fn restored(
+        &self,
+        reader: &str,
+        key: &PatchKey,
+        wanted: Option<Annotation>,
+        other: Option<&Annotation>,
+    ) -> Annotation {
+        wanted.unwrap_or_else(|| {
+            let mut blank = other.cloned().unwrap_or_else(|| {
+                Annotation::blank(key, Default::default(), crate::dataset::Label::NonIdc, reader)
+            });
+            blank.state = crate::review::ReviewState::Unreviewed;
+            blank.flagged = false;
+            blank.note.clear();
+            blank.time = crate::review::annotations::local_time_now();
+            blank
+        })
+    }
+
+    /// Writes one annotation; false (with the reason shown) when it could not be saved.
+    fn record(&mut self, annotation: Annotation) -> bool {
+        let Some(reviews) = self.reviews.as_mut() else {
+            return false;
+        };
+        match reviews.record(annotation) {
+            Ok(()) => true,
+            Err(err) => {
+                self.error(format!("the annotation was not saved: {err}"));
+                false
+            }
+        }
+    }
+
+    /// Takes in other windows' changes, at most once a second.
+    pub fn refresh_reviews(&mut self) {
+        if self
+            .reviews_checked
+            .is_some_and(|at| at.elapsed() < REFRESH_EVERY)
+        {
+            return;
+        }
+        self.reviews_checked = Some(Instant::now());
+        if let Some(reviews) = self.reviews.as_mut()
+            && let Err(err) = reviews.refresh()
+        {
+            self.error(format!("could not read other windows' annotations: {err}"));
+        }
+    }
+}
+
+/// The current reader's marks by store index, rebuilt only when an annotation, the reader or
+/// the dataset changed: tiles, cells and patients ask for them every frame.
+#[derive(Default)]
+pub struct ReaderMarks {
+    built_for: Option<(u64, String, usize)>,
+    marks: std::sync::Arc<HashMap<usize, TileMark>>,
+}
+
+impl Workspace {
+    /// Brings the marks up to date (once a frame, before the views draw).
+    pub fn update_marks(&mut self) {
+        let (Some(dataset), Some(reviews), Some(reader)) = (&self.dataset, &self.reviews, self.reader())
+        else {
+            self.marks = ReaderMarks::default();
+            return;
+        };
+        let stamp = (
+            reviews.revision(),
+            reader.to_string(),
+            std::sync::Arc::as_ptr(dataset) as usize,
+        );
+        if self.marks.built_for.as_ref() == Some(&stamp) {
+            return;
+        }
+        let marks = reviews
+            .book(reader)
+            .iter()
+            .filter_map(|annotation| {
+                let index = dataset.find(&annotation.patient, annotation.x, annotation.y)?;
+                Some((index, TileMark::of(annotation)))
+            })
+            .collect();
+        self.marks = ReaderMarks {
+            built_for: Some(stamp),
+            marks: std::sync::Arc::new(marks),
+        };
+    }
+
+    /// The current reader's mark on patch `index`.
+    pub fn mark(&self, index: usize) -> Option<TileMark> {
+        self.marks.marks.get(&index).copied()
+    }
+
+    /// The marks as they are this frame, for drawing while the workspace is borrowed elsewhere.
+    pub fn marks_snapshot(&self) -> std::sync::Arc<HashMap<usize, TileMark>> {
+        std::sync::Arc::clone(&self.marks.marks)
+    }
+
+    pub fn state_of(&self, index: usize) -> ReviewState {
+        self.mark(index)
+            .map_or(ReviewState::Unreviewed, |mark| mark.state)
+    }
+
+    /// How many of `patches` the current reader has judged.
+    pub fn reviewed_among(&self, patches: impl IntoIterator<Item = usize>) -> usize {
+        patches
+            .into_iter()
+            .filter(|&index| self.state_of(index).is_reviewed())
+            .count()
+    }
+}
