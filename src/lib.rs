@@ -16,6 +16,7 @@ pub mod app;
 pub mod atomic_file;
 pub mod cli;
 pub mod dataset;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod review;

@@ -376,3 +376,61 @@ fn a_run_whose_dataset_is_gone_is_reported_once_and_let_go() {
     assert!(errors[0].text.contains("deleted-dataset"), "{errors:?}");
     assert!(harness.state().workspace().run.is_none());
 }
+
+#[test]
+fn the_help_menu_keeps_every_message_and_says_where_things_live() {
+    let home = tempfile::tempdir().unwrap();
+    let mut harness = app_in(home.path(), false);
+    wait_for(
+        &mut harness,
+        "the device probe",
+        Duration::from_secs(120),
+        |app| app.training().found_device().is_some(),
+    );
+    // Without a GPU driver the app says it will train on the CPU, and why.
+    let no_gpu = idc_studio::model::device::why_no_gpu();
+    let said = harness.state().workspace().notices.iter().any(|notice| {
+        notice
+            .text
+            .starts_with("No GPU was found, so training will run on the CPU")
+    });
+    assert_eq!(said, no_gpu.is_some(), "{no_gpu:?}");
+
+    // Two messages later, the panel still has the first.
+    harness.state_mut().open_run(home.path().join("no-such-run"));
+    harness.run_steps(3);
+    // The status bar's button opens the panel (Help > Messages does too).
+    harness.get_by_label_contains("Messages (").click();
+    harness.run_steps(2);
+    let count = harness.state().workspace().notices.len();
+    assert!(count >= 1);
+    harness.get_by_label_contains("since the app started, newest first");
+    // In the panel and in the status bar.
+    assert_eq!(harness.query_all_by_label_contains("no-such-run").count(), 2);
+    harness.get_by_label_contains("Messages (").click();
+    harness.run_steps(2);
+
+    harness.get_by_label("Help").click();
+    harness.run_steps(2);
+    harness.get_by_label("About idc-studio").click();
+    harness.run_steps(2);
+    harness.get_by_label(&format!("idc-studio {}", env!("CARGO_PKG_VERSION")));
+    harness.get_by_label("Device");
+    harness.get_by_label(&home.path().join("runs").display().to_string());
+    harness.get_by_label(&home.path().join("settings.json").display().to_string());
+    harness.get_by_label("Logs");
+
+    // View > Theme: dark, remembered.
+    harness.get_by_label("View").click();
+    harness.run_steps(2);
+    harness.get_by_label("dark").click();
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().workspace().settings.theme,
+        idc_studio::app::Theme::Dark
+    );
+    assert_eq!(harness.ctx.theme(), egui::Theme::Dark);
+    assert!(harness.state().flush_writes(Duration::from_secs(10)));
+    let saved = std::fs::read_to_string(home.path().join("settings.json")).unwrap();
+    assert!(saved.contains("\"theme\": \"dark\""), "{saved}");
+}

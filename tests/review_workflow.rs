@@ -415,3 +415,47 @@ fn a_damaged_annotations_file_is_refused_by_name_and_kept() {
         "{\"set\": 12}\n"
     );
 }
+
+#[test]
+fn every_button_tile_and_cell_has_a_name_for_screen_readers() {
+    use egui::accesskit::Role;
+    use egui_kittest::kittest::NodeT;
+    let desk = desk("ana");
+    let run = run_with_predictions(&desk, "run-a");
+    let mut harness = app(&desk, Some(run));
+    wait_for(&mut harness, "the run", |app| app.workspace().run.is_some());
+    press(&mut harness, egui::Key::A);
+    let mut named = 0;
+    for role in [
+        Role::Button,
+        Role::CheckBox,
+        Role::ComboBox,
+        Role::Image,
+        Role::Slider,
+    ] {
+        for node in harness.query_all_by_role(role) {
+            let label = node.accesskit_node().label().unwrap_or_default();
+            assert!(!label.trim().is_empty(), "a {role:?} without a name: {node:?}");
+            named += 1;
+        }
+    }
+    assert!(named > 40, "{named} named widgets");
+    // A cell says what it holds and how far the reader is; a judged tile says its judgement.
+    let count = harness.state().review().tiles().len();
+    let cell = harness
+        .query_all_by_role(Role::Button)
+        .filter_map(|node| node.accesskit_node().label())
+        .find(|label| label.starts_with("False negatives (FN)"))
+        .unwrap();
+    assert!(
+        cell.ends_with(&format!("% of IDC\n1 of {count} reviewed")),
+        "{cell}"
+    );
+    assert_eq!(
+        harness
+            .query_all_by_label_contains(", agree with the label")
+            .filter(|node| node.accesskit_node().role() == Role::Image)
+            .count(),
+        1
+    );
+}

@@ -161,9 +161,8 @@ fn a_start_that_cannot_succeed_writes_nothing_and_a_failed_one_can_be_retried() 
     assert_one_line_error(&output, "fewer than one batch of 100000");
     assert!(!run.exists());
 
-    // Default folders: two runs in the same second get folders of their own.
-    let cwd = dir.path().join("cwd");
-    std::fs::create_dir(&cwd).unwrap();
+    // Without --out, nothing is made in the default runs folder by a refused start.
+    let share = dir.path().join("share");
     for _ in 0..2 {
         let output = idc_studio_command(&[
             "train",
@@ -176,12 +175,15 @@ fn a_start_that_cannot_succeed_writes_nothing_and_a_failed_one_can_be_retried() 
             "--batch-size",
             "100000",
         ])
-        .current_dir(&cwd)
+        .env("XDG_DATA_HOME", &share)
         .output()
         .unwrap();
         assert_one_line_error(&output, "fewer than one batch");
     }
-    assert!(!cwd.join("runs").exists(), "refused before any folder is made");
+    assert!(
+        !share.join("idc-studio/runs").exists(),
+        "refused before any folder is made"
+    );
 
     // A loss that becomes NaN fails the run before its first epoch...
     let output = idc_studio(&train_args(

@@ -64,6 +64,20 @@ fn start_virtual_screen() -> Option<VirtualScreen> {
     })
 }
 
+/// `idc-studio app` on `screen`, with its settings, data folder (logs, annotations kept
+/// outside a dataset) and runtime folder in `home`.
+fn app_on(screen: &VirtualScreen, home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idc-studio"));
+    command
+        .arg("app")
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("IDC_STUDIO_CONFIG_DIR", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("share"))
+        .env("XDG_RUNTIME_DIR", home);
+    command
+}
+
 /// True when the picture has real content: many colours and contrast, not one flat fill.
 fn looks_drawn(path: &Path) -> bool {
     let picture = image::open(path).unwrap().to_rgb8();
@@ -89,18 +103,13 @@ fn the_release_window_shows_every_view_under_xvfb() {
     };
     let home = tempfile::tempdir().unwrap();
     let shots = home.path().join("shots");
-    let mut app = Command::new(env!("CARGO_BIN_EXE_idc-studio"))
-        .arg("app")
+    let mut app = app_on(&screen, home.path())
         .arg("--data")
         .arg(&common::small_demo().root)
         .arg("--runs")
         .arg(home.path().join("runs"))
         .arg("--screenshots")
         .arg(&shots)
-        .env("DISPLAY", &screen.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("IDC_STUDIO_CONFIG_DIR", home.path().join("config"))
-        .env("XDG_RUNTIME_DIR", home.path())
         .spawn()
         .expect("the app starts");
     let start = Instant::now();
@@ -163,19 +172,8 @@ fn killing_the_app_right_after_judging_loses_nothing() {
         r#"{"reader": "ana", "advance_after_judging": true}"#,
     )
     .unwrap();
-    let mut app = Command::new(env!("CARGO_BIN_EXE_idc-studio"))
-        .args([
-            "app",
-            "--data",
-            data.to_str().unwrap(),
-            "--run",
-            run.to_str().unwrap(),
-        ])
-        .env("DISPLAY", &screen.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("IDC_STUDIO_CONFIG_DIR", &config_dir)
-        .env("XDG_DATA_HOME", home.path().join("share"))
-        .env("XDG_RUNTIME_DIR", home.path())
+    let mut app = app_on(&screen, home.path())
+        .args(["--data", data.to_str().unwrap(), "--run", run.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -210,4 +208,58 @@ fn killing_the_app_right_after_judging_loses_nothing() {
         .filter(|annotation| annotation.state == idc_studio::review::ReviewState::Agree)
         .count();
     assert_eq!(agreed, 5, "every judgement made before the kill is on disk");
+}
+
+#[test]
+fn a_failed_dataset_open_is_written_to_the_log_file() {
+    let Some(screen) = start_virtual_screen() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let missing = home.path().join("no-such-dataset");
+    let mut app = app_on(&screen, home.path())
+        .args(["--data", missing.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the app starts");
+    let logs = home.path().join("share/idc-studio/logs");
+    let start = Instant::now();
+    let log = loop {
+        let text: String = std::fs::read_dir(&logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+            .collect();
+        if text.contains("no-such-dataset") {
+            break text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the log never named the dataset: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = app.kill();
+    let _ = app.wait();
+    assert!(log.contains("idc-studio 0.1.0 starting"), "{log}");
+    let line = log.lines().find(|line| line.contains("no-such-dataset")).unwrap();
+    assert!(line.contains("ERROR"), "{line}");
+}
+
+#[test]
+fn without_opengl_the_app_fails_with_one_line_naming_it() {
+    let Some(screen) = start_virtual_screen() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    // Mesa finds no driver to draw with: what a machine without OpenGL looks like to the app.
+    let output = app_on(&screen, home.path())
+        .args(["--data", common::small_demo().root.to_str().unwrap()])
+        .env("LIBGL_DRIVERS_PATH", home.path().join("no-drivers"))
+        .env("__EGL_VENDOR_LIBRARY_DIRS", home.path().join("no-drivers"))
+        .output()
+        .expect("the app starts");
+    common::assert_one_line_error(&output, "no usable OpenGL was found");
 }

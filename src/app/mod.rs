@@ -7,6 +7,7 @@ mod annotation_panel;
 mod file_saver;
 mod frame_times;
 mod loading;
+mod menus;
 mod patient_predictions;
 mod patients;
 mod reader_prompt;
@@ -29,26 +30,79 @@ pub use frame_times::{FrameSummary, FrameTimes};
 pub use patients::{PatientTab, PatientsView};
 pub use readers_panel::ReadersPanel;
 pub use review_view::{ReviewFilter, ReviewView};
-pub use settings::{ReviewPlace, Settings, default_settings_path};
+pub use settings::{ReviewPlace, Settings, Theme, default_settings_path};
 pub use shortcuts::{Action, SHORTCUTS};
 pub use studio::{LaunchOptions, StudioApp};
 pub use training_monitor::{Phase, TrainingMonitor};
 pub use training_view::TrainingView;
 pub use workspace::{Command, OpenRun, View, Workspace};
 
-/// Opens the window and runs the app until it is closed.
-pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
+/// The window's icon: the 256-pixel rendering of `assets/icons/idc-studio.svg`.
+const ICON_PNG: &[u8] = include_bytes!("../../assets/icons/idc-studio-256.png");
+
+/// The app id: the desktop entry's name (`idc-studio.desktop`) and the window's class, so the
+/// desktop shows the app's icon and groups its windows.
+pub const APP_ID: &str = "idc-studio";
+
+/// Opens the window and runs the app until it is closed. Its messages, and those of the
+/// libraries below it, go to the log file (see [`crate::logging`]).
+pub fn run(mut options: LaunchOptions) -> anyhow::Result<()> {
+    let logs = crate::logging::log_folder();
+    match crate::logging::start(&logs) {
+        Ok(folder) => {
+            crate::logging::record_panics(folder.clone(), show_panic_dialog);
+            options.log_folder = Some(folder);
+        }
+        Err(why) => eprintln!("warning: no log file ({why}); messages go to standard error only"),
+    }
+    tracing::info!("idc-studio {} starting", env!("CARGO_PKG_VERSION"));
     let app = StudioApp::new(options)?;
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("idc-studio")
+        .with_app_id(APP_ID)
+        .with_inner_size([1400.0, 860.0])
+        .with_min_inner_size([900.0, 600.0]);
+    match eframe::icon_data::from_png_bytes(ICON_PNG) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(err) => tracing::warn!("the window icon could not be read: {err}"),
+    }
     let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("idc-studio")
-            .with_app_id("idc-studio")
-            .with_inner_size([1400.0, 860.0])
-            .with_min_inner_size([900.0, 600.0]),
+        viewport,
+        // The window's size and place, remembered in the data folder.
+        persist_window: true,
         ..eframe::NativeOptions::default()
     };
-    eframe::run_native("idc-studio", native, Box::new(move |_| Ok(Box::new(app))))
-        .map_err(|err| anyhow::anyhow!("could not open the window: {err}"))
+    eframe::run_native(APP_ID, native, Box::new(move |_| Ok(Box::new(app)))).map_err(|err| {
+        let message = window_error(&err);
+        tracing::error!(target: crate::logging::FILE_ONLY, "{message}");
+        anyhow::anyhow!(message)
+    })
+}
+
+/// One line naming what is missing when the window cannot open.
+fn window_error(err: &eframe::Error) -> String {
+    match err {
+        eframe::Error::Glutin(_) | eframe::Error::NoGlutinConfigs(..) | eframe::Error::OpenGL(_) => format!(
+            "could not open the window: no usable OpenGL was found (the app needs OpenGL 2 or OpenGL ES 2: install your graphics driver, or Mesa's libgl1-mesa-dri for drawing without a GPU): {err}"
+        ),
+        eframe::Error::Winit(_) | eframe::Error::WinitEventLoop(_) => format!(
+            "could not open the window: no display was found (start it in a desktop session; on a server, under Xvfb): {err}"
+        ),
+        _ => format!("could not open the window: {err}"),
+    }
+}
+
+/// Tells the person at the screen that the app stopped, and where the details are.
+fn show_panic_dialog(message: &str, log_file: &std::path::Path) {
+    let _ = rfd::MessageDialog::new()
+        .set_level(rfd::MessageLevel::Error)
+        .set_title("idc-studio stopped")
+        .set_description(format!(
+            "idc-studio met an error it cannot recover from and has to close.\n\n{message}\n\nThe details are in {}.\nYour annotations are saved as you make them, so none are lost.",
+            log_file.display()
+        ))
+        .set_buttons(rfd::MessageButtons::Ok)
+        .show();
 }
 
 impl eframe::App for StudioApp {

@@ -28,6 +28,37 @@ pub struct Settings {
     pub advance_after_judging: bool,
     /// Where the reader was in Review, to go on from there.
     pub review_place: Option<ReviewPlace>,
+    pub theme: Theme,
+}
+
+/// Light, dark, or as the desktop is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    pub const ALL: [Theme; 3] = [Theme::System, Theme::Light, Theme::Dark];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Theme::System => "as the desktop",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+
+    pub fn preference(self) -> egui::ThemePreference {
+        match self {
+            Theme::System => egui::ThemePreference::System,
+            Theme::Light => egui::ThemePreference::Light,
+            Theme::Dark => egui::ThemePreference::Dark,
+        }
+    }
 }
 
 /// The tile a reader last looked at in Review.
@@ -46,12 +77,13 @@ impl Default for Settings {
             recent_datasets: Vec::new(),
             last_dataset: None,
             last_run: None,
-            runs_folder: crate::user_folders::data_home().join("runs"),
+            runs_folder: crate::training::default_runs_folder(),
             training: TrainConfig::default(),
             tile_size: 64.0,
             reader: None,
             advance_after_judging: true,
             review_place: None,
+            theme: Theme::System,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::file_saver::{FileSaver, SaveReport};
 use super::frame_times::FrameTimes;
 use super::loading::{DatasetLoad, LoadOutcome};
+use super::menus::ShellWindows;
 use super::patients::{PatientTab, PatientsView};
 use super::reader_prompt::ReaderPrompt;
 use super::review_view::ReviewView;
@@ -38,6 +39,8 @@ pub struct LaunchOptions {
     pub demo_dir: Option<PathBuf>,
     /// Walk through every view, saving a screenshot of each here, then close.
     pub screenshot_tour: Option<PathBuf>,
+    /// Where the log file is written (none: standard error only).
+    pub log_folder: Option<PathBuf>,
 }
 
 type RunLoad = Task<Result<OpenRun, String>>;
@@ -47,7 +50,7 @@ pub struct StudioApp {
     pub(super) view: View,
     ctx: Arc<OnceLock<egui::Context>>,
     launch: Option<LaunchOptions>,
-    demo_dir: PathBuf,
+    pub(super) demo_dir: PathBuf,
     pub(super) loading: Option<DatasetLoad>,
     run_load: Option<RunLoad>,
     /// A run to open once the dataset it needs is loaded.
@@ -61,10 +64,15 @@ pub struct StudioApp {
     pub(super) frame_times: FrameTimes,
     pub(super) tour: Option<Tour>,
     reader_prompt: ReaderPrompt,
+    pub(super) windows: ShellWindows,
+    pub(super) log_folder: Option<PathBuf>,
     /// The keyboard sheet ("?").
     pub(super) show_shortcuts: bool,
     /// A run whose own older annotations wait for the reader's name to be imported.
     pending_import: Option<PathBuf>,
+    /// When the app was created, for the log's start-up times.
+    created: Instant,
+    first_frame_logged: bool,
 }
 
 impl StudioApp {
@@ -82,6 +90,7 @@ impl StudioApp {
         }
         let demo_dir = options.demo_dir.clone().unwrap_or_else(default_demo_dir);
         let tour = options.screenshot_tour.clone().map(Tour::new);
+        let log_folder = options.log_folder.clone();
         Ok(Self {
             training: TrainingView::new(&ws.settings),
             ws,
@@ -99,8 +108,12 @@ impl StudioApp {
             frame_times: FrameTimes::default(),
             tour,
             reader_prompt: ReaderPrompt::default(),
+            windows: ShellWindows::default(),
+            log_folder,
             show_shortcuts: false,
             pending_import: None,
+            created: Instant::now(),
+            first_frame_logged: false,
         })
     }
 
@@ -111,9 +124,17 @@ impl StudioApp {
         if self.ctx.get().is_none() {
             let _ = self.ctx.set(ctx.clone());
         }
+        if !self.first_frame_logged {
+            self.first_frame_logged = true;
+            tracing::info!(
+                "first frame after {:.0} ms",
+                self.created.elapsed().as_secs_f64() * 1e3
+            );
+        }
         if let Some(launch) = self.launch.take() {
             self.apply_launch(launch);
         }
+        self.apply_theme(&ctx);
         self.take_in_background_results(&ctx);
         self.ws.refresh_reviews();
         self.import_pending_annotations();
@@ -135,6 +156,7 @@ impl StudioApp {
             }
         });
         self.reader_prompt.show(&ctx, &mut self.ws);
+        self.shell_windows(&ctx);
         shortcuts::sheet_ui(&ctx, &mut self.show_shortcuts);
 
         self.apply_commands();
@@ -272,6 +294,10 @@ impl StudioApp {
     fn dataset_opened(&mut self, dataset: Arc<Dataset>) {
         let root = dataset.store.root().to_path_buf();
         let skipped = dataset.report.skipped.len();
+        tracing::info!(
+            "dataset open {:.0} ms after the app started",
+            self.created.elapsed().as_secs_f64() * 1e3
+        );
         self.ws.info(format!(
             "opened {}: {} patients, {} patches{}",
             root.display(),
@@ -504,6 +530,8 @@ impl StudioApp {
                     self.view = view;
                 }
             }
+            ui.separator();
+            self.menus_ui(ui);
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if let Some(dataset) = &self.ws.dataset {
                     if dataset.store.is_synthetic() {
@@ -525,16 +553,7 @@ impl StudioApp {
 
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            if let Some(notice) = self.ws.notices.last().cloned() {
-                if notice.is_error {
-                    ui.colored_label(ui.visuals().error_fg_color, &notice.text);
-                } else {
-                    ui.label(&notice.text);
-                }
-                if ui.small_button("Dismiss").clicked() {
-                    self.ws.notices.pop();
-                }
-            }
+            self.status_message_ui(ui);
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.label(format!("frame {:.1} ms", self.frame_times.median_ms()))
                     .on_hover_text("Median time to build a frame, over the last few seconds.");

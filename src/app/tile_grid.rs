@@ -26,7 +26,16 @@ pub fn patch_card_ui(
     let store = &dataset.store;
     let patch = store.patch(index);
     let texture = tiles.get(ui.ctx(), store, index);
-    ui.add(egui::Image::new(&texture).fit_to_exact_size(egui::vec2(240.0, 240.0)));
+    ui.add(
+        egui::Image::new(&texture)
+            .fit_to_exact_size(egui::vec2(240.0, 240.0))
+            .alt_text(format!(
+                "patch {} x{} y{}, enlarged",
+                store.patient_name(patch),
+                patch.x,
+                patch.y
+            )),
+    );
     egui::Grid::new("patch-facts").num_columns(2).show(ui, |ui| {
         ui.label("Patient");
         ui.label(store.patient_name(patch));

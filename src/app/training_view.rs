@@ -25,7 +25,7 @@ pub struct TrainingView {
     handle: Option<TrainingHandle>,
     events: Option<Receiver<TrainingEvent>>,
     monitor: TrainingMonitor,
-    device_probe: Option<Task<String>>,
+    device_probe: Option<Task<(String, Option<String>)>>,
     found_device: Option<String>,
     runs: Vec<RunSummary>,
     runs_task: Option<Task<Vec<RunSummary>>>,
@@ -110,13 +110,22 @@ impl TrainingView {
 
         if self.device_probe.is_none() && self.found_device.is_none() {
             self.device_probe = Some(Task::spawn("idc-device-probe", ctx, || {
-                select_device(DeviceChoice::Auto)
-                    .map_or_else(|err| err.to_string(), |found| found.description)
+                let found = select_device(DeviceChoice::Auto)
+                    .map_or_else(|err| err.to_string(), |found| found.description);
+                (found, crate::model::device::why_no_gpu())
             }));
         }
         match take_finished(&mut self.device_probe) {
             None => {}
-            Some(Some(found)) => self.found_device = Some(found),
+            Some(Some((found, no_gpu))) => {
+                self.found_device = Some(found);
+                if let Some(why) = no_gpu {
+                    // Said once a launch, in words: a first-time user wonders why training is slow.
+                    ws.info(format!(
+                        "No GPU was found, so training will run on the CPU (slower, with the same results): {why}."
+                    ));
+                }
+            }
             Some(None) => self.found_device = Some("no GPU (the adapter probe failed)".into()),
         }
 
@@ -158,6 +167,11 @@ impl TrainingView {
         if let Some(handle) = &self.handle {
             handle.stop();
         }
+    }
+
+    /// The compute device found for "auto", once looked for.
+    pub fn found_device(&self) -> Option<&str> {
+        self.found_device.as_deref()
     }
 
     /// Starts training on the open dataset with the form's settings, in a new run folder (or

@@ -224,6 +224,8 @@ impl OpenRun {
 pub struct Notice {
     pub text: String,
     pub is_error: bool,
+    /// When it was said, local time (HH:MM:SS).
+    pub time: String,
 }
 
 pub struct Workspace {
@@ -274,17 +276,25 @@ impl Workspace {
         self.commands.push(command);
     }
 
+    /// A message for the status bar, kept in the messages panel and written to the log.
     pub fn info(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!("{text}");
         self.notices.push(Notice {
-            text: text.into(),
+            text,
             is_error: false,
+            time: chrono::Local::now().format("%H:%M:%S").to_string(),
         });
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
         let text = text.into();
-        eprintln!("error: {text}");
-        self.notices.push(Notice { text, is_error: true });
+        tracing::error!("{text}");
+        self.notices.push(Notice {
+            text,
+            is_error: true,
+            time: chrono::Local::now().format("%H:%M:%S").to_string(),
+        });
     }
 
     /// Queues the settings for writing (off the UI thread, atomically).

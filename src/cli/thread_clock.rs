@@ -32,11 +32,7 @@ impl HostUse {
 impl ThreadTimes {
     /// Now, where the platform tells it (Linux); `None` elsewhere or when /proc is unreadable.
     pub fn now() -> Option<Self> {
-        // SAFETY: sysconf only reads a configuration value.
-        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        if ticks_per_second <= 0 {
-            return None;
-        }
+        let ticks_per_second = clock_ticks_per_second()?;
         let mut times = HashMap::new();
         for entry in std::fs::read_dir("/proc/self/task").ok()? {
             let entry = entry.ok()?;
@@ -84,6 +80,20 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
     Some(user + system)
+}
+
+/// The kernel's clock ticks per second, the unit of /proc's CPU times.
+#[cfg(target_os = "linux")]
+fn clock_ticks_per_second() -> Option<i64> {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then_some(ticks as i64)
+}
+
+/// Elsewhere there is no /proc to read thread times from.
+#[cfg(not(target_os = "linux"))]
+fn clock_ticks_per_second() -> Option<i64> {
+    None
 }
 
 #[cfg(test)]

@@ -42,7 +42,8 @@ pub struct TrainArgs {
     /// Seeds the split, the initial weights, the batches' order and augmentation [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run folder (default: runs/run-<date>-<time>).
+    /// Run folder (default: run-<date>-<time> in the app's runs folder,
+    /// ~/.local/share/idc-studio/runs).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in --out from its last checkpoint, with its recorded settings (--epochs
@@ -99,8 +100,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         store,
         corrections,
         config,
-        // Without --out, a folder of its own under ./runs, named for now.
-        run_dir: args.out.clone().unwrap_or_else(|| PathBuf::from("runs")),
+        // Without --out, a folder of its own in the runs folder the app lists, named for now.
+        run_dir: args
+            .out
+            .clone()
+            .unwrap_or_else(crate::training::default_runs_folder),
         resume: args.resume,
         in_runs_folder: args.out.is_none(),
     };

@@ -57,6 +57,21 @@ pub fn select_device(choice: DeviceChoice) -> Result<ComputeDevice, DeviceError>
     }
 }
 
+/// Why "auto" trains on the CPU here, in a person's words (the probe's own report goes to the
+/// log); `None` when there is a GPU.
+pub fn why_no_gpu() -> Option<String> {
+    let tried = hardware_gpu().as_ref().err()?;
+    tracing::info!("GPU probe: {tried}");
+    Some(
+        if tried.contains("device_type: Cpu") || tried.contains("is not a hardware GPU") {
+            "the only graphics adapter found draws in software (such as Mesa's llvmpipe): no GPU driver for Vulkan, Metal or DX12 is installed, or the GPU is not available to this session"
+        } else {
+            "no graphics adapter was found through Vulkan, Metal or DX12: no GPU driver is installed"
+        }
+        .to_string(),
+    )
+}
+
 fn cpu() -> ComputeDevice {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     ComputeDevice {

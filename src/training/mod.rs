@@ -18,6 +18,6 @@ pub mod trainer;
 
 pub use config::TrainConfig;
 pub use events::{EpochMetrics, TrainingEvent};
-pub use run_folder::{PredictionRow, RunFolder, RunInfo};
+pub use run_folder::{PredictionRow, RunFolder, RunInfo, default_runs_folder};
 pub use run_list::{RunState, RunSummary, list_runs};
 pub use trainer::{RunOutcome, TrainError, TrainingHandle, TrainingJob, run_training, spawn_training};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::events::EpochMetrics;
-use crate::atomic_file::{remove_orphaned_temporaries, utc_stamp, write_atomic, write_atomic_with};
+use crate::atomic_file::{remove_orphaned_temporaries, write_atomic, write_atomic_with};
 use crate::dataset::{Label, LabelChanges, LabelOverride};
 use crate::metrics::Metrics;
 use crate::model::cancernet::BatchNormSettings;
@@ -474,9 +474,16 @@ fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, RunFile
         .collect()
 }
 
-/// A new run's folder name, `run-YYYYMMDD-HHMMSS` (UTC): sorts by time.
+/// A new run's folder name, `run-YYYYMMDD-HHMMSS` in the user's local time (the time their
+/// clock showed when they started it): sorts by time within a time zone.
 pub fn timestamped_run_name() -> String {
-    format!("run-{}", utc_stamp())
+    format!("run-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"))
+}
+
+/// Where runs go when no folder is named: the same for the app and the command line, so a run
+/// trained with `train` shows in the app's run list.
+pub fn default_runs_folder() -> PathBuf {
+    crate::user_folders::data_home().join("runs")
 }
 
 #[cfg(test)]

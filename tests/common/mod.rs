@@ -59,7 +59,13 @@ pub fn idc_studio_command(args: &[&str]) -> Command {
     static RUNTIME_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     let runtime_dir = RUNTIME_DIR.get_or_init(|| tempfile::tempdir().unwrap());
     let mut command = Command::new(env!("CARGO_BIN_EXE_idc-studio"));
-    command.args(args).env("XDG_RUNTIME_DIR", runtime_dir.path());
+    // Runs, logs and annotations the binary keeps in the user's data folder stay in the test's.
+    static DATA_HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let data_home = DATA_HOME.get_or_init(|| tempfile::tempdir().unwrap());
+    command
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime_dir.path())
+        .env("XDG_DATA_HOME", data_home.path());
     command
 }
 
