@@ -263,3 +263,34 @@ fn without_opengl_the_app_fails_with_one_line_naming_it() {
         .expect("the app starts");
     common::assert_one_line_error(&output, "no usable OpenGL was found");
 }
+
+#[test]
+fn a_crash_writes_its_message_and_backtrace_to_the_log() {
+    let Some(screen) = start_virtual_screen() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    // No zenity on PATH: the dialog that names the log file cannot wait for a click here.
+    let output = app_on(&screen, home.path())
+        .env("IDC_STUDIO_CRASH_TEST", "1")
+        .env("PATH", home.path().join("no-programs"))
+        .output()
+        .expect("the app starts");
+    assert!(!output.status.success());
+    let logs = home.path().join("share/idc-studio/logs");
+    let log: String = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap())
+        .collect();
+    assert!(
+        log.contains("ERROR")
+            && log.contains("thread 'main' panicked")
+            && log.contains("IDC_STUDIO_CRASH_TEST"),
+        "{log}"
+    );
+    assert!(
+        log.contains("at ./src/app/studio.rs"),
+        "a backtrace down to the code: {log}"
+    );
+}

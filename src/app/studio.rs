@@ -130,6 +130,10 @@ impl StudioApp {
                 "first frame after {:.0} ms",
                 self.created.elapsed().as_secs_f64() * 1e3
             );
+            // Checks the crash path end to end (log, backtrace, dialog) without a real bug.
+            if std::env::var_os("IDC_STUDIO_CRASH_TEST").is_some() {
+                panic!("a crash asked for by IDC_STUDIO_CRASH_TEST");
+            }
         }
         if let Some(launch) = self.launch.take() {
             self.apply_launch(launch);
