@@ -2,9 +2,9 @@
 //! About), the messages panel that keeps every message since the app started, and the About box
 //! that says where everything lives.
 
-use super::settings::Theme;
-use super::studio::StudioApp;
-use super::workspace::Command;
+use crate::app::state::settings::Theme;
+use crate::app::state::workspace::Command;
+use crate::app::studio::StudioApp;
 
 /// Which of the shell's windows are open.
 #[derive(Default)]

@@ -2,40 +2,35 @@
 //! run's results by confusion-matrix cell and annotate them. It draws and dispatches only: the
 //! work happens in the dataset, training and review layers, on background threads.
 
-mod annotating;
-mod annotation_panel;
-mod file_saver;
+//! The folders are the app's roles:
+//! - `views/`: the screens, each owning its state;
+//! - `widgets/`: what several views draw (tile grid, annotation panel);
+//! - `background/`: work off the UI thread (tasks, dataset loading, file writing, predictions);
+//! - `state/`: the workspace, settings, training monitor and annotating;
+//! - here, the shell: `studio.rs` (frame, bars, commands), `menus.rs`, `shortcuts.rs`,
+//!   `reader_prompt.rs`, `frame_times.rs` and the screenshot `tour.rs`.
+
+mod background;
 mod frame_times;
-mod loading;
 mod menus;
-mod patient_predictions;
-mod patients;
 mod reader_prompt;
-mod readers_panel;
-mod review_view;
-mod settings;
 mod shortcuts;
-mod slide_view;
+mod state;
 mod studio;
-mod task;
-mod tile_grid;
-mod tiles;
 mod tour;
-mod training_monitor;
-mod training_view;
-mod welcome;
-mod workspace;
+mod views;
+mod widgets;
 
 pub use frame_times::{FrameSummary, FrameTimes};
-pub use patients::{PatientTab, PatientsView};
-pub use readers_panel::ReadersPanel;
-pub use review_view::{ReviewFilter, ReviewView};
-pub use settings::{ReviewPlace, Settings, Theme, default_settings_path};
 pub use shortcuts::{Action, SHORTCUTS};
+pub use state::settings::{ReviewPlace, Settings, Theme, default_settings_path};
+pub use state::training_monitor::{Phase, TrainingMonitor};
+pub use state::workspace::{Command, View, Workspace};
 pub use studio::{LaunchOptions, StudioApp};
-pub use training_monitor::{Phase, TrainingMonitor};
-pub use training_view::TrainingView;
-pub use workspace::{Command, OpenRun, View, Workspace};
+pub use views::patients::{PatientTab, PatientsView};
+pub use views::readers::ReadersPanel;
+pub use views::review::{ReviewFilter, ReviewView};
+pub use views::training::TrainingView;
 
 /// The window's icon: the 256-pixel rendering of `assets/icons/idc-studio.svg`.
 const ICON_PNG: &[u8] = include_bytes!("../../assets/icons/idc-studio-256.png");

@@ -1,7 +1,7 @@
 //! Asks the reader's name, once: it goes with every annotation, so several readers' work stays
 //! apart and each judgement says whose it is. Also how a reader switches to another name.
 
-use super::workspace::{Command, Workspace};
+use crate::app::state::workspace::{Command, Workspace};
 
 #[derive(Default)]
 pub struct ReaderPrompt {

@@ -5,20 +5,22 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::file_saver::{FileSaver, SaveReport};
-use super::frame_times::FrameTimes;
-use super::loading::{DatasetLoad, LoadOutcome};
-use super::menus::ShellWindows;
-use super::patients::{PatientTab, PatientsView};
-use super::reader_prompt::ReaderPrompt;
-use super::review_view::ReviewView;
-use super::shortcuts::{self, Action};
-use super::task::{Poll, Task};
-use super::tour::Tour;
-use super::training_view::TrainingView;
-use super::welcome::WelcomeView;
-use super::workspace::{Command, Dataset, OpenRun, View, Workspace};
+use crate::app::background::file_saver::{FileSaver, SaveReport};
+use crate::app::background::loading::{DatasetLoad, LoadOutcome};
+use crate::app::background::task::{Finished, Task, take_finished};
+use crate::app::frame_times::FrameTimes;
+use crate::app::menus::ShellWindows;
+use crate::app::reader_prompt::ReaderPrompt;
+use crate::app::shortcuts::{self, Action};
+use crate::app::state::workspace::{Command, View, Workspace};
+use crate::app::tour::Tour;
+use crate::app::views::patients::{PatientTab, PatientsView};
+use crate::app::views::review::ReviewView;
+use crate::app::views::training::TrainingView;
+use crate::app::views::welcome::WelcomeView;
+use crate::dataset::Dataset;
 use crate::dataset::demo::default_demo_dir;
+use crate::review::OpenRun;
 
 /// How the app was started.
 #[derive(Debug, Clone, Default)]
@@ -268,21 +270,13 @@ impl StudioApp {
                 }
             }
         }
-        if let Some(task) = &self.run_load {
-            match task.poll() {
-                Poll::Pending => {}
-                Poll::Ready(outcome) => {
-                    self.run_load = None;
-                    match outcome {
-                        Ok(run) => self.run_opened(run),
-                        Err(message) => self.ws.error(message),
-                    }
-                }
-                Poll::Lost => {
-                    self.run_load = None;
-                    self.ws.error("opening the run failed unexpectedly");
-                }
-            }
+        match take_finished(&mut self.run_load) {
+            Finished::NotYet => {}
+            Finished::Done(Ok(run)) => self.run_opened(run),
+            Finished::Done(Err(message)) => self.ws.error(message),
+            Finished::Failed(why) => self
+                .ws
+                .error(format!("opening the run failed unexpectedly: {why}")),
         }
         if self.loading.is_none() && self.run_load.is_none() {
             self.start_pending_run(ctx);

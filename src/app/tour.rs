@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
-use super::shortcuts::Action;
-use super::studio::StudioApp;
-use super::training_monitor::Phase;
-use super::workspace::View;
+use crate::app::shortcuts::Action;
+use crate::app::state::training_monitor::Phase;
+use crate::app::state::workspace::View;
+use crate::app::studio::StudioApp;
 use crate::review::Cell;
 
 /// A tour that takes longer than this has hung: it fails loudly rather than run forever. (On the
@@ -203,7 +203,7 @@ impl StudioApp {
                         (Some(patch), Some(dataset)) => dataset.store.patch(patch).patient,
                         _ => self.largest_patient(),
                     };
-                    self.ws.send(super::workspace::Command::ShowPatient {
+                    self.ws.send(crate::app::state::workspace::Command::ShowPatient {
                         patient,
                         patch,
                         on_slide: true,

@@ -8,6 +8,7 @@ pub mod corrections;
 pub mod decode;
 pub mod demo;
 pub mod filename;
+pub mod opened;
 pub mod scan;
 pub mod slide;
 pub mod split;
@@ -15,6 +16,7 @@ pub mod store;
 
 pub use corrections::{LabelChanges, LabelOverride, LabelSource};
 pub use filename::{PatchName, parse_patch_name};
+pub use opened::Dataset;
 pub use scan::{ScanReport, SkipReason, SkippedFile, scan_dataset};
 pub use slide::{SlideImage, SlideLayout};
 pub use split::{Split, SplitKind, SplitPart};

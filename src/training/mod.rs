@@ -20,4 +20,6 @@ pub use config::TrainConfig;
 pub use events::{EpochMetrics, TrainingEvent};
 pub use run_folder::{PredictionRow, RunFolder, RunInfo, default_runs_folder};
 pub use run_list::{RunState, RunSummary, list_runs};
-pub use trainer::{RunOutcome, TrainError, TrainingHandle, TrainingJob, run_training, spawn_training};
+pub use trainer::{
+    RunOutcome, TrainError, TrainingHandle, TrainingJob, panic_message, run_training, spawn_training,
+};

@@ -123,7 +123,8 @@ pub fn spawn_training(
     Ok(TrainingHandle { stop, thread })
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// The text of a caught panic, for the error that reports it.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()

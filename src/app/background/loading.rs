@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
-use super::workspace::Dataset;
+use crate::dataset::Dataset;
 use crate::dataset::demo::{DemoConfig, ensure_demo_dataset};
 use crate::dataset::scan::ScanProgress;
 use crate::dataset::scan_dataset;

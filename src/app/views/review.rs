@@ -8,13 +8,16 @@ use std::sync::Arc;
 
 use egui_plot::{Line, Plot, Points};
 
-use super::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
-use super::readers_panel::ReadersPanel;
-use super::settings::ReviewPlace;
-use super::shortcuts::Action;
-use super::task::{Task, take_finished};
-use super::tile_grid::{IDC_COLOUR, NON_IDC_COLOUR, TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
-use super::workspace::{Command, Dataset, Workspace};
+use crate::app::background::task::{Finished, Task, take_finished};
+use crate::app::shortcuts::Action;
+use crate::app::state::settings::ReviewPlace;
+use crate::app::state::workspace::{Command, Workspace};
+use crate::app::views::readers::ReadersPanel;
+use crate::app::widgets::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
+use crate::app::widgets::tile_grid::{
+    IDC_COLOUR, NON_IDC_COLOUR, TileGrid, TileGridState, patch_card_ui, tile_grid_ui,
+};
+use crate::dataset::Dataset;
 use crate::dataset::{Label, LabelSource, SlideLayout};
 use crate::review::export::{ExportFormat, export_bytes, export_rows};
 use crate::review::{Cell, ReviewState, reviewed_corrections};
@@ -167,7 +170,7 @@ impl ReviewView {
         let (Some(dataset), Some(_)) = (ws.dataset.clone(), &ws.run) else {
             ui.label("No run is open. Train one, or open a past run from the Training view.");
             if ui.button("Go to Training").clicked() {
-                ws.send(Command::Show(super::workspace::View::Training));
+                ws.send(Command::Show(crate::app::state::workspace::View::Training));
             }
             return;
         };
@@ -298,7 +301,7 @@ impl ReviewView {
     }
 
     /// Does what a key or a button asked.
-    pub(super) fn act(&mut self, action: Action, ws: &mut Workspace) {
+    pub(in crate::app) fn act(&mut self, action: Action, ws: &mut Workspace) {
         match action {
             Action::Previous => self.step(-1),
             Action::Next => self.step(1),
@@ -518,9 +521,9 @@ impl ReviewView {
     /// Writes the export the save dialog chose.
     fn take_export_choice(&mut self, ws: &mut Workspace) {
         match take_finished(&mut self.export_dialog) {
-            None | Some(Some(None)) => {}
-            Some(Some(Some(path))) => export_to(ws, path),
-            Some(None) => ws.error("the save dialog could not be shown"),
+            Finished::NotYet | Finished::Done(None) => {}
+            Finished::Done(Some(path)) => export_to(ws, path),
+            Finished::Failed(why) => ws.error(format!("the save dialog could not be shown: {why}")),
         }
     }
 
@@ -715,7 +718,7 @@ impl ReviewView {
                             egui::StrokeKind::Inside,
                         );
                         if let Some(mark) = ws.mark(*neighbour) {
-                            super::annotation_panel::paint_tile_mark(ui.painter(), rect, mark);
+                            crate::app::widgets::annotation_panel::paint_tile_mark(ui.painter(), rect, mark);
                         }
                         if response.clicked() {
                             jump_to = Some(*neighbour);

@@ -2,8 +2,8 @@
 //! judgement (agree, relabel 0/1, unsure), the flag and the note, each button with its key; what
 //! other readers said; and the marks that show a judgement on a tile.
 
-use super::shortcuts::Action;
-use super::workspace::Workspace;
+use crate::app::shortcuts::Action;
+use crate::app::state::workspace::Workspace;
 use crate::review::{Annotation, ReviewState};
 
 /// The id of the note field, so "E" can give it the keyboard.

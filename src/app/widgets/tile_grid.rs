@@ -5,9 +5,9 @@
 
 use std::ops::Range;
 
-use super::annotation_panel::{TileMark, paint_tile_mark};
-use super::tiles::TileTextures;
-use super::workspace::Dataset;
+use crate::app::widgets::annotation_panel::{TileMark, paint_tile_mark};
+use crate::app::widgets::tiles::TileTextures;
+use crate::dataset::Dataset;
 use crate::dataset::Label;
 
 pub const IDC_COLOUR: egui::Color32 = egui::Color32::from_rgb(220, 40, 40);

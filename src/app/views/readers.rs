@@ -4,7 +4,8 @@
 
 use std::collections::HashSet;
 
-use super::workspace::{Dataset, Workspace};
+use crate::app::state::workspace::Workspace;
+use crate::dataset::Dataset;
 use crate::review::Agreement;
 use crate::review::agreement::{CATEGORIES, category_name};
 
@@ -17,7 +18,7 @@ pub struct ReadersPanel {
     /// Store indices of the patches the two readers disagree on.
     disagreeing: HashSet<usize>,
     /// The annotations' revision the run was last scored with (reviewed labels follow it).
-    pub(super) scored_revision: Option<u64>,
+    pub(in crate::app) scored_revision: Option<u64>,
 }
 
 impl ReadersPanel {

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::annotation_panel::{TileMark, state_colour};
-use super::task::{Poll, Task};
+use crate::app::background::task::{Finished, Task, take_finished};
+use crate::app::widgets::annotation_panel::{TileMark, state_colour};
 use crate::dataset::{Label, PatchStore, SlideImage, SlideLayout};
 
 /// Longest side of the slide texture; IDC slides are at most a few thousand pixels.
@@ -19,6 +19,8 @@ pub struct SlideView {
     pub show_truth: bool,
     pub show_heatmap: bool,
     pub show_annotations: bool,
+    /// Why the slide could not be drawn, if it could not.
+    failed: Option<String>,
 }
 
 impl Default for SlideView {
@@ -31,6 +33,7 @@ impl Default for SlideView {
             show_truth: true,
             show_heatmap: true,
             show_annotations: true,
+            failed: None,
         }
     }
 }
@@ -52,6 +55,7 @@ impl SlideView {
         }));
         self.layout = Some(layout);
         self.texture = None;
+        self.failed = None;
         self.scene_rect = egui::Rect::ZERO;
     }
 
@@ -79,6 +83,13 @@ impl SlideView {
         marks: &dyn Fn(usize) -> Option<TileMark>,
     ) -> Option<usize> {
         self.take_render(ui.ctx());
+        if let Some(why) = &self.failed {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("the slide could not be drawn: {why}"),
+            );
+            return None;
+        }
         let (Some(layout), Some(texture)) = (self.layout.clone(), self.texture.clone()) else {
             ui.spinner();
             return None;
@@ -165,13 +176,14 @@ impl SlideView {
     }
 
     fn take_render(&mut self, ctx: &egui::Context) {
-        let Some(render) = &self.render else {
-            return;
-        };
-        if let Poll::Ready(image) = render.poll() {
-            let colour = egui::ColorImage::from_rgba_unmultiplied([image.width, image.height], &image.rgba);
-            self.texture = Some(ctx.load_texture("slide", colour, egui::TextureOptions::NEAREST));
-            self.render = None;
+        match take_finished(&mut self.render) {
+            Finished::NotYet => {}
+            Finished::Done(image) => {
+                let colour =
+                    egui::ColorImage::from_rgba_unmultiplied([image.width, image.height], &image.rgba);
+                self.texture = Some(ctx.load_texture("slide", colour, egui::TextureOptions::NEAREST));
+            }
+            Finished::Failed(why) => self.failed = Some(why),
         }
     }
 }

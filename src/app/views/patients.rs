@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
-use super::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
-use super::patient_predictions::PatientPredictions;
-use super::shortcuts::Action;
-use super::slide_view::SlideView;
-use super::tile_grid::{TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
-use super::workspace::{Dataset, Workspace};
+use crate::app::background::patient_predictions::PatientPredictions;
+use crate::app::shortcuts::Action;
+use crate::app::state::workspace::Workspace;
+use crate::app::views::slide::SlideView;
+use crate::app::widgets::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
+use crate::app::widgets::tile_grid::{TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
+use crate::dataset::Dataset;
 use crate::dataset::{Label, SlideLayout};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,7 +57,7 @@ pub struct PatientsView {
     layout: Option<Arc<SlideLayout>>,
     /// The patient's patches that pass the label filter, in slide order.
     shown_patches: Vec<usize>,
-    pub(super) grid: TileGridState,
+    pub(in crate::app) grid: TileGridState,
     slide: SlideView,
     predictions: PatientPredictions,
     note: NoteEditor,

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::task::{Task, take_finished};
-use super::workspace::{Command, Dataset, Workspace};
+use crate::app::background::task::{Finished, Task, take_finished};
+use crate::app::state::workspace::{Command, Workspace};
+use crate::dataset::Dataset;
 
 #[derive(Default)]
 pub struct WelcomeView {
@@ -70,9 +71,11 @@ impl WelcomeView {
 
     fn take_dialog_result(&mut self, ws: &mut Workspace) {
         match take_finished(&mut self.folder_dialog) {
-            None | Some(Some(None)) => {}
-            Some(Some(Some(folder))) => ws.send(Command::OpenDataset(folder)),
-            Some(None) => ws.error("the folder dialog could not be shown; type the folder's path instead"),
+            Finished::NotYet | Finished::Done(None) => {}
+            Finished::Done(Some(folder)) => ws.send(Command::OpenDataset(folder)),
+            Finished::Failed(why) => ws.error(format!(
+                "the folder dialog could not be shown ({why}); type the folder's path instead"
+            )),
         }
     }
 }

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::annotation_panel::TileMark;
-use super::workspace::Workspace;
+use crate::app::state::workspace::Workspace;
+use crate::app::widgets::annotation_panel::TileMark;
 use crate::review::{Annotation, PatchKey, ReviewState, Step};
 
 /// How often the annotations folder is looked at for other windows' changes.

@@ -6,10 +6,10 @@ use std::sync::mpsc::{Receiver, channel};
 
 use egui_plot::{Legend, Line, Plot, Points};
 
-use super::settings::Settings;
-use super::task::{Task, take_finished};
-use super::training_monitor::{Phase, TrainingMonitor};
-use super::workspace::{Command, Workspace};
+use crate::app::background::task::{Finished, Task, take_finished};
+use crate::app::state::settings::Settings;
+use crate::app::state::training_monitor::{Phase, TrainingMonitor};
+use crate::app::state::workspace::{Command, Workspace};
 use crate::dataset::{LabelSource, SplitKind};
 use crate::model::{DeviceChoice, select_device};
 use crate::training::events::format_duration;
@@ -116,8 +116,8 @@ impl TrainingView {
             }));
         }
         match take_finished(&mut self.device_probe) {
-            None => {}
-            Some(Some((found, no_gpu))) => {
+            Finished::NotYet => {}
+            Finished::Done((found, no_gpu)) => {
                 self.found_device = Some(found);
                 if let Some(why) = no_gpu {
                     // Said once a launch, in words: a first-time user wonders why training is slow.
@@ -126,15 +126,19 @@ impl TrainingView {
                     ));
                 }
             }
-            Some(None) => self.found_device = Some("no GPU (the adapter probe failed)".into()),
+            Finished::Failed(why) => {
+                self.found_device = Some(format!("no GPU (the adapter probe failed: {why})"))
+            }
         }
 
         if std::mem::take(&mut self.refresh_runs) {
             let folder = ws.settings.runs_folder.clone();
             self.runs_task = Some(Task::spawn("idc-list-runs", ctx, move || list_runs(&folder)));
         }
-        if let Some(Some(runs)) = take_finished(&mut self.runs_task) {
-            self.runs = runs;
+        match take_finished(&mut self.runs_task) {
+            Finished::NotYet => {}
+            Finished::Done(runs) => self.runs = runs,
+            Finished::Failed(why) => ws.error(format!("the runs could not be listed: {why}")),
         }
 
         if let Some(folder) = self.pending_log.take() {
@@ -146,10 +150,11 @@ impl TrainingView {
             }));
         }
         match take_finished(&mut self.log_task) {
-            Some(Some(Ok((folder, epochs)))) if !self.is_running() => {
+            Finished::Done(Ok((folder, epochs))) if !self.is_running() => {
                 self.monitor = TrainingMonitor::from_epoch_log(folder, epochs);
             }
-            Some(Some(Err(message))) => ws.error(message),
+            Finished::Done(Err(message)) => ws.error(message),
+            Finished::Failed(why) => ws.error(format!("the run's epochs could not be read: {why}")),
             _ => {}
         }
     }
@@ -365,13 +370,13 @@ impl TrainingView {
 
     fn take_folder_choice(&mut self, ws: &mut Workspace) {
         match take_finished(&mut self.folder_dialog) {
-            None | Some(Some(None)) => {}
-            Some(Some(Some(folder))) => {
+            Finished::NotYet | Finished::Done(None) => {}
+            Finished::Done(Some(folder)) => {
                 ws.settings.runs_folder = folder;
                 ws.save_settings();
                 self.refresh_runs = true;
             }
-            Some(None) => ws.error("the folder dialog could not be shown"),
+            Finished::Failed(why) => ws.error(format!("the folder dialog could not be shown: {why}")),
         }
     }
 

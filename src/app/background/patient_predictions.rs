@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::task::{Poll, Task};
+use crate::app::background::task::{Finished, Task, take_finished};
 use crate::dataset::PatchStore;
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::{DeviceChoice, select_device};
@@ -59,22 +59,12 @@ impl PatientPredictions {
     }
 
     pub fn poll(&mut self) {
-        let Some(task) = &self.task else {
-            return;
-        };
-        match task.poll() {
-            Poll::Pending => {}
-            Poll::Ready(Ok(probabilities)) => {
-                self.task = None;
-                self.probabilities = probabilities;
-            }
-            Poll::Ready(Err(message)) => {
-                self.task = None;
-                self.error = Some(message);
-            }
-            Poll::Lost => {
-                self.task = None;
-                self.error = Some("the prediction worker stopped unexpectedly".into());
+        match take_finished(&mut self.task) {
+            Finished::NotYet => {}
+            Finished::Done(Ok(probabilities)) => self.probabilities = probabilities,
+            Finished::Done(Err(message)) => self.error = Some(message),
+            Finished::Failed(why) => {
+                self.error = Some(format!("the prediction worker stopped unexpectedly: {why}"));
             }
         }
     }

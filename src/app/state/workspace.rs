@@ -1,0 +1,144 @@
+//! What every view works on: the open dataset and its annotations, the open run, settings, the
+//! file writer, tile textures, and the commands views send to the app (applied once per frame).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::app::background::file_saver::FileSaver;
+use crate::app::state::settings::{Settings, default_settings_path};
+use crate::app::widgets::tiles::TileTextures;
+use crate::dataset::Dataset;
+use crate::review::{Cell, History, OpenRun, Reviews};
+
+/// The app's screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Welcome,
+    Patients,
+    Training,
+    Review,
+}
+
+impl View {
+    pub const ALL: [View; 4] = [View::Welcome, View::Patients, View::Training, View::Review];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Welcome => "Start",
+            View::Patients => "Patients",
+            View::Training => "Training",
+            View::Review => "Review",
+        }
+    }
+}
+
+/// What a view asks the app to do; applied after the frame is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Show(View),
+    OpenDataset(PathBuf),
+    OpenDemoDataset,
+    OpenRun(PathBuf),
+    /// Opens a patient in the patients view, optionally with one patch chosen, on its slide or
+    /// among its tiles.
+    ShowPatient {
+        patient: u32,
+        patch: Option<usize>,
+        on_slide: bool,
+    },
+    ReviewCell(Cell),
+    SaveSettings,
+    /// Show or hide the keyboard sheet.
+    ToggleShortcuts,
+}
+
+/// A message in the status bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub is_error: bool,
+    /// When it was said, local time (HH:MM:SS).
+    pub time: String,
+}
+
+pub struct Workspace {
+    pub settings: Settings,
+    pub settings_path: PathBuf,
+    pub saver: FileSaver,
+    pub dataset: Option<Arc<Dataset>>,
+    pub run: Option<OpenRun>,
+    pub tiles: TileTextures,
+    pub commands: Vec<Command>,
+    pub notices: Vec<Notice>,
+    /// The open dataset's annotations, all readers.
+    pub reviews: Option<Reviews>,
+    /// This session's annotation changes, for undo.
+    pub history: History,
+    /// Ask the reader's name (before their first annotation).
+    pub asking_reader: bool,
+    pub(in crate::app) reviews_checked: Option<std::time::Instant>,
+    pub(in crate::app) marks: crate::app::state::annotating::ReaderMarks,
+}
+
+impl Workspace {
+    pub fn new(settings_path: Option<PathBuf>, saver: FileSaver) -> Self {
+        let settings_path = settings_path.unwrap_or_else(default_settings_path);
+        let (settings, warning) = Settings::load(&settings_path);
+        let mut workspace = Self {
+            settings,
+            settings_path,
+            saver,
+            dataset: None,
+            run: None,
+            tiles: TileTextures::default(),
+            commands: Vec::new(),
+            notices: Vec::new(),
+            reviews: None,
+            history: History::default(),
+            asking_reader: false,
+            reviews_checked: None,
+            marks: Default::default(),
+        };
+        if let Some(warning) = warning {
+            workspace.error(warning);
+        }
+        workspace
+    }
+
+    pub fn send(&mut self, command: Command) {
+        self.commands.push(command);
+    }
+
+    /// A message for the status bar, kept in the messages panel and written to the log.
+    pub fn info(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!("{text}");
+        self.notices.push(Notice {
+            text,
+            is_error: false,
+            time: chrono::Local::now().format("%H:%M:%S").to_string(),
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::error!("{text}");
+        self.notices.push(Notice {
+            text,
+            is_error: true,
+            time: chrono::Local::now().format("%H:%M:%S").to_string(),
+        });
+    }
+
+    /// Queues the settings for writing (off the UI thread, atomically).
+    pub fn save_settings(&mut self) {
+        if let Some(folder) = self.settings_path.parent()
+            && let Err(err) = std::fs::create_dir_all(folder)
+        {
+            self.error(format!("{}: {err}", folder.display()));
+            return;
+        }
+        self.saver
+            .save(self.settings_path.clone(), self.settings.to_json());
+    }
+}

@@ -1,0 +1,9 @@
+//! The app's screens, each owning its own state: Start, Patients (with the slide), Training,
+//! Review, and the Readers panel inside Review.
+
+pub mod patients;
+pub mod readers;
+pub mod review;
+pub mod slide;
+pub mod training;
+pub mod welcome;
