@@ -6,8 +6,8 @@
 mod common;
 
 use common::small_demo;
+use idc_studio::cli::bench::kernel_census::KernelCensus;
 use idc_studio::model::cancernet::BatchNormSettings;
-use idc_studio::model::kernel_census::KernelCensus;
 use idc_studio::model::{DeviceChoice, select_device};
 use idc_studio::training::batches::HostBatch;
 use idc_studio::training::step::Learner;

@@ -5,16 +5,13 @@
 
 mod annotations;
 mod app;
-mod bench;
-mod bench_epoch;
-mod bench_layers;
+pub mod bench;
 mod demo;
 mod eval;
 mod predict;
 mod predict_input;
 mod report;
 mod scan;
-mod thread_clock;
 mod train;
 
 use std::path::PathBuf;

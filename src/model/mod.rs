@@ -9,7 +9,6 @@ pub mod device;
 pub mod dropout;
 mod dropout_gpu;
 pub mod gpu_layers;
-pub mod kernel_census;
 mod matrix;
 pub mod max_pool;
 mod max_pool_gpu;

@@ -1,6 +1,11 @@
 //! `idc-studio bench`: throughput of each stage on this machine, each the median of several
 //! timed runs after a warm-up, on a freshly generated demo dataset.
 
+mod epoch;
+pub mod kernel_census;
+mod layers;
+mod thread_clock;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -15,14 +20,14 @@ use crate::dataset::scan_dataset;
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::device::uses_cpu_kernels;
 use crate::model::gpu_layers::gpu_layers;
-use crate::model::kernel_census::{CensusReport, KernelCensus};
 use crate::model::{DeviceChoice, select_device};
 use crate::training::augment::AugmentationRanges;
 use crate::training::batches::{BatchPlan, HostBatch, PREFETCH_DEPTH, prefetch_batches, render_threads};
 use crate::training::evaluate::{GPU_INFERENCE_WINDOW, INFERENCE_BATCH, PendingPredictions, predict_batch};
 use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
+use kernel_census::{CensusReport, KernelCensus};
 
-use super::thread_clock::{HostUse, ThreadTimes};
+use thread_clock::{HostUse, ThreadTimes};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -93,7 +98,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "--batch-size, --steps, --runs and --render-threads must be at least 1"
     );
     if let Some(patches) = args.epoch_patches {
-        let least = super::bench_epoch::PATIENTS;
+        let least = epoch::PATIENTS;
         anyhow::ensure!(
             patches >= least,
             "--epoch-patches must be at least {least} (one patch per patient)"
@@ -107,7 +112,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.layers {
-        super::bench_layers::run(&compute.device, args.batch_size, args.runs)?;
+        layers::run(&compute.device, args.batch_size, args.runs)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -321,7 +326,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(patches) = args.epoch_patches {
-        super::bench_epoch::run(&store, patches, args.batch_size, args.device)?;
+        epoch::run(&store, patches, args.batch_size, args.device)?;
     }
     println!(
         "reference  Keras/TensorFlow on a 2-core machine of this kind: training 395-660 images/s, \
