@@ -84,7 +84,7 @@ measure() {
     # With each kernel's launches and device time per step (after the timed runs).
     wgpu-b32) step "$1" 100 "$bin" bench --device "$device" --runs 5 --steps "$steps" --kernels ;;
     wgpu-b256) step "$1" 100 "$bin" bench --device "$device" --runs 5 --steps $((steps / 2)) --batch-size 256 --kernels ;;
-    # The same with another formulation of one layer (src/model/gpu_layers.rs).
+    # The same with another formulation of one layer (src/ops/variants.rs).
     wgpu-b32-burn-depthwise) step "$1" 80 env IDC_STUDIO_GPU_DEPTHWISE=burn "$bin" "${b32[@]}" ;;
     wgpu-b256-burn-depthwise) step "$1" 80 env IDC_STUDIO_GPU_DEPTHWISE=burn "$bin" "${b256[@]}" ;;
     wgpu-b32-channels-last) step "$1" 60 env IDC_STUDIO_GPU_POINTWISE=channels-last "$bin" "${b32[@]}" ;;

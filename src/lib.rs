@@ -19,6 +19,7 @@ pub mod dataset;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod review;
 pub mod training;
 pub mod user_folders;

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_one_line_error, idc_studio, text};
+use common::binary::{assert_one_line_error, idc_studio, text};
 use idc_studio::dataset::Label;
 use idc_studio::review::{Annotation, PatchKey, ReviewState, Reviews};
 
@@ -17,7 +17,7 @@ fn arg(path: &Path) -> &str {
 fn a_readers_corrections_train_the_next_run_and_export_for_scripts() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let store = common::own_demo(&data, 4, 40);
+    let store = common::datasets::own_demo(&data, 4, 40);
 
     // Ana relabels an IDC patch to non-IDC and cannot tell about another.
     let folder = store.root().join(idc_studio::review::reviews::BESIDE_DATASET);

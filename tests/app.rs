@@ -17,7 +17,7 @@ fn app_in(home: &Path, restore_last: bool) -> Harness<'static, StudioApp> {
     let options = LaunchOptions {
         settings_path: Some(home.join("settings.json")),
         runs_folder: Some(home.join("runs")),
-        demo_dir: Some(common::small_demo().root.clone()),
+        demo_dir: Some(common::datasets::small_demo().root.clone()),
         restore_last,
         ..LaunchOptions::default()
     };
@@ -61,7 +61,7 @@ fn open_run_folder(harness: &Harness<'static, StudioApp>) -> PathBuf {
 }
 
 fn patient_names() -> Vec<String> {
-    common::small_demo().store.patients().to_vec()
+    common::datasets::small_demo().store.patients().to_vec()
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn a_person_opens_the_demo_picks_a_patient_and_sees_the_slide() {
     let patient = &patient_names()[2];
     harness.get_by_label_contains(&format!("{patient}   ")).click();
     harness.run_steps(3);
-    let store = &common::small_demo().store;
+    let store = &common::datasets::small_demo().store;
     let of_patient = store
         .patches()
         .iter()
@@ -125,7 +125,7 @@ fn a_person_opens_the_demo_picks_a_patient_and_sees_the_slide() {
     drop(harness);
     let settings = std::fs::read_to_string(home.path().join("settings.json")).unwrap();
     assert!(
-        settings.contains(&common::small_demo().root.display().to_string()),
+        settings.contains(&common::datasets::small_demo().root.display().to_string()),
         "{settings}"
     );
     let mut again = app_in(home.path(), true);
@@ -357,7 +357,7 @@ fn a_run_whose_dataset_is_gone_is_reported_once_and_let_go() {
     let folder = idc_studio::training::RunFolder::new(&run);
     folder.create().unwrap();
     let gone = home.path().join("deleted-dataset");
-    folder.write_info(&common::run_info(&gone)).unwrap();
+    folder.write_info(&common::runs::run_info(&gone)).unwrap();
     let mut harness = app_in(home.path(), false);
     harness.state_mut().open_run(run);
     harness.run_steps(2);

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_one_line_error, idc_studio, text};
+use common::binary::{assert_one_line_error, idc_studio, text};
 
 #[test]
 fn demo_data_scan_train_eval_predict_end_to_end() {
@@ -131,11 +131,11 @@ fn mistakes_get_one_clear_line_and_a_failing_exit() {
     let run = dir.path().join("run");
     std::fs::create_dir(&run).unwrap();
     idc_studio::training::RunFolder::new(&run)
-        .write_info(&common::run_info(&dir.path().join("data")))
+        .write_info(&common::runs::run_info(&dir.path().join("data")))
         .unwrap();
     std::fs::write(run.join("model.bpk"), "garbage").unwrap();
     let png = dir.path().join("a.png");
-    common::write(&png, &common::rgb_png(50, 50, [1, 2, 3]));
+    common::png::write(&png, &common::png::rgb_png(50, 50, [1, 2, 3]));
     let output = idc_studio(&[
         "predict",
         run.to_str().unwrap(),

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::small_demo;
+use common::datasets::small_demo;
 use idc_studio::dataset::demo::{DemoConfig, ensure_demo_dataset, generate_demo_dataset};
 use idc_studio::dataset::{
     Label, SYNTHETIC_MARKER_FILE, Split, SplitKind, SplitPart, parse_patch_name, scan_dataset,
@@ -124,7 +124,7 @@ fn ensure_demo_dataset_generates_once_and_never_writes_into_a_users_folder() {
     );
 
     let users = dir.path().join("my-slides");
-    common::write(&users.join("keep.txt"), b"mine");
+    common::png::write(&users.join("keep.txt"), b"mine");
     let err = ensure_demo_dataset(&users, &config).unwrap_err();
     assert!(err.to_string().contains("folder is not empty"), "{err}");
     assert_eq!(std::fs::read_dir(&users).unwrap().count(), 1);

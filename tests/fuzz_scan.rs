@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{png_bytes, png_chunk, write};
+use common::png::{png_bytes, png_chunk, write};
 use idc_studio::dataset::decode::decode_patch;
 use idc_studio::dataset::{PATCH_BYTES, parse_patch_name, scan_dataset};
 use rand::{Rng, SeedableRng};
@@ -17,8 +17,8 @@ const FILES: usize = 3000;
 /// Valid patches of every colour type and depth the reader converts, and edge sizes.
 fn seeds() -> Vec<Vec<u8>> {
     vec![
-        common::rgb_png(50, 50, [200, 120, 180]),
-        common::rgb_png(30, 50, [90, 40, 120]),
+        common::png::rgb_png(50, 50, [200, 120, 180]),
+        common::png::rgb_png(30, 50, [90, 40, 120]),
         png_bytes(image::GrayImage::from_pixel(50, 50, image::Luma([7])).into()),
         png_bytes(image::RgbaImage::from_pixel(50, 50, image::Rgba([1, 2, 3, 4])).into()),
         png_bytes(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::small_demo;
+use common::datasets::small_demo;
 use idc_studio::cli::bench::kernel_census::KernelCensus;
 use idc_studio::model::cancernet::BatchNormSettings;
 use idc_studio::model::{DeviceChoice, select_device};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{png_chunk, rgb_png, write};
+use common::png::{png_chunk, rgb_png, write};
 use idc_studio::dataset::{SkipReason, scan_dataset};
 
 /// A valid PNG of one pixel whose header claims `width` x `height`.
@@ -127,7 +127,7 @@ fn fifos_odd_names_and_linked_folders_are_named_not_hung_on_or_passed_over() {
     // `predict` names the FIFO and returns, with the good file predicted: a run is needed.
     let run = train_tiny_run(dir.path());
     let good_file = root.join("8863/0/8863_idx5_x1_y1_class0.png");
-    let mut child = common::idc_studio_command(&[
+    let mut child = common::binary::idc_studio_command(&[
         "predict",
         run.to_str().unwrap(),
         good_file.to_str().unwrap(),
@@ -148,9 +148,9 @@ fn fifos_odd_names_and_linked_folders_are_named_not_hung_on_or_passed_over() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let output = child.wait_with_output().unwrap();
-    common::assert_one_line_error(&output, "not a regular file");
+    common::binary::assert_one_line_error(&output, "not a regular file");
     assert_eq!(
-        common::text(&output.stdout).lines().count(),
+        common::binary::text(&output.stdout).lines().count(),
         2,
         "header and the good file"
     );
@@ -165,9 +165,9 @@ fn make_fifo(path: &Path) {
 
 /// A one-epoch run on a small demo dataset.
 fn train_tiny_run(dir: &Path) -> PathBuf {
-    let data = &common::small_demo().root;
+    let data = &common::datasets::small_demo().root;
     let run = dir.join("run");
-    let output = common::idc_studio(&[
+    let output = common::binary::idc_studio(&[
         "train",
         "--data",
         data.to_str().unwrap(),
@@ -178,6 +178,10 @@ fn train_tiny_run(dir: &Path) -> PathBuf {
         "--out",
         run.to_str().unwrap(),
     ]);
-    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        common::binary::text(&output.stderr)
+    );
     run
 }

@@ -23,7 +23,7 @@ struct Desk {
 /// A small dataset of its own, and settings that already know the reader.
 fn desk(reader: &str) -> Desk {
     let home = tempfile::tempdir().unwrap();
-    let store = common::own_demo(&home.path().join("data"), 4, 60);
+    let store = common::datasets::own_demo(&home.path().join("data"), 4, 60);
     let data = store.root().to_path_buf();
     std::fs::write(
         home.path().join("settings.json"),
@@ -35,7 +35,7 @@ fn desk(reader: &str) -> Desk {
 
 fn run_with_predictions(desk: &Desk, name: &str) -> PathBuf {
     let root = desk.home.path().join("runs").join(name);
-    common::finished_run_with_predictions(&desk.store, &root);
+    common::runs::finished_run_with_predictions(&desk.store, &root);
     root
 }
 

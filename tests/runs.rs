@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{assert_one_line_error, idc_studio, idc_studio_command, text};
+use common::binary::{assert_one_line_error, idc_studio, idc_studio_command, text};
 use idc_studio::dataset::demo::{DemoConfig, generate_demo_dataset};
 
 /// A demo dataset of `patients` patients in `dir/data`.
@@ -149,9 +149,9 @@ fn a_start_that_cannot_succeed_writes_nothing_and_a_failed_one_can_be_retried() 
     assert!(!run.exists(), "a refused start creates no folder");
 
     let two_patches = dir.path().join("two");
-    let patch = common::rgb_png(50, 50, [200, 120, 180]);
-    common::write(&two_patches.join("8863/0/8863_idx5_x1_y1_class0.png"), &patch);
-    common::write(&two_patches.join("8863/1/8863_idx5_x51_y1_class1.png"), &patch);
+    let patch = common::png::rgb_png(50, 50, [200, 120, 180]);
+    common::png::write(&two_patches.join("8863/0/8863_idx5_x1_y1_class0.png"), &patch);
+    common::png::write(&two_patches.join("8863/1/8863_idx5_x51_y1_class1.png"), &patch);
     let output = idc_studio(&train_args(&two_patches, &run, &["--split", "patch"]));
     assert_one_line_error(&output, "part would be empty");
     assert!(!run.exists());
@@ -308,7 +308,7 @@ fn demo_data_never_writes_into_a_users_folder() {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("slides");
     let patch = users.join("8863/0/8863_idx5_x1_y1_class0.png");
-    common::write(&patch, b"the user's own patch");
+    common::png::write(&patch, b"the user's own patch");
     let output = idc_studio(&["demo-data", arg(&users), "--patients", "2"]);
     assert_one_line_error(&output, "folder is not empty and holds no demo dataset");
     assert_eq!(std::fs::read(&patch).unwrap(), b"the user's own patch");

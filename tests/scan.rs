@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{png_bytes, rgb_png, write};
+use common::png::{png_bytes, rgb_png, write};
 use idc_studio::dataset::scan::ScanError;
 use idc_studio::dataset::{Label, NESTED_COPY_FOLDER, SkipReason, scan_dataset};
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::{Mutex, MutexGuard, mpsc};
 
-use common::small_demo;
+use common::datasets::small_demo;
 use idc_studio::dataset::{Label, SplitKind};
 use idc_studio::metrics::Metrics;
 use idc_studio::model::DeviceChoice;

@@ -105,7 +105,7 @@ fn the_release_window_shows_every_view_under_xvfb() {
     let shots = home.path().join("shots");
     let mut app = app_on(&screen, home.path())
         .arg("--data")
-        .arg(&common::small_demo().root)
+        .arg(&common::datasets::small_demo().root)
         .arg("--runs")
         .arg(home.path().join("runs"))
         .arg("--screenshots")
@@ -150,9 +150,9 @@ fn xdotool(args: &[&str], display: &str) -> String {
     assert!(
         output.status.success(),
         "xdotool {args:?}: {}",
-        common::text(&output.stderr)
+        common::binary::text(&output.stderr)
     );
-    common::text(&output.stdout)
+    common::binary::text(&output.stdout)
 }
 
 #[test]
@@ -162,9 +162,9 @@ fn killing_the_app_right_after_judging_loses_nothing() {
     };
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
-    let store = common::own_demo(&data, 4, 60);
+    let store = common::datasets::own_demo(&data, 4, 60);
     let run = home.path().join("runs/run-a");
-    common::finished_run_with_predictions(&store, &run);
+    common::runs::finished_run_with_predictions(&store, &run);
     let config_dir = home.path().join("config");
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(
@@ -256,12 +256,12 @@ fn without_opengl_the_app_fails_with_one_line_naming_it() {
     let home = tempfile::tempdir().unwrap();
     // Mesa finds no driver to draw with: what a machine without OpenGL looks like to the app.
     let output = app_on(&screen, home.path())
-        .args(["--data", common::small_demo().root.to_str().unwrap()])
+        .args(["--data", common::datasets::small_demo().root.to_str().unwrap()])
         .env("LIBGL_DRIVERS_PATH", home.path().join("no-drivers"))
         .env("__EGL_VENDOR_LIBRARY_DIRS", home.path().join("no-drivers"))
         .output()
         .expect("the app starts");
-    common::assert_one_line_error(&output, "no usable OpenGL was found");
+    common::binary::assert_one_line_error(&output, "no usable OpenGL was found");
 }
 
 #[test]

@@ -11,31 +11,47 @@ pub struct PatchName {
     pub label: Label,
 }
 
+/// What is wrong with a file name that is not an IDC patch's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchNameError {
+    #[error("does not end in .png")]
+    NotPng,
+    /// A part of the name is missing (`_class<C>`, `_y<Y>`, `_x<X>`, `_idx5`).
+    #[error("no {0} part")]
+    MissingPart(&'static str),
+    #[error("class '{0}' is not 0 or 1")]
+    Class(String),
+    #[error("empty patient id")]
+    EmptyPatient,
+    #[error("{axis} coordinate '{text}' is not a number")]
+    NotANumber { axis: &'static str, text: String },
+    #[error("{axis} coordinate '{text}' is too large (at most {MAX_COORDINATE})")]
+    TooLarge { axis: &'static str, text: String },
+}
+
 /// Parses an IDC patch file name, or says what is wrong with it.
-pub fn parse_patch_name(file_name: &str) -> Result<PatchName, String> {
-    let stem = file_name
-        .strip_suffix(".png")
-        .ok_or_else(|| "does not end in .png".to_string())?;
+pub fn parse_patch_name(file_name: &str) -> Result<PatchName, PatchNameError> {
+    let stem = file_name.strip_suffix(".png").ok_or(PatchNameError::NotPng)?;
     // Split from the right: a patient id could itself hold underscores.
     let (rest, class) = stem
         .rsplit_once("_class")
-        .ok_or_else(|| "no _class<C> part".to_string())?;
+        .ok_or(PatchNameError::MissingPart("_class<C>"))?;
     let label = match class {
         "0" => Label::NonIdc,
         "1" => Label::Idc,
-        other => return Err(format!("class '{other}' is not 0 or 1")),
+        other => return Err(PatchNameError::Class(other.to_string())),
     };
     let (rest, y) = rest
         .rsplit_once("_y")
-        .ok_or_else(|| "no _y<Y> part".to_string())?;
+        .ok_or(PatchNameError::MissingPart("_y<Y>"))?;
     let (rest, x) = rest
         .rsplit_once("_x")
-        .ok_or_else(|| "no _x<X> part".to_string())?;
+        .ok_or(PatchNameError::MissingPart("_x<X>"))?;
     let patient = rest
         .strip_suffix("_idx5")
-        .ok_or_else(|| "no _idx5 part".to_string())?;
+        .ok_or(PatchNameError::MissingPart("_idx5"))?;
     if patient.is_empty() {
-        return Err("empty patient id".to_string());
+        return Err(PatchNameError::EmptyPatient);
     }
     Ok(PatchName {
         patient: patient.to_string(),
@@ -49,15 +65,19 @@ pub fn parse_patch_name(file_name: &str) -> Result<PatchName, String> {
 /// some 4,000 pixels), and far enough from `u32::MAX` that a slide's size never overflows.
 pub const MAX_COORDINATE: u32 = 1_000_000;
 
-fn parse_coordinate(text: &str, axis: &str) -> Result<u32, String> {
+fn parse_coordinate(text: &str, axis: &'static str) -> Result<u32, PatchNameError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{axis} coordinate '{text}' is not a number"));
+        return Err(PatchNameError::NotANumber {
+            axis,
+            text: text.to_string(),
+        });
     }
     match text.parse::<u32>() {
         Ok(value) if value <= MAX_COORDINATE => Ok(value),
-        _ => Err(format!(
-            "{axis} coordinate '{text}' is too large (at most {MAX_COORDINATE})"
-        )),
+        _ => Err(PatchNameError::TooLarge {
+            axis,
+            text: text.to_string(),
+        }),
     }
 }
 
@@ -122,7 +142,11 @@ mod tests {
             ),
         ];
         for (file, expected) in cases {
-            assert_eq!(parse_patch_name(file).unwrap_err(), expected, "{file}");
+            assert_eq!(
+                parse_patch_name(file).unwrap_err().to_string(),
+                expected,
+                "{file}"
+            );
         }
     }
 }

@@ -15,7 +15,7 @@ pub mod split;
 pub mod store;
 
 pub use corrections::{LabelChanges, LabelOverride, LabelSource};
-pub use filename::{PatchName, parse_patch_name};
+pub use filename::{PatchName, PatchNameError, parse_patch_name};
 pub use opened::Dataset;
 pub use scan::{ScanReport, SkipReason, SkippedFile, scan_dataset};
 pub use slide::{SlideImage, SlideLayout};

@@ -333,7 +333,7 @@ fn find_candidates(root: &Path, report: &mut ScanReport) -> Vec<Candidate> {
         let name = match parse_patch_name(file_name) {
             Ok(name) => name,
             Err(why) => {
-                report.skipped.push(skip(SkipReason::BadName(why)));
+                report.skipped.push(skip(SkipReason::BadName(why.to_string())));
                 continue;
             }
         };

@@ -3,19 +3,15 @@
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
-};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
-use super::dense::dense_product;
-use super::depthwise::depthwise_conv3x3;
-use super::device::uses_cpu_kernels;
-use super::dropout::dropout;
-use super::gpu_layers::{GpuBatchNorm, gpu_layers};
-use super::max_pool::max_pool_2x2;
-use super::pointwise::pointwise_conv;
-use super::relu_batch_norm::{per_channel, relu_batch_norm_after_bias, set_running};
+use crate::ops::dense::dense_product;
+use crate::ops::depthwise::depthwise_conv3x3;
+use crate::ops::dropout::dropout;
+use crate::ops::max_pool::max_pool_2x2;
+use crate::ops::pointwise::pointwise_conv;
+use crate::ops::relu_batch_norm::relu_batch_norm_after_bias;
 
 /// The model sees patches resized to 48x48 RGB.
 pub const INPUT_SIDE: usize = 48;
@@ -52,8 +48,8 @@ impl BatchNormSettings {
         momentum: 0.1,
     };
 
-    /// burn's defaults, which the model had until 2026-11-27: a run whose info does not name its
-    /// settings was trained with these.
+    /// burn's defaults, which the model had before the settings were recorded with a run: a run
+    /// whose info does not name its settings was trained with these.
     pub const BURN_DEFAULTS: Self = Self {
         epsilon: 1e-5,
         momentum: 0.1,
@@ -67,18 +63,12 @@ impl BatchNormSettings {
     /// What is wrong with constants read from a run's settings: an epsilon that is not a small
     /// positive number divides by zero, a momentum outside 0..=1 makes the running statistics
     /// diverge.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), BatchNormError> {
         if !(self.epsilon.is_finite() && self.epsilon > 0.0 && self.epsilon < 1.0) {
-            return Err(format!(
-                "batch-norm epsilon {} must be a small positive number",
-                self.epsilon
-            ));
+            return Err(BatchNormError::Epsilon(self.epsilon));
         }
         if !(0.0..=1.0).contains(&self.momentum) {
-            return Err(format!(
-                "batch-norm momentum {} must be between 0 and 1",
-                self.momentum
-            ));
+            return Err(BatchNormError::Momentum(self.momentum));
         }
         Ok(())
     }
@@ -89,6 +79,15 @@ impl BatchNormSettings {
             .with_momentum(self.momentum)
             .init(device)
     }
+}
+
+/// What is wrong with batch-norm constants read from a run's settings.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BatchNormError {
+    #[error("batch-norm epsilon {0} must be a small positive number")]
+    Epsilon(f64),
+    #[error("batch-norm momentum {0} must be between 0 and 1")]
+    Momentum(f64),
 }
 
 impl Default for BatchNormSettings {
@@ -135,42 +134,6 @@ fn bias_of(bias: &Option<burn::module::Param<Tensor<1>>>) -> Tensor<1> {
         .val()
 }
 
-/// Batch norm of `[batch, channels, height, width]` activations, as `norm.forward` computes it,
-/// with the training statistics taken by summing along the contiguous axes: burn's generic
-/// version swaps the batch and channel axes first, copying the whole activation twice forward
-/// and twice backward. 1.2-2.3x faster per layer on burn's CPU backend (`bench --layers`).
-/// Running statistics are updated exactly as `BatchNorm` does (biased variance, its momentum);
-/// outside training it is `norm.forward` itself.
-pub fn batch_norm_from_sums(norm: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
-    if !(input.device().is_autodiff() && norm.training.is_enabled()) {
-        return norm.forward(input);
-    }
-    let [batch, channels, height, width] = input.dims();
-    let count = (batch * height * width) as f64;
-    let flat: Tensor<3> = input.reshape([batch, channels, height * width]);
-    let mean = flat.clone().sum_dim(2).sum_dim(0).div_scalar(count);
-    let centred = flat - mean.clone();
-    let variance = centred
-        .clone()
-        .powi_scalar(2)
-        .sum_dim(2)
-        .sum_dim(0)
-        .div_scalar(count);
-    let scale =
-        variance.clone().add_scalar(norm.epsilon).sqrt().recip() * norm.gamma.val().reshape([1, channels, 1]);
-    let output = centred * scale + norm.beta.val().reshape([1, channels, 1]);
-
-    let device = output.device();
-    let keep = 1.0 - norm.momentum;
-    let running_mean = norm.running_mean.value_sync().to_device(&device).mul_scalar(keep)
-        + mean.detach().reshape([channels]).mul_scalar(norm.momentum);
-    let running_var = norm.running_var.value_sync().to_device(&device).mul_scalar(keep)
-        + variance.detach().reshape([channels]).mul_scalar(norm.momentum);
-    set_running(&norm.running_mean, running_mean.detach());
-    set_running(&norm.running_var, running_var.detach());
-    output.reshape([batch, channels, height, width])
-}
-
 /// Separable convolution, ReLU, batch norm (in that order, as the reference has it).
 #[derive(Module, Debug)]
 pub struct ConvUnit {
@@ -192,7 +155,6 @@ pub struct CancerNet {
     dense_norm: BatchNorm,
     dense_dropout: Dropout,
     classifier: Linear,
-    activation: Relu,
 }
 
 impl CancerNet {
@@ -229,7 +191,6 @@ impl CancerNet {
             dense_norm: batch_norm.layer(DENSE_UNITS, device),
             dense_dropout: DropoutConfig::new(DENSE_DROPOUT).init(),
             classifier: LinearConfig::new(DENSE_UNITS, NUM_CLASSES).init(device),
-            activation: Relu::new(),
         }
     }
 
@@ -238,7 +199,11 @@ impl CancerNet {
         let mut x = images;
         for stage in &self.stages {
             for unit in &stage.units {
-                x = self.relu_then_norm(&unit.norm, unit.conv.forward_before_bias(x), unit.conv.bias());
+                x = relu_batch_norm_after_bias(
+                    &unit.norm,
+                    unit.conv.forward_before_bias(x),
+                    unit.conv.bias(),
+                );
             }
             x = dropout(&self.conv_dropout, max_pool_2x2(&self.pool, x));
         }
@@ -246,16 +211,6 @@ impl CancerNet {
         let x = dense_product(x, self.dense.weight.val());
         let x = relu_batch_norm_after_bias(&self.dense_norm, x, bias_of(&self.dense.bias));
         self.classifier.forward(dropout(&self.dense_dropout, x))
-    }
-
-    /// The 1x1's bias, ReLU then batch norm after a separable convolution: fused, unless a GPU
-    /// is told to take the statistics by sums (gpu_layers.rs).
-    fn relu_then_norm(&self, norm: &BatchNorm, x: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
-        if !uses_cpu_kernels(&x.device()) && gpu_layers().batch_norm == GpuBatchNorm::Sums {
-            batch_norm_from_sums(norm, self.activation.forward(x + per_channel::<4>(bias)))
-        } else {
-            relu_batch_norm_after_bias(norm, x, bias)
-        }
     }
 
     /// Probability of IDC for each image: softmax of the logits, class 1.
@@ -282,53 +237,5 @@ mod tests {
         // 1,233,533 trainable (95.7% in the 4608->256 dense layer) plus 1,600 batch-norm
         // running statistics, as Keras counts CancerNet.
         assert_eq!(model.num_params(), 1_233_533 + 1_600);
-    }
-
-    #[test]
-    fn batch_norm_from_sums_is_burns_batch_norm() {
-        let device = Device::flex().autodiff();
-        let ours = BatchNormConfig::new(5).init(&device);
-        let burns = BatchNormConfig::new(5).init(&device);
-        let values: Vec<f32> = (0..3 * 5 * 4 * 2)
-            .map(|i| ((i * 53) % 29) as f32 / 7.0 - 2.0)
-            .collect();
-        let input = Tensor::<4>::from_data(TensorData::new(values, [3, 5, 4, 2]), &device).require_grad();
-        let weights = Tensor::<4>::from_data(
-            TensorData::new(
-                (0..120).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<f32>>(),
-                [3, 5, 4, 2],
-            ),
-            &device,
-        );
-        let by_sums = batch_norm_from_sums(&ours, input.clone());
-        let by_burn = burns.forward(input.clone());
-        let max_difference = |a: Tensor<4>, b: Tensor<4>| (a - b).abs().max().into_scalar::<f32>();
-        assert!(max_difference(by_sums.clone(), by_burn.clone()) < 1e-5);
-
-        let ours_gradients = (by_sums * weights.clone()).sum().backward();
-        let burns_gradients = (by_burn * weights).sum().backward();
-        let input_difference = max_difference(
-            input.grad(&ours_gradients).unwrap(),
-            input.grad(&burns_gradients).unwrap(),
-        );
-        assert!(
-            input_difference < 1e-4,
-            "input gradients differ by {input_difference}"
-        );
-        for (a, b) in [(&ours.gamma, &burns.gamma), (&ours.beta, &burns.beta)] {
-            let difference = (a.val().grad(&ours_gradients).unwrap()
-                - b.val().grad(&burns_gradients).unwrap())
-            .abs()
-            .max()
-            .into_scalar::<f32>();
-            assert!(difference < 1e-4, "parameter gradients differ by {difference}");
-        }
-        for (a, b) in [
-            (&ours.running_mean, &burns.running_mean),
-            (&ours.running_var, &burns.running_var),
-        ] {
-            let difference = (a.value_sync() - b.value_sync()).abs().max().into_scalar::<f32>();
-            assert!(difference < 1e-6, "running statistics differ by {difference}");
-        }
     }
 }

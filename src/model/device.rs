@@ -4,7 +4,6 @@
 
 use std::sync::OnceLock;
 
-use burn::backend::DispatchDevice;
 use burn::prelude::*;
 use burn::tensor::wgpu::wgpu;
 
@@ -36,14 +35,6 @@ pub enum DeviceError {
     NoGpu(String),
     #[error("no software Vulkan adapter found ({0}); install mesa-vulkan-drivers")]
     NoSoftwareAdapter(String),
-}
-
-/// Whether CancerNet runs on `device` through our own CPU kernels (`depthwise`,
-/// `relu_batch_norm`, `max_pool`, `dropout`): burn's flex backend, with or without autodiff.
-/// On wgpu the depthwise convolution and ReLU + batch norm take our GPU kernels (`*_gpu.rs`,
-/// unless gpu_layers.rs says otherwise) and the other layers are burn's.
-pub fn uses_cpu_kernels(device: &Device) -> bool {
-    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
 /// Finds the device for `choice`. Adapters are probed once per process (wgpu allows one

@@ -13,8 +13,8 @@ use rayon::prelude::*;
 
 use super::augment::{AugmentationRanges, INPUT_LEN, Warp, render_input};
 use crate::dataset::PatchStore;
-use crate::model::device::uses_cpu_kernels;
 use crate::model::{INPUT_CHANNELS, INPUT_SIDE};
+use crate::ops::uses_cpu_kernels;
 
 /// How many ready batches may wait for the model.
 pub const PREFETCH_DEPTH: usize = 4;
@@ -26,10 +26,9 @@ const MAX_RENDER_THREADS: usize = 8;
 ///
 /// The CPU: one, the batch thread. The model's kernels use every core there and train at most a
 /// few thousand images/s, a tenth of what one thread renders. A GPU: the cores left over by the
-/// training thread and cubecl's two device threads, up to 8. An H100 trains some 34,000
-/// images/s at batch 256 and predicts up to 44,000 (`bench`), where one thread of its host
-/// rendered 8,000-11,000 (before `render_input` was made faster): one thread held a GPU run
-/// back.
+/// training thread and cubecl's two device threads, up to 8: a fast GPU trains and predicts
+/// several times faster than one host thread renders, so one thread would hold it back
+/// (figures in docs/performance.md).
 pub fn render_threads(device: &Device) -> usize {
     if uses_cpu_kernels(device) {
         return 1;

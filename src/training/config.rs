@@ -41,25 +41,32 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Says what is wrong with settings a user typed, before any work starts.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.epochs == 0 {
-            return Err("epochs must be at least 1".into());
+            return Err(ConfigError::NoEpochs);
         }
         if self.batch_size == 0 {
-            return Err("batch size must be at least 1".into());
+            return Err(ConfigError::EmptyBatch);
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(format!(
-                "learning rate {} must be a positive number",
-                self.learning_rate
-            ));
+            return Err(ConfigError::LearningRate(self.learning_rate));
         }
         if !(self.lr_decay.is_finite() && self.lr_decay >= 0.0) {
-            return Err(format!(
-                "learning-rate decay {} must be zero or positive",
-                self.lr_decay
-            ));
+            return Err(ConfigError::LearningRateDecay(self.lr_decay));
         }
         Ok(())
     }
+}
+
+/// What is wrong with training settings.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("epochs must be at least 1")]
+    NoEpochs,
+    #[error("batch size must be at least 1")]
+    EmptyBatch,
+    #[error("learning rate {0} must be a positive number")]
+    LearningRate(f64),
+    #[error("learning-rate decay {0} must be zero or positive")]
+    LearningRateDecay(f64),
 }

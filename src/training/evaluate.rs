@@ -11,8 +11,8 @@ use super::batches::{BatchPlan, HostBatch, prefetch_batches, render_threads};
 use crate::dataset::{Label, PatchStore};
 use crate::model::CancerNet;
 use crate::model::cancernet::BatchNormSettings;
-use crate::model::device::uses_cpu_kernels;
 use crate::model::saved_file::load_module;
+use crate::ops::uses_cpu_kernels;
 
 /// Batch size for inference: large enough to keep a device busy, the same every time.
 pub const INFERENCE_BATCH: usize = 256;
@@ -54,7 +54,7 @@ pub fn load_model(
     }));
     match loaded {
         Ok(Ok(model)) => Ok(model.valid()),
-        Ok(Err(why)) => Err(fail(why)),
+        Ok(Err(why)) => Err(fail(why.to_string())),
         Err(_) => Err(fail("the file is not a CancerNet model".into())),
     }
 }

@@ -1,16 +1,11 @@
 //! Training CancerNet on a worker thread, the events it reports, the run folder it writes,
 //! and evaluation and prediction with a trained model. Knows nothing of the UI.
 
-pub mod adagrad;
-mod adagrad_gpu;
-mod adagrad_groups;
 pub mod augment;
 pub mod batches;
 pub mod config;
 pub mod evaluate;
 pub mod events;
-pub mod loss;
-mod loss_gpu;
 pub mod run_folder;
 pub mod run_list;
 pub mod step;

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::TrainConfig;
+use super::config::{ConfigError, TrainConfig};
 use super::events::EpochMetrics;
 use crate::atomic_file::{remove_orphaned_temporaries, write_atomic, write_atomic_with};
 use crate::dataset::{Label, LabelChanges, LabelOverride};
 use crate::metrics::Metrics;
-use crate::model::cancernet::BatchNormSettings;
+use crate::model::cancernet::{BatchNormError, BatchNormSettings};
 
 /// What a run was trained on and with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,34 +52,51 @@ impl PredictionRow {
 
     /// What is wrong with a row read from a file: a label other than 0 or 1, or a probability
     /// that is not a number between 0 and 1 (a damaged model's NaN scores as "not IDC").
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), RowError> {
         if Label::from_index(self.label).is_none() {
-            return Err(format!("label {} is not 0 or 1", self.label));
+            return Err(RowError::Label(self.label));
         }
         if !(self.prob_idc.is_finite() && (0.0..=1.0).contains(&self.prob_idc)) {
-            return Err(format!("probability {} is not between 0 and 1", self.prob_idc));
+            return Err(RowError::Probability(self.prob_idc));
         }
         Ok(())
     }
 }
 
+/// What is wrong with a row of `predictions.csv`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum RowError {
+    #[error("label {0} is not 0 or 1")]
+    Label(usize),
+    #[error("probability {0} is not between 0 and 1")]
+    Probability(f32),
+}
+
 impl RunInfo {
     /// What is wrong with settings read from a `config.json`: what the trainer or the model
     /// would otherwise panic on, or train on silently.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), SettingsError> {
         self.config.validate()?;
         if !self
             .class_weights
             .iter()
             .all(|weight| weight.is_finite() && *weight > 0.0)
         {
-            return Err(format!(
-                "class weights {:?} must be positive numbers",
-                self.class_weights
-            ));
+            return Err(SettingsError::ClassWeights(self.class_weights));
         }
-        self.batch_norm.validate()
+        Ok(self.batch_norm.validate()?)
     }
+}
+
+/// What is wrong with the settings in a run's `config.json`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum SettingsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("class weights {0:?} must be positive numbers")]
+    ClassWeights([f32; 2]),
+    #[error(transparent)]
+    BatchNorm(#[from] BatchNormError),
 }
 
 /// A row of `labels.csv`: a patch and the label it trains with (empty: left out).

@@ -1,32 +1,30 @@
 //! One optimisation step of CancerNet on one batch: the unit both the trainer and the
 //! benchmark time.
 
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{AdaGradConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Transaction;
 
-use super::adagrad::FusedAdaGrad;
 use super::batches::HostBatch;
-use super::loss::{correct_predictions, weighted_cross_entropy};
 use crate::model::CancerNet;
 use crate::model::cancernet::BatchNormSettings;
-use crate::model::device::uses_cpu_kernels;
-use crate::model::gpu_layers::{GpuAdaGrad, gpu_layers};
+use crate::ops::adagrad::DeviceAdaGrad;
+use crate::ops::loss::ClassifierLoss;
+use crate::ops::uses_cpu_kernels;
 
 /// The model, its optimiser and its loss, on a training (autodiff) device.
 pub struct Learner {
     pub model: CancerNet,
-    pub optimizer: ModuleOptimizer,
-    /// The optimiser's own AdaGrad, where its steps go six parameters to an operation (a GPU).
-    grouped_steps: Option<FusedAdaGrad>,
-    /// The loss's class weights, on the device without autodiff (constants of the loss).
-    class_weights: Tensor<1>,
-    /// burn's loss, where `IDC_STUDIO_GPU_LOSS` asks for it on a GPU (gpu_layers.rs).
-    burns_loss: Option<CrossEntropyLoss>,
+    pub optimizer: DeviceAdaGrad,
+    loss: ClassifierLoss,
     learning_rate: f64,
     device: Device,
 }
+
+/// The device could not give back a step's loss (a lost GPU, a failed transfer).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot read the loss back: {0}")]
+pub struct ReadBackError(String);
 
 /// What one step measured on its batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,24 +45,10 @@ impl Learner {
         batch_norm: BatchNormSettings,
     ) -> Self {
         let device = device.clone().autodiff();
-        // On the CPU the parameters are stepped one at a time, in place (adagrad.rs): grouping
-        // them saves launches, which the CPU has none of.
-        let gpu_adagrad = (!uses_cpu_kernels(&device)).then(|| gpu_layers().adagrad);
-        let adagrad = FusedAdaGrad::new(lr_decay);
         Self {
             model: CancerNet::with_batch_norm(&device, batch_norm),
-            optimizer: if gpu_adagrad == Some(GpuAdaGrad::Burn) {
-                AdaGradConfig::new().with_lr_decay(lr_decay).init()
-            } else {
-                ModuleOptimizer::from(adagrad.clone())
-            },
-            grouped_steps: (gpu_adagrad == Some(GpuAdaGrad::Grouped)).then_some(adagrad),
-            class_weights: Tensor::from_floats(class_weights, &device.clone().inner()),
-            burns_loss: (!uses_cpu_kernels(&device) && gpu_layers().burns_loss).then(|| {
-                CrossEntropyLossConfig::new()
-                    .with_weights(Some(class_weights.to_vec()))
-                    .init(&device)
-            }),
+            optimizer: DeviceAdaGrad::new(&device, lr_decay),
+            loss: ClassifierLoss::new(class_weights, &device),
             learning_rate,
             device,
         }
@@ -72,7 +56,7 @@ impl Learner {
 
     /// Forward, backward and an AdaGrad update on `batch`, then its loss and hits read back.
     /// Takes the learner by value so the optimiser can update the parameters in place.
-    pub fn step(self, batch: HostBatch) -> Result<(Self, StepOutcome), String> {
+    pub fn step(self, batch: HostBatch) -> Result<(Self, StepOutcome), ReadBackError> {
         let (learner, pending) = self.step_pending(batch);
         Ok((learner, pending.read()?))
     }
@@ -81,51 +65,23 @@ impl Learner {
     /// device. Reading them waits for the device to finish everything queued, so a GPU is kept
     /// busy by reading only every few steps (see [`ReadBackWindow`]).
     pub fn step_pending(mut self, batch: HostBatch) -> (Self, PendingOutcome) {
-        let labels = batch.label_values_tensor(&self.device.clone().inner());
-        let burns_labels = self
-            .burns_loss
-            .is_some()
-            .then(|| batch.labels_tensor(&self.device));
-        let (items, batch_size) = (batch.len(), batch.batch_size);
+        let items = batch.len();
+        let labels = batch.labels.clone();
         let images = batch.into_images_tensor(&self.device);
         let logits = self.model.forward(images);
-        let (loss, correct) = match &self.burns_loss {
-            None => (
-                weighted_cross_entropy(logits.clone(), labels.clone(), self.class_weights.clone()),
-                correct_predictions(logits.inner(), labels, items),
-            ),
-            Some(burns) => {
-                let labels = burns_labels.expect("taken with burn's loss");
-                let correct = logits
-                    .clone()
-                    .argmax(1)
-                    .reshape([batch_size])
-                    .equal(labels.clone())
-                    .float()
-                    .slice(0..items)
-                    .sum()
-                    .inner();
-                (burns.forward(logits, labels), correct)
-            }
-        };
+        let (loss, correct) = self.loss.loss_and_hits(logits, &labels, items);
         let pending = PendingOutcome {
             steps: vec![(loss.clone().inner(), correct, items)],
         };
         let gradients = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = match &self.grouped_steps {
-            Some(adagrad) => {
-                adagrad.step_in_groups(&mut self.optimizer, self.learning_rate, self.model, gradients)
-            }
-            None => self.optimizer.step(self.learning_rate, self.model, gradients),
-        };
+        self.model = self.optimizer.step(self.learning_rate, self.model, gradients);
         (self, pending)
     }
 }
 
 /// Steps between loss read-backs on `device`. The CPU backend computes as it goes, so reading
 /// every step costs nothing there; a GPU runs behind the host, and each read would drain its
-/// queue, leaving it idle while the host records the next step (an H100 through wgpu, batch 32:
-/// 1,985 images/s reading every step, 2,889 reading every 16).
+/// queue, leaving it idle while the host records the next step (figures in docs/gpu-check.md).
 pub fn read_back_every(device: &Device) -> usize {
     if uses_cpu_kernels(device) {
         1
@@ -195,7 +151,7 @@ impl PendingOutcome {
 
     /// Waits for the device and reads the mean loss per item and the correct count, every
     /// step's in one transfer.
-    pub fn read(self) -> Result<StepOutcome, String> {
+    pub fn read(self) -> Result<StepOutcome, ReadBackError> {
         let items = self.items();
         let transaction = self
             .steps
@@ -205,7 +161,7 @@ impl PendingOutcome {
             });
         let data = transaction
             .try_execute()
-            .map_err(|err| format!("cannot read the loss back: {err:?}"))?;
+            .map_err(|err| ReadBackError(format!("{err:?}")))?;
         let (mut weighted_loss, mut correct) = (0.0f64, 0usize);
         for (figures, (.., step_items)) in data.chunks(2).zip(&self.steps) {
             let [loss, hits] = [&figures[0], &figures[1]].map(|figure| {
@@ -213,7 +169,7 @@ impl PendingOutcome {
                     .as_slice::<f32>()
                     .ok()
                     .and_then(|values| values.first().copied())
-                    .ok_or_else(|| format!("cannot read the loss back: {figure:?}"))
+                    .ok_or_else(|| ReadBackError(format!("{figure:?}")))
             });
             weighted_loss += f64::from(loss?) * *step_items as f64;
             correct += hits?.max(0.0) as usize;

@@ -138,7 +138,9 @@ pub fn run_training(
     listener: &mut dyn FnMut(TrainingEvent),
     stop: &AtomicBool,
 ) -> Result<RunOutcome, TrainError> {
-    job.config.validate().map_err(TrainError::Config)?;
+    job.config
+        .validate()
+        .map_err(|why| TrainError::Config(why.to_string()))?;
     // Everything that can be checked is checked before anything is written: a refused start
     // leaves no folder behind, and a failed one leaves nothing that blocks a retry.
     let start = if job.resume {
@@ -263,7 +265,9 @@ pub fn run_training(
             };
             let window_steps = gathered.steps();
             let window_items = gathered.items();
-            let read = gathered.read().map_err(TrainError::Backend)?;
+            let read = gathered
+                .read()
+                .map_err(|why| TrainError::Backend(why.to_string()))?;
             if !read.loss.is_finite() {
                 return Err(TrainError::Backend(format!(
                     "the loss became {} in epoch {epoch}, batch {batch_number}; try a lower learning rate",
@@ -324,7 +328,7 @@ pub fn run_training(
         save_optimizer_record(learner.optimizer.to_record(), &optimizer_path).map_err(|why| {
             TrainError::File {
                 path: optimizer_path.clone(),
-                why,
+                why: why.to_string(),
             }
         })?;
         run.write_epochs(&epoch_log)?;
@@ -620,7 +624,7 @@ pub fn changed_settings(recorded: &TrainConfig, asked: &TrainConfig) -> Vec<Stri
 fn save_model(model: &CancerNet, path: &std::path::Path) -> Result<(), TrainError> {
     save_module(model.clone(), path).map_err(|why| TrainError::File {
         path: path.to_path_buf(),
-        why,
+        why: why.to_string(),
     })
 }
 

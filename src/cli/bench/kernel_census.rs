@@ -177,7 +177,7 @@ mod tests {
         );
         assert_eq!(
             short_name(
-                "idc_studio::model::depthwise_gpu::depthwise_forward_kernel::DepthwiseForwardKernel<R>"
+                "idc_studio::ops::depthwise::gpu::depthwise_forward_kernel::DepthwiseForwardKernel<R>"
             ),
             "DepthwiseForwardKernel"
         );

@@ -12,16 +12,16 @@ use burn::optim::{AdaGradConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
-use crate::model::cancernet::batch_norm_from_sums;
-use crate::model::dense::dense_product;
-use crate::model::depthwise::depthwise_conv3x3;
-use crate::model::device::uses_cpu_kernels;
-use crate::model::dropout::dropout;
-use crate::model::max_pool::max_pool_2x2;
-use crate::model::pointwise::{pointwise_conv, pointwise_product, pointwise_product_channels_last};
-use crate::model::relu_batch_norm::{per_channel, relu_batch_norm_after_bias};
 use crate::model::{CancerNet, INPUT_CHANNELS, INPUT_SIDE};
-use crate::training::adagrad::FusedAdaGrad;
+use crate::ops::adagrad::FusedAdaGrad;
+use crate::ops::dense::dense_product;
+use crate::ops::depthwise::depthwise_conv3x3;
+use crate::ops::dropout::dropout;
+use crate::ops::max_pool::max_pool_2x2;
+use crate::ops::pointwise::{pointwise_conv, pointwise_product, pointwise_product_channels_last};
+use crate::ops::relu_batch_norm::batch_norm_from_sums;
+use crate::ops::relu_batch_norm::{per_channel, relu_batch_norm_after_bias};
+use crate::ops::uses_cpu_kernels;
 
 /// One layer of CancerNet at its place in the network: what it is and its input shape.
 struct LayerCase {

@@ -18,9 +18,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::dataset::demo::{DemoConfig, generate_demo_dataset};
 use crate::dataset::scan_dataset;
 use crate::model::cancernet::BatchNormSettings;
-use crate::model::device::uses_cpu_kernels;
-use crate::model::gpu_layers::gpu_layers;
 use crate::model::{DeviceChoice, select_device};
+use crate::ops::uses_cpu_kernels;
+use crate::ops::variants::gpu_variants;
 use crate::training::augment::AugmentationRanges;
 use crate::training::batches::{BatchPlan, HostBatch, PREFETCH_DEPTH, prefetch_batches, render_threads};
 use crate::training::evaluate::{GPU_INFERENCE_WINDOW, INFERENCE_BATCH, PendingPredictions, predict_batch};
@@ -107,7 +107,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let compute = select_device(args.device)?;
     println!("device     {}", compute.description);
     if !uses_cpu_kernels(&compute.device) {
-        for departure in gpu_layers().departures() {
+        for departure in gpu_variants().departures() {
             println!("layer      {departure}");
         }
     }
