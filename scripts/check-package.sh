@@ -47,10 +47,12 @@ grep -q "^Exec=$work/prefix/bin/idc-studio" "$work/prefix/share/applications/idc
 [ -f "$work/prefix/share/icons/hicolor/48x48/apps/idc-studio.png" ] || fail "no 48x48 icon installed"
 
 echo "== the installed app under Xvfb"
-display=":$((90 + RANDOM % 100))"
-Xvfb "$display" -screen 0 1500x950x24 -nolisten tcp >/dev/null 2>&1 &
+# Xvfb picks a free display and writes its number once it is ready (never a stale one).
+Xvfb -displayfd 3 -screen 0 1500x950x24 -nolisten tcp 3>"$work/display" >/dev/null 2>&1 &
 xvfb_pid=$!
-for _ in $(seq 200); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
+for _ in $(seq 200); do [ -s "$work/display" ] && break; sleep 0.1; done
+[ -s "$work/display" ] || fail "Xvfb did not come up"
+display=":$(tr -d '[:space:]' <"$work/display")"
 export DISPLAY="$display" WAYLAND_DISPLAY= XDG_RUNTIME_DIR="$work" XDG_DATA_HOME="$work/share"
 export IDC_STUDIO_CONFIG_DIR="$work/config"
 app="$work/root/usr/bin/idc-studio"

@@ -14,6 +14,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, |file| file.write_all(bytes))
 }
 
+/// `rows` as CSV with a header, written through [`write_atomic_with`].
+pub fn write_csv_atomic<T: serde::Serialize>(path: &Path, rows: &[T]) -> std::io::Result<()> {
+    write_atomic_with(path, |file| {
+        let mut writer = csv::Writer::from_writer(file);
+        for row in rows {
+            writer.serialize(row).map_err(std::io::Error::other)?;
+        }
+        writer.flush()
+    })
+}
+
 /// Like [`write_atomic`], with the content produced by `write` into a buffered writer.
 pub fn write_atomic_with(
     path: &Path,

@@ -459,3 +459,27 @@ fn every_button_tile_and_cell_has_a_name_for_screen_readers() {
         1
     );
 }
+
+#[test]
+fn review_opens_at_the_threshold_saved_with_the_run_and_saves_a_new_one() {
+    use idc_studio::training::{RunFolder, SavedThreshold};
+    let desk = desk("ana");
+    let root = run_with_predictions(&desk, "run-a");
+    RunFolder::open(&root)
+        .unwrap()
+        .write_threshold(&SavedThreshold::now(0.1, Some("bo".into())))
+        .unwrap();
+    let mut harness = app(&desk, Some(root.clone()));
+    wait_for(&mut harness, "the run", |app| app.workspace().run.is_some());
+    assert_eq!(harness.state().view(), View::Review);
+    assert_eq!(harness.state().review().threshold, 0.1);
+    harness.get_by_label("saved with the run");
+
+    // Back to 0.5: the reader settled on it, so it is saved with the run, under their name.
+    harness.get_by_label("0.5").click();
+    harness.run_steps(3);
+    assert!(harness.state().flush_writes(Duration::from_secs(10)));
+    let saved = RunFolder::open(&root).unwrap().read_threshold().unwrap().unwrap();
+    assert_eq!((saved.threshold, saved.reader.as_deref()), (0.5, Some("ana")));
+    harness.get_by_label("saved with the run");
+}

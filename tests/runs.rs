@@ -339,3 +339,99 @@ fn walk_one_png(root: &Path) -> PathBuf {
         .unwrap()
         .path()
 }
+
+#[test]
+fn eval_by_patient_lists_each_patients_misses_and_sums_back_to_the_runs_matrix() {
+    let home = tempfile::tempdir().unwrap();
+    let store = common::datasets::own_demo(&home.path().join("data"), 4, 60);
+    let run = home.path().join("runs/run-a");
+    common::runs::finished_run_with_predictions(&store, &run);
+    let output = idc_studio(&["eval", arg(&run), "--by-patient"]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+
+    let number_after = |prefix: &str| -> Vec<usize> {
+        let line = stdout.lines().find(|line| line.starts_with(prefix)).unwrap();
+        line[prefix.len()..]
+            .split_whitespace()
+            .take(2)
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    let (tn_fp, fn_tp) = (number_after("  truth 0 non-IDC"), number_after("  truth 1 IDC"));
+    let table: Vec<Vec<usize>> = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("patient "))
+        .skip(1)
+        .take_while(|line| !line.starts_with("missed cancers in"))
+        .map(|line| {
+            line.split_whitespace()
+                .skip(1)
+                .take(4)
+                .map(|n| n.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(table.len(), 4, "one line a patient:\n{stdout}");
+    let column = |i: usize| table.iter().map(|row| row[i]).sum::<usize>();
+    assert_eq!(
+        column(0),
+        tn_fp[0] + tn_fp[1] + fn_tp[0] + fn_tp[1],
+        "test patches"
+    );
+    assert_eq!(column(1), fn_tp[0] + fn_tp[1], "IDC patches");
+    assert_eq!(column(2), fn_tp[0], "missed cancers");
+    assert_eq!(column(3), tn_fp[1], "false alarms");
+    let missed: Vec<usize> = table.iter().map(|row| row[2]).collect();
+    assert!(
+        missed.windows(2).all(|pair| pair[0] >= pair[1]),
+        "most missed first: {missed:?}"
+    );
+}
+
+#[test]
+fn eval_uses_the_threshold_saved_with_the_run_unless_given_one() {
+    use idc_studio::training::{RunFolder, SavedThreshold};
+    let home = tempfile::tempdir().unwrap();
+    let store = common::datasets::own_demo(&home.path().join("data"), 3, 60);
+    let run = home.path().join("runs/run-a");
+    common::runs::finished_run_with_predictions(&store, &run);
+    let missed_at = |args: &[&str]| -> (String, String) {
+        let output = idc_studio(args);
+        let stdout = text(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+        let threshold = stdout
+            .lines()
+            .find(|l| l.starts_with("threshold "))
+            .unwrap()
+            .to_string();
+        let missed = stdout
+            .lines()
+            .find(|l| l.starts_with("  truth 1 IDC"))
+            .unwrap()
+            .to_string();
+        (threshold, missed)
+    };
+    let (default, missed_at_half) = missed_at(&["eval", arg(&run)]);
+    assert!(default.contains("0.500 (the default"), "{default}");
+
+    // The fixture's missed cancers score 0.10-0.16: at 0.10 most are caught.
+    RunFolder::open(&run)
+        .unwrap()
+        .write_threshold(&SavedThreshold::now(0.1, Some("ana".into())))
+        .unwrap();
+    let (saved, missed_at_saved) = missed_at(&["eval", arg(&run)]);
+    assert_eq!(saved, "threshold 0.100 (saved with the run by ana)");
+    assert_ne!(
+        missed_at_saved, missed_at_half,
+        "the saved threshold changes the matrix"
+    );
+
+    let (given, missed_given) = missed_at(&["eval", arg(&run), "--threshold", "0.5"]);
+    assert_eq!(given, "threshold 0.500 (given)");
+    assert_eq!(missed_given, missed_at_half);
+
+    std::fs::write(run.join("threshold.json"), r#"{"threshold": 7.0}"#).unwrap();
+    let output = idc_studio(&["eval", arg(&run)]);
+    assert_one_line_error(&output, "threshold.json");
+}

@@ -16,7 +16,8 @@ struct VirtualScreen {
 
 impl Drop for VirtualScreen {
     fn drop(&mut self) {
-        let _ = self.server.kill();
+        // Asked to stop, Xvfb removes its lock file and socket; killed, it leaves both behind.
+        let _ = Command::new("kill").arg(self.server.id().to_string()).status();
         let _ = self.server.wait();
     }
 }
@@ -35,29 +36,34 @@ fn start_virtual_screen() -> Option<VirtualScreen> {
         eprintln!("SKIPPED: the real-window test needs Xvfb (apt install xvfb); bash .ci/run installs it");
         return None;
     }
-    // One display per test: the tests of this file run side by side.
-    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let nth = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let number = 50 + (std::process::id() % 100) * 2 + nth;
-    let server = Command::new("Xvfb")
+    // Xvfb picks a free display itself and writes its number once it accepts connections: the
+    // tests of this file run side by side, and a display left by an earlier run is never reused.
+    let mut server = Command::new("Xvfb")
         .args([
-            &format!(":{number}"),
+            "-displayfd",
+            "1",
             "-screen",
             "0",
             "1500x950x24",
             "-nolisten",
             "tcp",
         ])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("Xvfb starts");
-    let socket = format!("/tmp/.X11-unix/X{number}");
-    let start = Instant::now();
-    while !Path::new(&socket).exists() {
-        assert!(start.elapsed() < Duration::from_secs(20), "Xvfb did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let stdout = server.stdout.take().expect("Xvfb's standard output");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = sender.send(line);
+    });
+    let number = receiver
+        .recv_timeout(Duration::from_secs(20))
+        .expect("Xvfb did not come up");
+    let number = number.trim().to_string();
+    assert!(!number.is_empty(), "Xvfb gave no display number");
     Some(VirtualScreen {
         server,
         display: format!(":{number}"),

@@ -4,8 +4,16 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::dataset::demo::{DemoConfig, generate_demo_dataset};
+use crate::dataset::label_noise::{PLANTED_FLIPS_FILE, plant_label_flips};
+use crate::dataset::scan_dataset;
 
-pub fn run(dir: &Path, patients: usize, patches_per_patient: usize, seed: u64) -> anyhow::Result<ExitCode> {
+pub fn run(
+    dir: &Path,
+    patients: usize,
+    patches_per_patient: usize,
+    seed: u64,
+    plant_label_errors: Option<f64>,
+) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(patients > 0, "--patients must be at least 1");
     anyhow::ensure!(
         patches_per_patient > 0,
@@ -28,5 +36,15 @@ pub fn run(dir: &Path, patients: usize, patches_per_patient: usize, seed: u64) -
         summary.edge_patches,
         started.elapsed().as_secs_f64()
     );
+    if let Some(share) = plant_label_errors {
+        let (store, _) = scan_dataset(dir, &|_| {})?;
+        let flips = plant_label_flips(&store, share, seed)?;
+        println!(
+            "flipped the labels of {} patches ({:.1}%), listed in {}",
+            flips.len(),
+            100.0 * flips.len() as f64 / store.len().max(1) as f64,
+            dir.join(PLANTED_FLIPS_FILE).display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,4 @@
-//! `idc-studio eval RUN_DIR [--threshold T]`.
+//! `idc-studio eval RUN_DIR [--threshold T] [--by-patient]`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -6,14 +6,18 @@ use std::process::ExitCode;
 use super::report::print_metrics;
 use crate::dataset::Label;
 use crate::metrics::Metrics;
-use crate::training::{PredictionRow, RunFolder};
+use crate::review::patients::{PatientResult, missed_share_of_top, results_by_patient};
+use crate::training::{PredictionRow, RunFolder, threshold_for};
 
-pub fn run(run_dir: &Path, threshold: f32) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&threshold),
-        "threshold {threshold} is not between 0 and 1"
-    );
+pub fn run(run_dir: &Path, threshold: Option<f32>, by_patient: bool) -> anyhow::Result<ExitCode> {
+    if let Some(threshold) = threshold {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&threshold),
+            "threshold {threshold} is not between 0 and 1"
+        );
+    }
     let run = RunFolder::open(run_dir)?;
+    let (threshold, described) = threshold_for(&run, threshold)?;
     let info = run.read_info()?;
     let rows = run.read_predictions()?;
     anyhow::ensure!(
@@ -32,6 +36,38 @@ pub fn run(run_dir: &Path, threshold: f32) -> anyhow::Result<ExitCode> {
         info.config.split,
         info.config.seed
     );
+    println!("threshold {described}");
     print_metrics(&Metrics::from_probabilities(&labels, &probabilities, threshold));
+    if by_patient {
+        print_patients(&results_by_patient(&rows, threshold));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line a patient, most missed cancers first; a dash where a score has no patches to count.
+fn print_patients(results: &[PatientResult]) {
+    let score = |value: Option<f64>| value.map_or("     -".to_string(), |value| format!("{value:.4}"));
+    println!();
+    println!(
+        "{:<12} {:>6} {:>6} {:>6} {:>6} {:>11} {:>11}",
+        "patient", "test", "IDC", "missed", "false+", "sensitivity", "specificity"
+    );
+    for result in results {
+        println!(
+            "{:<12} {:>6} {:>6} {:>6} {:>6} {:>11} {:>11}",
+            result.patient,
+            result.test_patches(),
+            result.idc_patches(),
+            result.missed(),
+            result.false_alarms(),
+            score(result.sensitivity()),
+            score(result.specificity())
+        );
+    }
+    let with_misses = results.iter().filter(|result| result.missed() > 0).count();
+    println!(
+        "missed cancers in {with_misses} of {} patients; the 3 with the most hold {:.0}% of them",
+        results.len(),
+        100.0 * missed_share_of_top(results, 3)
+    );
 }

@@ -8,6 +8,7 @@ mod app;
 pub mod bench;
 mod demo;
 mod eval;
+mod label_issues;
 mod predict;
 mod predict_input;
 mod report;
@@ -46,6 +47,10 @@ pub enum Command {
         patches_per_patient: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Then flip this share of the labels (0 to 0.5), recorded in planted_flips.csv, to
+        /// measure how well `label-issues` finds label errors.
+        #[arg(long, value_name = "SHARE")]
+        plant_label_errors: Option<f64>,
     },
     /// Count patients, patches and classes in DIR and list the files that cannot be used.
     Scan { dir: PathBuf },
@@ -54,8 +59,13 @@ pub enum Command {
     /// The confusion matrix and metrics of a saved run, at any threshold.
     Eval {
         run_dir: PathBuf,
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f32,
+        /// P(IDC) at or above which a patch counts as IDC [default: the one saved with the
+        /// run in Review, else 0.5].
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Also a table of each patient's test patches, most missed cancers first.
+        #[arg(long)]
+        by_patient: bool,
     },
     /// Probabilities of IDC for PNG files or folders of them, as CSV.
     Predict {
@@ -67,7 +77,14 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
         device: DeviceChoice,
+        /// The threshold of the `predicted` column [default: the one saved with the run, else
+        /// 0.5].
+        #[arg(long)]
+        threshold: Option<f32>,
     },
+    /// Suspected label errors in a whole dataset: models on patient folds predict each patch
+    /// they never saw, then confident learning ranks every label, worst first.
+    LabelIssues(label_issues::LabelIssuesArgs),
     /// Measure ingest, data pipeline, training and inference throughput on this machine.
     Bench(bench::BenchArgs),
     /// The readers' annotations of a dataset.
@@ -118,16 +135,23 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             patients,
             patches_per_patient,
             seed,
-        } => demo::run(&dir, patients, patches_per_patient, seed),
+            plant_label_errors,
+        } => demo::run(&dir, patients, patches_per_patient, seed, plant_label_errors),
         Command::Scan { dir } => scan::run(&dir),
         Command::Train(args) => train::run(args),
-        Command::Eval { run_dir, threshold } => eval::run(&run_dir, threshold),
+        Command::Eval {
+            run_dir,
+            threshold,
+            by_patient,
+        } => eval::run(&run_dir, threshold, by_patient),
         Command::Predict {
             run_dir,
             paths,
             out,
             device,
-        } => predict::run(&run_dir, &paths, out.as_deref(), device),
+            threshold,
+        } => predict::run(&run_dir, &paths, out.as_deref(), device, threshold),
+        Command::LabelIssues(args) => label_issues::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Annotations(command) => annotations::run(command),
     }

@@ -7,17 +7,29 @@ use std::process::ExitCode;
 use super::predict_input::{PredictInput, prefetch_files};
 use crate::atomic_file::write_atomic;
 use crate::model::{DeviceChoice, select_device};
-use crate::training::RunFolder;
 use crate::training::batches::render_threads;
 use crate::training::evaluate::{INFERENCE_BATCH, PendingPredictions, load_model};
+use crate::training::{RunFolder, threshold_for};
 
 pub fn run(
     run_dir: &Path,
     paths: &[PathBuf],
     out: Option<&Path>,
     device: DeviceChoice,
+    threshold: Option<f32>,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(threshold) = threshold {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&threshold),
+            "threshold {threshold} is not between 0 and 1"
+        );
+    }
     let run = RunFolder::open(run_dir)?;
+    let asked = threshold;
+    let (threshold, described) = threshold_for(&run, asked)?;
+    if asked.is_some() || run.read_threshold()?.is_some() {
+        eprintln!("predicted = P(IDC) >= threshold {described}");
+    }
     // Its test predictions are what Review and `eval` read.
     if let Some(out) = out {
         anyhow::ensure!(
@@ -53,7 +65,7 @@ pub fn run(
             csv.write_record([
                 path.display().to_string(),
                 format!("{prob:.6}"),
-                u8::from(prob >= 0.5).to_string(),
+                u8::from(prob >= threshold).to_string(),
             ])?;
             predicted += 1;
         }

@@ -8,6 +8,7 @@ pub mod corrections;
 pub mod decode;
 pub mod demo;
 pub mod filename;
+pub mod label_noise;
 pub mod opened;
 pub mod scan;
 pub mod slide;
@@ -60,6 +61,13 @@ impl Label {
         match self {
             Label::NonIdc => "non-IDC",
             Label::Idc => "IDC",
+        }
+    }
+    /// The other class.
+    pub fn other(self) -> Label {
+        match self {
+            Label::NonIdc => Label::Idc,
+            Label::Idc => Label::NonIdc,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::ReviewSet;
 use crate::dataset::{Dataset, Label, LabelOverride, LabelSource};
-use crate::training::{PredictionRow, RunFolder, RunInfo};
+use crate::training::{PredictionRow, RunFolder, RunInfo, SavedThreshold};
 
 /// A trained run opened for review, its test rows matched to the open dataset and scored
 /// against the labels the reader chose.
@@ -23,6 +23,8 @@ pub struct OpenRun {
     pub store_index: Vec<Option<usize>>,
     /// Store index -> review row, for the patients view and slide heatmaps.
     pub row_of_patch: HashMap<usize, usize>,
+    /// The threshold a reader saved with the run, where one did.
+    pub saved_threshold: Option<SavedThreshold>,
 }
 
 impl OpenRun {
@@ -38,6 +40,7 @@ impl OpenRun {
             ));
         }
         let recorded = run.read_predictions().map_err(|err| err.to_string())?;
+        let saved_threshold = run.read_threshold().map_err(|err| err.to_string())?;
         let mut open = OpenRun {
             folder: run,
             info,
@@ -47,6 +50,7 @@ impl OpenRun {
             review: ReviewSet::new(Vec::new()),
             store_index: Vec::new(),
             row_of_patch: HashMap::new(),
+            saved_threshold,
         };
         open.rescore(dataset, LabelSource::Dataset, &[]);
         Ok(open)

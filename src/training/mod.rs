@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod batches;
 pub mod config;
+pub mod cross_validation;
 pub mod evaluate;
 pub mod events;
 pub mod run_folder;
@@ -13,7 +14,7 @@ pub mod trainer;
 
 pub use config::TrainConfig;
 pub use events::{EpochMetrics, TrainingEvent};
-pub use run_folder::{PredictionRow, RunFolder, RunInfo, default_runs_folder};
+pub use run_folder::{PredictionRow, RunFolder, RunInfo, SavedThreshold, default_runs_folder, threshold_for};
 pub use run_list::{RunState, RunSummary, list_runs};
 pub use trainer::{
     RunOutcome, TrainError, TrainingHandle, TrainingJob, panic_message, run_training, spawn_training,

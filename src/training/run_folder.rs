@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{ConfigError, TrainConfig};
 use super::events::EpochMetrics;
-use crate::atomic_file::{remove_orphaned_temporaries, write_atomic, write_atomic_with};
+use crate::atomic_file::{remove_orphaned_temporaries, write_atomic, write_csv_atomic};
 use crate::dataset::{Label, LabelChanges, LabelOverride};
 use crate::metrics::Metrics;
 use crate::model::cancernet::{BatchNormError, BatchNormSettings};
@@ -326,6 +326,10 @@ impl RunFolder {
     pub fn metrics_path(&self) -> PathBuf {
         self.root.join("metrics.json")
     }
+    /// The threshold a reader settled on in Review (absent: 0.5).
+    pub fn threshold_path(&self) -> PathBuf {
+        self.root.join("threshold.json")
+    }
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.root.join("checkpoint")
     }
@@ -423,6 +427,27 @@ impl RunFolder {
         write_json(&self.metrics_path(), metrics)
     }
 
+    /// The threshold saved with the run, if a reader saved one; a damaged file is an error,
+    /// not a silent 0.5.
+    pub fn read_threshold(&self) -> Result<Option<SavedThreshold>, RunFileError> {
+        let path = self.threshold_path();
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let saved: SavedThreshold = read_json(&path)?;
+        if !(saved.threshold.is_finite() && (0.0..=1.0).contains(&saved.threshold)) {
+            return Err(file_error(
+                &path,
+                format!("threshold {} is not between 0 and 1", saved.threshold),
+            ));
+        }
+        Ok(Some(saved))
+    }
+
+    pub fn write_threshold(&self, saved: &SavedThreshold) -> Result<(), RunFileError> {
+        write_json(&self.threshold_path(), saved)
+    }
+
     /// The test metrics of a finished run; `None` while it is unfinished.
     pub fn read_metrics(&self) -> Result<Option<Metrics>, RunFileError> {
         let path = self.metrics_path();
@@ -459,6 +484,49 @@ impl RunFolder {
     }
 }
 
+/// The threshold a reader settled on for a run: `eval`, `predict` and Review use it unless told
+/// otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedThreshold {
+    pub threshold: f32,
+    /// Who saved it, where the reader is known.
+    #[serde(default)]
+    pub reader: Option<String>,
+    /// When, local time with its offset.
+    #[serde(default)]
+    pub saved_at: String,
+}
+
+impl SavedThreshold {
+    pub fn now(threshold: f32, reader: Option<String>) -> Self {
+        Self {
+            threshold,
+            reader,
+            saved_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        }
+    }
+
+    /// `0.420 (saved with the run by ana)`, for a person to read.
+    pub fn describe(&self) -> String {
+        match &self.reader {
+            Some(reader) => format!("{:.3} (saved with the run by {reader})", self.threshold),
+            None => format!("{:.3} (saved with the run)", self.threshold),
+        }
+    }
+}
+
+/// The threshold for `run`: `asked` if given, else the one saved with it, else 0.5; with how to
+/// describe it.
+pub fn threshold_for(run: &RunFolder, asked: Option<f32>) -> Result<(f32, String), RunFileError> {
+    if let Some(threshold) = asked {
+        return Ok((threshold, format!("{threshold:.3} (given)")));
+    }
+    Ok(match run.read_threshold()? {
+        Some(saved) => (saved.threshold, saved.describe()),
+        None => (0.5, "0.500 (the default; none saved with the run)".into()),
+    })
+}
+
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RunFileError> {
     let mut text = serde_json::to_string_pretty(value).map_err(|err| file_error(path, err))?;
     text.push('\n');
@@ -472,14 +540,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RunFileErro
 }
 
 fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), RunFileError> {
-    write_atomic_with(path, |writer| {
-        let mut csv = csv::Writer::from_writer(writer);
-        for row in rows {
-            csv.serialize(row).map_err(std::io::Error::other)?;
-        }
-        csv.flush()
-    })
-    .map_err(|err| file_error(path, err))
+    write_csv_atomic(path, rows).map_err(|err| file_error(path, err))
 }
 
 fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, RunFileError> {

@@ -21,6 +21,7 @@ use crate::dataset::Dataset;
 use crate::dataset::{Label, LabelSource, SlideLayout};
 use crate::review::export::{ExportFormat, export_bytes, export_rows};
 use crate::review::{Cell, ReviewState, reviewed_corrections};
+use crate::training::SavedThreshold;
 
 /// The order "next cell" walks: missed cancer first.
 const CELL_ORDER: [Cell; 4] = [
@@ -120,7 +121,11 @@ impl ReviewView {
     /// A new run is open: start over, at the reader's last place in it if there is one.
     pub fn run_changed(&mut self, ws: &Workspace) {
         *self = Self {
-            threshold: self.threshold,
+            threshold: ws
+                .run
+                .as_ref()
+                .and_then(|run| run.saved_threshold.as_ref())
+                .map_or(0.5, |saved| saved.threshold),
             ..Self::default()
         };
         if let (Some(run), Some(place)) = (&ws.run, &ws.settings.review_place)
@@ -388,23 +393,38 @@ impl ReviewView {
         };
         let missed = run.review.matrix(self.threshold).fn_;
         let name = run.name();
+        let saved_threshold = run.saved_threshold.clone();
         let mut rescore = None;
+        let mut save_threshold = None;
         ui.horizontal_wrapped(|ui| {
             ui.strong(format!("Run {name}"));
             ui.separator();
-            ui.add(
+            let slider = ui.add(
                 egui::Slider::new(&mut self.threshold, 0.0..=1.0)
                     .step_by(0.005)
                     .fixed_decimals(3)
                     .text("Threshold"),
             );
+            let mut settled = slider.drag_stopped() || (slider.changed() && !slider.dragged());
             if ui
                 .small_button("0.5")
                 .on_hover_text("Back to the default threshold")
                 .clicked()
             {
                 self.threshold = 0.5;
+                settled = true;
             }
+            let saved = saved_threshold.as_ref().map(|saved| saved.threshold);
+            if settled && saved.unwrap_or(0.5) != self.threshold {
+                save_threshold = Some(self.threshold);
+            }
+            ui.label(match &saved_threshold {
+                Some(saved) if saved.threshold == self.threshold => "saved with the run".to_string(),
+                Some(saved) => format!("saved with the run: {:.3}", saved.threshold),
+                None if self.threshold == 0.5 => "the default".to_string(),
+                None => "not saved".to_string(),
+            })
+            .on_hover_text("The threshold you settle on is saved with the run; eval and predict use it");
             ui.separator();
             let missed_button = egui::Button::new(
                 egui::RichText::new(format!("Missed cancer: {missed} false negatives")).color(IDC_COLOUR),
@@ -491,6 +511,9 @@ impl ReviewView {
         });
         if let Some(labels) = rescore {
             self.score_against(ws, labels);
+        }
+        if let Some(threshold) = save_threshold {
+            save_threshold_with_run(ws, threshold);
         }
         // Reviewed labels follow the readers as they annotate.
         if let Some(run) = &ws.run
@@ -760,6 +783,20 @@ pub fn labels_name(labels: &LabelSource) -> String {
         LabelSource::Reviewed { reader: None } => "reviewed labels (all readers' consensus)".into(),
         LabelSource::Reviewed { reader: Some(reader) } => format!("{reader}'s reviewed labels"),
     }
+}
+
+/// Saves `threshold` with the open run (through the file writer, atomically), for Review to
+/// open at and `eval` and `predict` to use.
+fn save_threshold_with_run(ws: &mut Workspace, threshold: f32) {
+    let reader = ws.settings.reader.clone();
+    let Some(run) = ws.run.as_mut() else {
+        return;
+    };
+    let saved = SavedThreshold::now(threshold, reader);
+    let mut text = serde_json::to_string_pretty(&saved).expect("a threshold serialises");
+    text.push('\n');
+    ws.saver.save(run.folder.threshold_path(), text.into_bytes());
+    run.saved_threshold = Some(saved);
 }
 
 /// Writes every reader's annotations to `path`, CSV or JSON by its extension.

@@ -1,0 +1,131 @@
+//! `idc-studio label-issues --data DIR --out DIR`: out-of-sample P(IDC) for every patch from
+//! models trained on patient folds, then every patch ranked by how much its given label is to
+//! be doubted (confident learning).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use super::scan::scan_with_progress;
+use crate::atomic_file::write_csv_atomic;
+use crate::dataset::label_noise::{PLANTED_FLIPS_FILE, read_planted_flips};
+use crate::model::DeviceChoice;
+use crate::review::label_issues::{LabelIssueRow, class_thresholds, rank_label_issues, score_detection};
+use crate::training::TrainConfig;
+use crate::training::cross_validation::{CrossValidationJob, FoldEvent, OUT_OF_FOLD_FILE, cross_validate};
+
+/// The name of the ranked file.
+pub const LABEL_ISSUES_FILE: &str = "label_issues.csv";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LabelIssuesArgs {
+    /// Dataset folder in the IDC layout.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Folds of whole patients: each patch is predicted by the model trained on the others.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Epochs each fold's model trains.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Patches per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Train without the recipe's random rotations, zooms, shifts and flips.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Folder for the folds, out_of_fold.csv and label_issues.csv; a stopped run given the same
+    /// folder goes on from its first unfinished fold.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(args: LabelIssuesArgs) -> anyhow::Result<ExitCode> {
+    let (store, _report) = scan_with_progress(&args.data)?;
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        device: args.device,
+        seed: args.seed,
+        augment: !args.no_augment,
+        ..TrainConfig::default()
+    };
+    let job = CrossValidationJob {
+        store,
+        folds: args.folds,
+        config,
+        out_dir: args.out.clone(),
+    };
+    let folds = args.folds;
+    let started = std::time::Instant::now();
+    let rows = cross_validate(&job, &mut |event| report(event, folds), &AtomicBool::new(false))?;
+    let ranked = rank_label_issues(&rows);
+    let path = args.out.join(LABEL_ISSUES_FILE);
+    write_ranked(&path, &ranked)?;
+    let [non_idc, idc] = class_thresholds(&rows);
+    let suspected = ranked.iter().filter(|row| row.suspected).count();
+    println!(
+        "{} patches in {:.1} s; thresholds: non-IDC {non_idc:.3}, IDC {idc:.3}",
+        rows.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "suspected label errors: {suspected} ({:.2}% of the patches)",
+        100.0 * suspected as f64 / rows.len().max(1) as f64
+    );
+    println!("wrote {}", args.out.join(OUT_OF_FOLD_FILE).display());
+    println!("wrote {} (worst label first)", path.display());
+    if let Some(flips) = read_planted_flips(&args.data)? {
+        let planted: std::collections::HashSet<(String, u32, u32)> = flips
+            .into_iter()
+            .map(|flip| (flip.patient, flip.x, flip.y))
+            .collect();
+        let score = score_detection(&ranked, |row| {
+            planted.contains(&(row.patient.clone(), row.x, row.y))
+        });
+        println!(
+            "against the {} planted label errors ({PLANTED_FLIPS_FILE}): suspected precision {:.3}, recall {:.3}; \
+             precision of the worst {}: {:.3} (random picks: {:.3})",
+            score.planted,
+            score.suspected_precision,
+            score.suspected_recall,
+            score.planted,
+            score.worst_n_precision,
+            score.random_precision
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(event: FoldEvent, folds: usize) {
+    match event {
+        FoldEvent::Kept { fold } => println!("fold {}/{folds}: kept from an earlier run", fold + 1),
+        FoldEvent::Started {
+            fold,
+            device,
+            train_patches,
+            held_out_patches,
+            ..
+        } => println!(
+            "fold {}/{folds}: training on {train_patches} patches, predicting {held_out_patches} ({device})",
+            fold + 1
+        ),
+        FoldEvent::Epoch {
+            epoch,
+            loss,
+            accuracy,
+            ..
+        } => println!("  epoch {epoch}: loss {loss:.4}, accuracy {accuracy:.4}"),
+        FoldEvent::Finished { fold, seconds } => {
+            println!("fold {}/{folds}: done in {seconds:.1} s", fold + 1)
+        }
+    }
+}
+
+fn write_ranked(path: &Path, rows: &[LabelIssueRow]) -> anyhow::Result<()> {
+    write_csv_atomic(path, rows).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+}

@@ -1,0 +1,177 @@
+//! Which given labels to doubt, by confident learning (Northcutt, Jiang and Chuang, 2021) on
+//! out-of-sample probabilities: each patch predicted by a model that never saw it.
+//!
+//! A class's threshold is the average confidence the models give that class on the patches
+//! labelled with it (the "average self-confidence"). A patch is suspected when its confidence
+//! in its own label falls below its class's threshold while the other class reaches the other
+//! class's threshold: the models are as sure of the other class there as they are, on average,
+//! of the patches that carry it. Every patch is ranked by its label quality, the confidence in
+//! its given label (cleanlab's `self_confidence`), worst first. Thresholds per class, not 0.5,
+//! because a classifier is less sure of the rarer class; a fixed cut would suspect mostly IDC.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::training::cross_validation::OutOfFoldRow;
+
+/// A row of `label_issues.csv`, worst label first. The last three columns are what cleanlab's
+/// `find_label_issues(labels, pred_probs)` reads, to cross-check these results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelIssueRow {
+    pub patient: String,
+    pub x: u32,
+    pub y: u32,
+    pub path: std::path::PathBuf,
+    pub label: usize,
+    pub prob_idc: f32,
+    /// The confidence in the given label: 0 (surely wrong) to 1 (surely right).
+    pub label_quality: f64,
+    pub suspected: bool,
+    pub given_label: usize,
+    pub pred_probs_0: f32,
+    pub pred_probs_1: f32,
+}
+
+/// Each class's threshold: the mean confidence in that class over the patches given it. A
+/// class no patch carries gets 1.0, which nothing below it reaches.
+pub fn class_thresholds(rows: &[OutOfFoldRow]) -> [f64; 2] {
+    let mut sums = [0.0f64; 2];
+    let mut counts = [0usize; 2];
+    for row in rows {
+        sums[row.label] += row.confidence_in(row.label);
+        counts[row.label] += 1;
+    }
+    [0, 1].map(|class| {
+        if counts[class] == 0 {
+            1.0
+        } else {
+            sums[class] / counts[class] as f64
+        }
+    })
+}
+
+/// Every patch ranked by label quality, worst first (ties in dataset order), with whether
+/// confident learning suspects its label.
+pub fn rank_label_issues(rows: &[OutOfFoldRow]) -> Vec<LabelIssueRow> {
+    let thresholds = class_thresholds(rows);
+    let mut ranked: Vec<LabelIssueRow> = rows
+        .iter()
+        .map(|row| {
+            let other = 1 - row.label;
+            let quality = row.confidence_in(row.label);
+            LabelIssueRow {
+                patient: row.patient.clone(),
+                x: row.x,
+                y: row.y,
+                path: row.path.clone(),
+                label: row.label,
+                prob_idc: row.prob_idc,
+                label_quality: quality,
+                suspected: quality < thresholds[row.label] && row.confidence_in(other) >= thresholds[other],
+                given_label: row.label,
+                pred_probs_0: 1.0 - row.prob_idc,
+                pred_probs_1: row.prob_idc,
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.label_quality.total_cmp(&b.label_quality));
+    ranked
+}
+
+/// How well a ranking finds known label errors: the precision and recall of `suspected`, and
+/// the precision of the worst `planted` (N = how many were planted), against the share of
+/// errors in the whole, which is what random picks would score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectionScore {
+    pub planted: usize,
+    pub suspected: usize,
+    pub suspected_precision: f64,
+    pub suspected_recall: f64,
+    pub worst_n_precision: f64,
+    pub random_precision: f64,
+}
+
+/// Scores `ranked` against the patches whose label is known to be wrong.
+pub fn score_detection(
+    ranked: &[LabelIssueRow],
+    is_planted: impl Fn(&LabelIssueRow) -> bool,
+) -> DetectionScore {
+    let planted = ranked.iter().filter(|row| is_planted(row)).count();
+    let suspected: Vec<&LabelIssueRow> = ranked.iter().filter(|row| row.suspected).collect();
+    let true_suspects = suspected.iter().filter(|row| is_planted(row)).count();
+    let worst_hits = ranked.iter().take(planted).filter(|row| is_planted(row)).count();
+    let ratio = |part: usize, whole: usize| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 / whole as f64
+        }
+    };
+    DetectionScore {
+        planted,
+        suspected: suspected.len(),
+        suspected_precision: ratio(true_suspects, suspected.len()),
+        suspected_recall: ratio(true_suspects, planted),
+        worst_n_precision: ratio(worst_hits, planted),
+        random_precision: ratio(planted, ranked.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(label: usize, prob_idc: f32) -> OutOfFoldRow {
+        OutOfFoldRow {
+            patient: "p".into(),
+            x: 0,
+            y: 0,
+            path: "p.png".into(),
+            label,
+            prob_idc,
+            fold: 0,
+        }
+    }
+
+    #[test]
+    fn thresholds_are_each_classs_average_self_confidence() {
+        let rows = [row(0, 0.1), row(0, 0.3), row(1, 0.9), row(1, 0.5)];
+        let [non_idc, idc] = class_thresholds(&rows);
+        assert!((non_idc - 0.8).abs() < 1e-6, "{non_idc}");
+        assert!((idc - 0.7).abs() < 1e-6, "{idc}");
+    }
+
+    #[test]
+    fn suspects_a_label_whose_other_class_passes_its_own_threshold() {
+        // Non-IDC threshold: (0.95 + 0.9 + 0.85 + 0.2) / 4 = 0.725; IDC: (0.9 + 0.8 + 0.7) / 3 = 0.8.
+        let rows = [
+            row(0, 0.05),
+            row(0, 0.1),
+            row(0, 0.15),
+            row(0, 0.8), // confidence in IDC 0.8 reaches IDC's threshold: suspected
+            row(1, 0.9),
+            row(1, 0.8),
+            row(1, 0.7), // below IDC's threshold, but non-IDC (0.3) is far from its own: kept
+        ];
+        let ranked = rank_label_issues(&rows);
+        assert_eq!(ranked[0].prob_idc, 0.8, "the worst label comes first");
+        assert!(ranked[0].suspected);
+        assert_eq!(ranked.iter().filter(|row| row.suspected).count(), 1);
+        assert!(
+            ranked
+                .windows(2)
+                .all(|pair| pair[0].label_quality <= pair[1].label_quality)
+        );
+        assert_eq!((ranked[0].given_label, ranked[0].pred_probs_1), (0, 0.8));
+    }
+
+    #[test]
+    fn scores_detection_against_what_random_picks_would_get() {
+        let rows = [row(0, 0.9), row(1, 0.2), row(0, 0.1), row(0, 0.2), row(1, 0.9)];
+        let ranked = rank_label_issues(&rows);
+        let planted = |row: &LabelIssueRow| row.label_quality < 0.5;
+        let score = score_detection(&ranked, planted);
+        assert_eq!(score.planted, 2);
+        assert_eq!(score.worst_n_precision, 1.0);
+        assert!((score.random_precision - 0.4).abs() < 1e-9);
+    }
+}
