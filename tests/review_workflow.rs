@@ -8,6 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::harness::wait_for;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use idc_studio::app::{LaunchOptions, ReviewFilter, StudioApp, View};
@@ -55,19 +56,6 @@ fn app(desk: &Desk, run: Option<PathBuf>) -> Harness<'static, StudioApp> {
         app.workspace().dataset.is_some() && !app.is_loading()
     });
     harness
-}
-
-fn wait_for(harness: &mut Harness<'static, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let start = Instant::now();
-    while !done(harness.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.run_steps(3);
 }
 
 fn annotations_folder(desk: &Desk) -> PathBuf {

@@ -80,6 +80,21 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
     );
     assert!(metrics.roc_auc.unwrap() > 0.75);
 
+    // Every batch report is kept on disk, so a reopened run plots what it plotted live, and
+    // the device it trained on is recorded.
+    let batch_reports = events
+        .iter()
+        .filter(|e| matches!(e, TrainingEvent::Batch { .. }))
+        .count();
+    let steps = run.read_steps().unwrap();
+    assert_eq!(steps.len(), batch_reports);
+    assert!(
+        steps
+            .iter()
+            .all(|step| step.loss.is_finite() && step.epoch <= SHORT_RUN_EPOCHS)
+    );
+    assert!(run.read_info().unwrap().device.unwrap().starts_with("CPU"));
+
     // Events: started, batches, every epoch with its checkpoint, evaluation, finished.
     assert!(matches!(
         events.first(),

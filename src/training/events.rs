@@ -6,6 +6,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
 
+/// The training loss and accuracy of a stretch of batches (one on the CPU, up to 16 on a GPU),
+/// as logged in the run's `steps.csv`: a reopened run plots the curves it plotted live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub epoch: usize,
+    /// The last batch of the stretch, counting from 1.
+    pub batch: usize,
+    pub batches: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+impl StepMetrics {
+    /// Where it falls on a plot whose x axis counts epochs.
+    pub fn x(&self) -> f64 {
+        (self.epoch - 1) as f64 + self.batch as f64 / self.batches.max(1) as f64
+    }
+}
+
 /// One finished epoch, as logged in the run's `epochs.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::{ConfigError, TrainConfig};
-use super::events::EpochMetrics;
+use super::events::{EpochMetrics, StepMetrics};
 use crate::atomic_file::{remove_orphaned_temporaries, write_atomic, write_csv_atomic};
 use crate::dataset::{Label, LabelChanges, LabelOverride};
 use crate::metrics::Metrics;
@@ -32,6 +32,10 @@ pub struct RunInfo {
     /// corrections themselves are in `labels.csv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_changes: Option<LabelChanges>,
+    /// The device it trained on, in words (the last one, where a resume moved it); absent in
+    /// runs saved before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// One test patch's prediction, a row of `predictions.csv`.
@@ -317,6 +321,9 @@ impl RunFolder {
     pub fn epochs_path(&self) -> PathBuf {
         self.root.join("epochs.csv")
     }
+    pub fn steps_path(&self) -> PathBuf {
+        self.root.join("steps.csv")
+    }
     pub fn model_path(&self) -> PathBuf {
         self.root.join("model.bpk")
     }
@@ -359,6 +366,18 @@ impl RunFolder {
 
     pub fn write_epochs(&self, epochs: &[EpochMetrics]) -> Result<(), RunFileError> {
         write_csv(&self.epochs_path(), epochs)
+    }
+
+    pub fn write_steps(&self, steps: &[StepMetrics]) -> Result<(), RunFileError> {
+        write_csv(&self.steps_path(), steps)
+    }
+
+    /// The per-batch log; empty for a run saved before it was kept.
+    pub fn read_steps(&self) -> Result<Vec<StepMetrics>, RunFileError> {
+        if !self.steps_path().is_file() {
+            return Ok(Vec::new());
+        }
+        read_csv(&self.steps_path())
     }
 
     pub fn read_epochs(&self) -> Result<Vec<EpochMetrics>, RunFileError> {
@@ -580,6 +599,7 @@ mod tests {
             version: "0.1.0".into(),
             batch_norm: BatchNormSettings::MODEL,
             label_changes: None,
+            device: None,
         };
         run.write_info(&info).unwrap();
         assert_eq!(run.read_info().unwrap(), info);
@@ -629,6 +649,7 @@ mod tests {
             version: "0.1.0".into(),
             batch_norm: BatchNormSettings::MODEL,
             label_changes: None,
+            device: None,
         };
         info.batch_norm.momentum = 3.0;
         run.write_info(&info).unwrap();

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::events::EpochMetrics;
 use super::run_folder::{RunFolder, RunInfo};
 use crate::metrics::Metrics;
 
@@ -21,6 +22,8 @@ pub struct RunSummary {
     pub name: String,
     pub info: Option<RunInfo>,
     pub state: RunState,
+    /// Its epochs so far (empty where `epochs.csv` is missing or damaged).
+    pub epochs: Vec<EpochMetrics>,
 }
 
 impl RunSummary {
@@ -44,8 +47,80 @@ impl RunSummary {
             name,
             info: info.ok(),
             state,
+            epochs: run.read_epochs().unwrap_or_default(),
         })
     }
+
+    /// The test metrics of a finished run.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        match &self.state {
+            RunState::Finished(metrics) => Some(metrics),
+            _ => None,
+        }
+    }
+
+    /// Seconds spent in its epochs (training and validation), all sessions together.
+    pub fn training_seconds(&self) -> f64 {
+        self.epochs.iter().map(|epoch| epoch.seconds).sum()
+    }
+
+    /// The device it trained on, in words; the choice it was given where a run predates the
+    /// record.
+    pub fn device(&self) -> String {
+        self.info.as_ref().map_or_else(String::new, |info| {
+            info.device
+                .clone()
+                .unwrap_or_else(|| format!("{:?}", info.config.device).to_lowercase())
+        })
+    }
+
+    /// Its settings as `(name, value)`, in a fixed order, for comparing runs.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let Some(info) = &self.info else {
+            return Vec::new();
+        };
+        let config = &info.config;
+        vec![
+            ("epochs", config.epochs.to_string()),
+            ("batch", config.batch_size.to_string()),
+            ("lr", config.learning_rate.to_string()),
+            ("lr decay", config.lr_decay.to_string()),
+            ("split", format!("{:?}", config.split).to_lowercase()),
+            ("seed", config.seed.to_string()),
+            ("augment", if config.augment { "on" } else { "off" }.to_string()),
+            ("labels", format!("{:?}", config.labels)),
+            ("bn epsilon", info.batch_norm.epsilon.to_string()),
+            ("dataset", info.dataset.display().to_string()),
+        ]
+    }
+
+    /// `name=value` for each of its settings in `names`.
+    pub fn describe_settings(&self, names: &[&str]) -> String {
+        self.settings()
+            .into_iter()
+            .filter(|(name, _)| names.contains(name))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The names of the settings whose values are not the same in all of `runs`.
+pub fn differing_settings(runs: &[RunSummary]) -> Vec<&'static str> {
+    let all: Vec<Vec<(&'static str, String)>> = runs.iter().map(RunSummary::settings).collect();
+    let Some(first) = all.iter().find(|settings| !settings.is_empty()) else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .enumerate()
+        .filter(|(index, (_, value))| {
+            all.iter()
+                .filter(|settings| !settings.is_empty())
+                .any(|settings| settings[*index].1 != *value)
+        })
+        .map(|(_, (name, _))| *name)
+        .collect()
 }
 
 /// Every run folder directly inside `folder`, newest name first (names carry the start time).

@@ -18,7 +18,7 @@ use super::augment::AugmentationRanges;
 use super::batches::{BatchPlan, prefetch_batches, render_threads};
 use super::config::TrainConfig;
 use super::evaluate::{InferenceError, load_model, loss_and_accuracy, predict_patches};
-use super::events::{EpochMetrics, TrainingEvent};
+use super::events::{EpochMetrics, StepMetrics, TrainingEvent};
 use super::run_folder::{CheckpointState, PredictionRow, RunClaim, RunFileError, RunFolder, RunInfo};
 use super::step::{Learner, ReadBackWindow, read_back_every};
 use crate::dataset::split::SplitError;
@@ -150,14 +150,18 @@ pub fn run_training(
     };
     let RunStart {
         run,
-        info,
+        mut info,
         split,
         checkpoint,
         store,
     } = start;
     let store = &store;
+    let compute = select_device(info.config.device)?;
+    if info.device.as_deref() != Some(compute.description.as_str()) {
+        info.device = Some(compute.description.clone());
+        run.write_info(&info)?;
+    }
     let config = &info.config;
-    let compute = select_device(config.device)?;
     let plain_device = compute.device.clone();
     // Seeds weight initialisation; each epoch reseeds its dropout masks (below).
     plain_device.clone().autodiff().seed(config.seed);
@@ -199,13 +203,15 @@ pub fn run_training(
         }
         state = saved;
     }
-    let mut epoch_log = if state.completed_epochs > 0 {
+    let (mut epoch_log, mut step_log) = if state.completed_epochs > 0 {
         // A damaged log is an error, not a reason to start it over and lose its rows.
         let mut log = run.read_epochs()?;
         log.truncate(state.completed_epochs);
-        log
+        let mut steps = run.read_steps()?;
+        steps.retain(|step| step.epoch <= state.completed_epochs);
+        (log, steps)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
 
     listener(TrainingEvent::Started {
@@ -283,12 +289,20 @@ pub fn run_training(
             seconds_per_batch = Some(smoothed);
             let batches_left =
                 (batches_per_epoch - batch_number) + (config.epochs - epoch) * batches_per_epoch;
+            let accuracy = read.correct as f64 / window_items.max(1) as f64;
+            step_log.push(StepMetrics {
+                epoch,
+                batch: batch_number,
+                batches: batches_per_epoch,
+                loss: read.loss,
+                accuracy,
+            });
             listener(TrainingEvent::Batch {
                 epoch,
                 batch: batch_number,
                 batches: batches_per_epoch,
                 loss: read.loss,
-                accuracy: read.correct as f64 / window_items.max(1) as f64,
+                accuracy,
                 images_per_sec: config.batch_size as f64 / smoothed,
                 eta_secs: smoothed * batches_left as f64,
             });
@@ -332,6 +346,7 @@ pub fn run_training(
             }
         })?;
         run.write_epochs(&epoch_log)?;
+        run.write_steps(&step_log)?;
         state.completed_epochs = epoch;
         if best {
             state.best_validation_loss = validation_loss;
@@ -450,6 +465,7 @@ fn prepare_new_run(job: &TrainingJob) -> Result<RunStart, TrainError> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         batch_norm: BatchNormSettings::MODEL,
         label_changes,
+        device: None,
     };
     run.write_info(&info)?;
     Ok(RunStart {

@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod datasets;
+pub mod harness;
 pub mod png;
 pub mod runs;
 pub mod stack;

@@ -44,5 +44,6 @@ pub fn run_info(dataset: &Path) -> idc_studio::training::RunInfo {
         version: "test".into(),
         batch_norm: idc_studio::model::cancernet::BatchNormSettings::MODEL,
         label_changes: None,
+        device: None,
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use egui_plot::PlotPoint;
 
 use crate::metrics::Metrics;
-use crate::training::{EpochMetrics, TrainingEvent};
+use crate::training::{EpochMetrics, StepMetrics, TrainingEvent};
 
 /// Per-batch series keep at most this many points: a long run plots as fast as a short one.
 const MAX_POINTS: usize = 2048;
@@ -94,19 +94,26 @@ pub struct TrainingMonitor {
 }
 
 impl TrainingMonitor {
-    /// A monitor showing a past run's epoch log (per-batch values are not kept on disk).
-    pub fn from_epoch_log(run_dir: PathBuf, epoch_log: Vec<EpochMetrics>) -> Self {
+    /// A monitor showing a past run's logs: the training curves it showed live, from
+    /// `steps.csv`, or one point an epoch for a run saved before steps were kept.
+    pub fn from_logs(run_dir: PathBuf, epoch_log: Vec<EpochMetrics>, step_log: &[StepMetrics]) -> Self {
         let mut monitor = TrainingMonitor {
             run_dir: Some(run_dir),
             epochs: epoch_log.len(),
             epoch: epoch_log.len(),
             ..TrainingMonitor::default()
         };
-        for epoch in &epoch_log {
-            monitor.train_loss.push(epoch.epoch as f64, epoch.train_loss);
-            monitor
-                .train_accuracy
-                .push(epoch.epoch as f64, epoch.train_accuracy);
+        if step_log.is_empty() {
+            for epoch in &epoch_log {
+                monitor.train_loss.push(epoch.epoch as f64, epoch.train_loss);
+                monitor
+                    .train_accuracy
+                    .push(epoch.epoch as f64, epoch.train_accuracy);
+            }
+        }
+        for step in step_log {
+            monitor.train_loss.push(step.x(), step.loss);
+            monitor.train_accuracy.push(step.x(), step.accuracy);
         }
         monitor.epoch_log = epoch_log;
         monitor
@@ -203,6 +210,40 @@ impl TrainingMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reopened_run_plots_its_saved_steps_where_it_has_them() {
+        let epoch = |n: usize| EpochMetrics {
+            epoch: n,
+            train_loss: 0.5,
+            train_accuracy: 0.8,
+            validation_loss: 0.4,
+            validation_accuracy: 0.85,
+            images_per_sec: 100.0,
+            seconds: 1.0,
+        };
+        let steps: Vec<StepMetrics> = (1..=4)
+            .map(|batch| StepMetrics {
+                epoch: 1 + (batch - 1) / 2,
+                batch: 1 + (batch - 1) % 2,
+                batches: 2,
+                loss: 1.0 / batch as f64,
+                accuracy: 0.5,
+            })
+            .collect();
+        let with_steps = TrainingMonitor::from_logs("run".into(), vec![epoch(1), epoch(2)], &steps);
+        let xs: Vec<f64> = with_steps.train_loss.points().iter().map(|p| p.x).collect();
+        assert_eq!(xs, [0.5, 1.0, 1.5, 2.0]);
+        assert_eq!(with_steps.train_loss.points()[3].y, 0.25);
+
+        let older = TrainingMonitor::from_logs("run".into(), vec![epoch(1), epoch(2)], &[]);
+        let xs: Vec<f64> = older.train_loss.points().iter().map(|p| p.x).collect();
+        assert_eq!(
+            xs,
+            [1.0, 2.0],
+            "one point an epoch for a run saved before steps were kept"
+        );
+    }
 
     fn started(device: &str) -> TrainingEvent {
         TrainingEvent::Started {

@@ -10,15 +10,16 @@ use crate::app::background::task::{Finished, Task, take_finished};
 use crate::app::state::settings::Settings;
 use crate::app::state::training_monitor::{Phase, TrainingMonitor};
 use crate::app::state::workspace::{Command, Workspace};
+use crate::app::widgets::runs_table::{RunAction, RunsTable};
 use crate::dataset::{LabelSource, SplitKind};
 use crate::model::{DeviceChoice, select_device};
 use crate::training::events::format_duration;
 use crate::training::{
-    EpochMetrics, RunFolder, RunOutcome, RunState, RunSummary, TrainConfig, TrainingEvent, TrainingHandle,
+    EpochMetrics, RunFolder, RunOutcome, RunSummary, StepMetrics, TrainConfig, TrainingEvent, TrainingHandle,
     TrainingJob, list_runs, spawn_training,
 };
 
-type EpochLog = Result<(PathBuf, Vec<EpochMetrics>), String>;
+type RunLogs = Result<(PathBuf, Vec<EpochMetrics>, Vec<StepMetrics>), String>;
 
 pub struct TrainingView {
     form: TrainConfig,
@@ -28,12 +29,13 @@ pub struct TrainingView {
     device_probe: Option<Task<(String, Option<String>)>>,
     found_device: Option<String>,
     runs: Vec<RunSummary>,
+    runs_table: RunsTable,
     runs_task: Option<Task<Vec<RunSummary>>>,
     /// List the runs folder again on the next frame.
     refresh_runs: bool,
     /// A past run whose epoch log the plots should show.
     pending_log: Option<PathBuf>,
-    log_task: Option<Task<EpochLog>>,
+    log_task: Option<Task<RunLogs>>,
     folder_dialog: Option<Task<Option<PathBuf>>>,
 }
 
@@ -47,6 +49,7 @@ impl TrainingView {
             device_probe: None,
             found_device: None,
             runs: Vec::new(),
+            runs_table: RunsTable::default(),
             runs_task: None,
             refresh_runs: true,
             pending_log: None,
@@ -143,15 +146,15 @@ impl TrainingView {
 
         if let Some(folder) = self.pending_log.take() {
             self.log_task = Some(Task::spawn("idc-read-epochs", ctx, move || {
-                let epochs = RunFolder::new(&folder)
-                    .read_epochs()
-                    .map_err(|err| err.to_string())?;
-                Ok((folder, epochs))
+                let run = RunFolder::new(&folder);
+                let epochs = run.read_epochs().map_err(|err| err.to_string())?;
+                let steps = run.read_steps().map_err(|err| err.to_string())?;
+                Ok((folder, epochs, steps))
             }));
         }
         match take_finished(&mut self.log_task) {
-            Finished::Done(Ok((folder, epochs))) if !self.is_running() => {
-                self.monitor = TrainingMonitor::from_epoch_log(folder, epochs);
+            Finished::Done(Ok((folder, epochs, steps))) if !self.is_running() => {
+                self.monitor = TrainingMonitor::from_logs(folder, epochs, &steps);
             }
             Finished::Done(Err(message)) => ws.error(message),
             Finished::Failed(why) => ws.error(format!("the run's epochs could not be read: {why}")),
@@ -257,10 +260,13 @@ impl TrainingView {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     self.settings_ui(ui, ws);
-                    ui.separator();
-                    self.runs_ui(ui, ws);
                 });
             });
+        egui::Panel::bottom("training-runs")
+            .resizable(true)
+            .default_size(320.0)
+            .min_size(240.0)
+            .show(ui, |ui| self.runs_ui(ui, ws));
         egui::CentralPanel::default().show(ui, |ui| {
             self.progress_ui(ui);
             self.plots_ui(ui);
@@ -383,67 +389,25 @@ impl TrainingView {
     fn runs_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) {
         ui.horizontal(|ui| {
             ui.heading("Runs");
+            ui.weak(ws.settings.runs_folder.display().to_string());
             if ui.small_button("Refresh").clicked() {
                 self.refresh_runs = true;
             }
         });
         if self.runs.is_empty() {
             ui.weak("No runs yet in this folder.");
+            return;
         }
-        let mut resume = None;
-        let mut curves = None;
-        let running = self.is_running();
-        for run in &self.runs {
-            ui.group(|ui| {
-                ui.strong(&run.name);
-                match &run.state {
-                    RunState::Finished(metrics) => {
-                        ui.label(format!(
-                            "finished: accuracy {:.3}, balanced {:.3}, AUC {}",
-                            metrics.accuracy,
-                            metrics.balanced_accuracy,
-                            metrics
-                                .roc_auc
-                                .map_or_else(|| "n/a".to_string(), |auc| format!("{auc:.3}"))
-                        ));
-                        ui.horizontal(|ui| {
-                            if ui.button("Open in Review").clicked() {
-                                ws.send(Command::OpenRun(run.folder.clone()));
-                            }
-                            if ui.button("Curves").clicked() {
-                                curves = Some(run.folder.clone());
-                            }
-                        });
-                    }
-                    RunState::Unfinished { completed_epochs } => {
-                        let planned = run.info.as_ref().map_or(0, |info| info.config.epochs);
-                        ui.label(format!("unfinished: {completed_epochs} of {planned} epochs"));
-                        ui.horizontal(|ui| {
-                            let can_resume = !running && ws.dataset.is_some();
-                            if ui
-                                .add_enabled(can_resume, egui::Button::new("Resume"))
-                                .on_hover_text("Continue from the last checkpoint up to the form's epochs.")
-                                .clicked()
-                            {
-                                resume = Some(run.folder.clone());
-                            }
-                            if ui.button("Curves").clicked() {
-                                curves = Some(run.folder.clone());
-                            }
-                        });
-                    }
-                    RunState::Damaged(why) => {
-                        ui.colored_label(ui.visuals().error_fg_color, why);
-                    }
-                }
-            });
-        }
-        if let Some(folder) = curves {
-            self.pending_log = Some(folder);
-        }
-        if let Some(folder) = resume {
-            self.start(ui.ctx(), ws, Some(folder));
-        }
+        let can_resume = !self.is_running() && ws.dataset.is_some();
+        egui::ScrollArea::both().id_salt("runs-scroll").show(ui, |ui| {
+            match self.runs_table.ui(ui, &self.runs, can_resume) {
+                Some(RunAction::Open(folder)) => ws.send(Command::OpenRun(folder)),
+                Some(RunAction::Resume(folder)) => self.start(ui.ctx(), ws, Some(folder)),
+                Some(RunAction::Curves(folder)) => self.pending_log = Some(folder),
+                None => {}
+            }
+            self.runs_table.overlay_ui(ui, &self.runs);
+        });
     }
 
     fn progress_ui(&mut self, ui: &mut egui::Ui) {
