@@ -471,3 +471,46 @@ fn review_opens_at_the_threshold_saved_with_the_run_and_saves_a_new_one() {
     assert_eq!((saved.threshold, saved.reader.as_deref()), (0.5, Some("ana")));
     harness.get_by_label("saved with the run");
 }
+
+#[test]
+fn more_like_this_lists_the_most_alike_patches_and_goes_back_to_the_cell() {
+    use burn::prelude::*;
+    use idc_studio::model::CancerNet;
+    let desk = desk("ana");
+    let root = run_with_predictions(&desk, "run-a");
+    CancerNet::new(&Device::flex())
+        .save_file(root.join("model.bpk"))
+        .unwrap();
+    let mut harness = app(&desk, Some(root.clone()));
+    wait_for(&mut harness, "the run", |app| app.workspace().run.is_some());
+    let cell_tiles = harness.state().review().tiles().to_vec();
+    let start = harness.state().review().current_patch().unwrap();
+
+    harness.get_by_label("More like this").click();
+    wait_for(&mut harness, "the patches alike", |app| {
+        app.review().alike().is_some()
+    });
+    let list = harness.state().review().alike().unwrap().clone();
+    assert_eq!(list.of, start);
+    assert_eq!(list.tiles.len(), 48.min(desk.store.len() - 1));
+    assert!(
+        !list.tiles.contains(&start),
+        "a patch is not listed as like itself"
+    );
+    assert!(
+        list.similarities.windows(2).all(|pair| pair[0] >= pair[1]),
+        "most alike first"
+    );
+    assert_eq!(harness.state().review().tiles(), &list.tiles[..]);
+    harness.get_by_label_contains("the 48 most alike in the dataset");
+    assert!(
+        root.join("embeddings.bin").is_file(),
+        "the embeddings are kept with the run"
+    );
+
+    harness.get_by_label("Back to False negatives").click();
+    harness.run_steps(3);
+    assert!(harness.state().review().alike().is_none());
+    assert_eq!(harness.state().review().tiles(), &cell_tiles[..]);
+    assert_eq!(harness.state().review().current_patch(), Some(start));
+}

@@ -13,6 +13,7 @@ mod predict;
 mod predict_input;
 mod report;
 mod scan;
+mod similar;
 mod train;
 
 use std::path::PathBuf;
@@ -85,6 +86,8 @@ pub enum Command {
     /// Suspected label errors in a whole dataset: models on patient folds predict each patch
     /// they never saw, then confident learning ranks every label, worst first.
     LabelIssues(label_issues::LabelIssuesArgs),
+    /// The patches most like one, by the run's model (its 256-unit layer, cosine similarity).
+    Similar(similar::SimilarArgs),
     /// Measure ingest, data pipeline, training and inference throughput on this machine.
     Bench(bench::BenchArgs),
     /// The readers' annotations of a dataset.
@@ -152,6 +155,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             threshold,
         } => predict::run(&run_dir, &paths, out.as_deref(), device, threshold),
         Command::LabelIssues(args) => label_issues::run(args),
+        Command::Similar(args) => similar::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Annotations(command) => annotations::run(command),
     }

@@ -21,7 +21,8 @@ pub const NUM_CLASSES: usize = 2;
 /// Output channels of the separable convolutions, one entry per convolution, grouped by stage.
 const STAGES: [&[usize]; 3] = [&[32], &[64, 64], &[128, 128, 128]];
 const CONV_DROPOUT: f64 = 0.25;
-const DENSE_UNITS: usize = 256;
+/// Units of the dense layer, the size of [`CancerNet::embedding`].
+pub const DENSE_UNITS: usize = 256;
 const DENSE_DROPOUT: f64 = 0.5;
 
 /// Batch normalisation's two constants. A saved model file holds only tensors, so a run records
@@ -196,6 +197,13 @@ impl CancerNet {
 
     /// Images `[batch, 3, 48, 48]` in [0, 1] to class logits `[batch, 2]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.classifier
+            .forward(dropout(&self.dense_dropout, self.embedding(images)))
+    }
+
+    /// The 256-unit dense layer's activations (after its ReLU and batch norm), what the
+    /// classifier reads: an embedding of each image in which alike tissue lies close.
+    pub fn embedding(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for stage in &self.stages {
             for unit in &stage.units {
@@ -209,8 +217,7 @@ impl CancerNet {
         }
         let x: Tensor<2> = x.flatten(1, 3);
         let x = dense_product(x, self.dense.weight.val());
-        let x = relu_batch_norm_after_bias(&self.dense_norm, x, bias_of(&self.dense.bias));
-        self.classifier.forward(dropout(&self.dense_dropout, x))
+        relu_batch_norm_after_bias(&self.dense_norm, x, bias_of(&self.dense.bias))
     }
 
     /// Probability of IDC for each image: softmax of the logits, class 1.

@@ -12,6 +12,7 @@ pub mod patients;
 pub mod results;
 pub mod reviewed_labels;
 pub mod reviews;
+pub mod similar;
 
 pub use agreement::Agreement;
 pub use annotations::{Annotation, AnnotationBook, Judged, PatchKey, ReviewState};

@@ -10,7 +10,7 @@ use burn::tensor::Transaction;
 use super::batches::{BatchPlan, HostBatch, prefetch_batches, render_threads};
 use crate::dataset::{Label, PatchStore};
 use crate::model::CancerNet;
-use crate::model::cancernet::BatchNormSettings;
+use crate::model::cancernet::{BatchNormSettings, DENSE_UNITS};
 use crate::model::saved_file::load_module;
 use crate::ops::uses_cpu_kernels;
 
@@ -57,6 +57,41 @@ pub fn load_model(
         Ok(Err(why)) => Err(fail(why.to_string())),
         Err(_) => Err(fail("the file is not a CancerNet model".into())),
     }
+}
+
+/// The model's embedding ([`CancerNet::embedding`], `DENSE_UNITS` values a patch) of each of
+/// `indices`, one row after another.
+pub fn embed_patches(
+    model: &CancerNet,
+    store: &Arc<PatchStore>,
+    indices: &[usize],
+    device: &Device,
+) -> Result<Vec<f32>, InferenceError> {
+    if indices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = BatchPlan {
+        order: indices.to_vec(),
+        batch_size: INFERENCE_BATCH.min(indices.len()),
+        drop_last: false,
+        augmentation: None,
+        render_threads: render_threads(device),
+    };
+    let batches =
+        prefetch_batches(Arc::clone(store), plan).map_err(|err| InferenceError::Thread(err.to_string()))?;
+    let mut rows = Vec::with_capacity(indices.len() * DENSE_UNITS);
+    for batch in batches {
+        let items = batch.len();
+        let mut values = model
+            .embedding(batch.into_images_tensor(device))
+            .try_into_data()
+            .map_err(|err| InferenceError::Backend(format!("{err:?}")))?
+            .try_to_vec_as::<f32>()
+            .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
+        values.truncate(items * DENSE_UNITS);
+        rows.extend(values);
+    }
+    Ok(rows)
 }
 
 /// Probabilities of IDC for the real items of one batch.

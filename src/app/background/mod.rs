@@ -1,6 +1,7 @@
 //! Work off the UI thread whose results the UI picks up each frame: one-off tasks, opening a
-//! dataset, writing files, and a patient's predictions.
+//! dataset, writing files, a patient's predictions, and patches alike.
 
+pub mod alike;
 pub mod file_saver;
 pub mod loading;
 pub mod patient_predictions;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use egui_plot::{Line, Plot, Points};
 
+use crate::app::background::alike::{AlikeList, AlikeSearch};
 use crate::app::background::task::{Finished, Task, take_finished};
 use crate::app::shortcuts::Action;
 use crate::app::state::settings::ReviewPlace;
@@ -95,6 +96,11 @@ pub struct ReviewView {
     resume: Option<ReviewPlace>,
     /// The place last saved, so it is written only when it changes.
     saved_place: Option<ReviewPlace>,
+    /// "More like this": the search, and the list shown instead of the cell's tiles.
+    alike_search: AlikeSearch,
+    alike: Option<AlikeList>,
+    /// The tile to stand on when the cell's tiles are shown again.
+    resume_at: Option<usize>,
 }
 
 impl Default for ReviewView {
@@ -113,6 +119,9 @@ impl Default for ReviewView {
             readers: ReadersPanel::default(),
             resume: None,
             saved_place: None,
+            alike_search: AlikeSearch::default(),
+            alike: None,
+            resume_at: None,
         }
     }
 }
@@ -137,6 +146,7 @@ impl ReviewView {
     }
 
     pub fn select_cell(&mut self, cell: Cell) {
+        self.leave_alike();
         if self.cell != cell {
             self.cell = cell;
             self.current = None;
@@ -152,7 +162,29 @@ impl ReviewView {
     }
 
     pub fn set_filter(&mut self, filter: ReviewFilter) {
+        self.leave_alike();
         self.filter = filter;
+    }
+
+    /// The patches shown instead of the cell's: those most like a patch.
+    pub fn alike(&self) -> Option<&AlikeList> {
+        self.alike.as_ref()
+    }
+
+    /// Asks for the patches most like `index` (on a worker thread).
+    pub fn show_alike(&mut self, ctx: &egui::Context, ws: &Workspace, index: usize) {
+        if let (Some(dataset), Some(run)) = (&ws.dataset, &ws.run) {
+            self.alike_search
+                .request(ctx, &dataset.store, run.folder.root().to_path_buf(), index);
+        }
+    }
+
+    /// Back to the cell's tiles, at the tile the search started from.
+    fn leave_alike(&mut self) {
+        if let Some(list) = self.alike.take() {
+            self.selection = None;
+            self.resume_at = Some(list.of);
+        }
     }
 
     /// Store indices of the tiles shown, surest first.
@@ -204,6 +236,23 @@ impl ReviewView {
             });
         egui::CentralPanel::default().show(ui, |ui| {
             let reviewed = ws.reviewed_among(self.tiles.iter().copied());
+            if let Some(list) = &self.alike {
+                let patch = dataset.store.patch(list.of);
+                let mut back = false;
+                ui.horizontal(|ui| {
+                    ui.label(format!(
+                        "More like patient {} x{} y{}: the {} most alike in the dataset, by the run's model · {reviewed} of them reviewed",
+                        dataset.store.patient_name(patch),
+                        patch.x,
+                        patch.y,
+                        self.tiles.len()
+                    ));
+                    back = ui.button(format!("Back to {}", self.cell.name())).clicked();
+                });
+                if back {
+                    self.leave_alike();
+                }
+            } else {
             ui.label(format!(
                 "{}: {} patches{}, {} first · {reviewed} of {} reviewed",
                 self.cell.name(),
@@ -219,6 +268,7 @@ impl ReviewView {
                 },
                 self.tiles.len(),
             ));
+            }
             let grid = TileGrid {
                 patches: &self.tiles,
                 selected: self.current_patch(),
@@ -245,7 +295,23 @@ impl ReviewView {
     }
 
     /// Recomputes the cell's tiles when the threshold, cell, filter, labels or marks changed.
-    fn refresh_tiles(&mut self, ws: &Workspace, dataset: &Dataset) {
+    fn refresh_tiles(&mut self, ws: &mut Workspace, dataset: &Dataset) {
+        if ws.run.is_none() {
+            return;
+        }
+        match self.alike_search.poll() {
+            Some(Ok(list)) => {
+                self.tiles = list.tiles.clone();
+                self.current = (!self.tiles.is_empty()).then_some(0);
+                self.alike = Some(list);
+                self.selection = None;
+            }
+            Some(Err(message)) => ws.error(format!("could not find patches alike: {message}")),
+            None => {}
+        }
+        if self.alike.is_some() {
+            return;
+        }
         let Some(run) = &ws.run else {
             return;
         };
@@ -285,7 +351,9 @@ impl ReviewView {
                 self.tiles.push(index);
             }
         }
-        if let Some(place) = self.resume.take() {
+        if let Some(patch) = self.resume_at.take() {
+            self.current = self.tiles.iter().position(|&tile| tile == patch).or(self.current);
+        } else if let Some(place) = self.resume.take() {
             let wanted = dataset.find(&place.patient, place.x, place.y);
             self.current = wanted.and_then(|patch| self.tiles.iter().position(|&tile| tile == patch));
         } else {
@@ -681,6 +749,21 @@ impl ReviewView {
             .clicked()
         {
             actions.push(Action::OpenOnSlide);
+        }
+        let searching = self.alike_search.is_pending();
+        if ui
+            .add_enabled(
+                !searching,
+                egui::Button::new(if searching {
+                    "Finding alike…"
+                } else {
+                    "More like this"
+                }),
+            )
+            .on_hover_text("The patches of the whole dataset most like this one, by the run's model")
+            .clicked()
+        {
+            self.show_alike(ui.ctx(), ws, index);
         }
         ui.separator();
         actions.extend(annotation_panel_ui(ui, ws, index, &mut self.note));
