@@ -34,16 +34,19 @@ fn a_patchs_neighbours_include_its_duplicate_and_are_cached_with_the_run() {
     ]);
     assert!(trained.status.success(), "{}", text(&trained.stderr));
 
-    let output = idc_studio(&[
-        "similar",
-        run_dir.to_str().unwrap(),
-        "--patch",
-        original.path.to_str().unwrap(),
-        "--count",
-        "5",
-        "--device",
-        "cpu",
-    ]);
+    let similar = || {
+        idc_studio(&[
+            "similar",
+            run_dir.to_str().unwrap(),
+            "--patch",
+            original.path.to_str().unwrap(),
+            "--count",
+            "5",
+            "--device",
+            "cpu",
+        ])
+    };
+    let output = similar();
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
     let rows: Vec<&str> = stdout.lines().skip(1).collect();
@@ -57,15 +60,6 @@ fn a_patchs_neighbours_include_its_duplicate_and_are_cached_with_the_run() {
     assert!(run_dir.join("embeddings.bin").is_file(), "cached with the run");
 
     // Asked again, the cached embeddings give the same answer.
-    let again = idc_studio(&[
-        "similar",
-        run_dir.to_str().unwrap(),
-        "--patch",
-        original.path.to_str().unwrap(),
-        "--count",
-        "5",
-        "--device",
-        "cpu",
-    ]);
+    let again = similar();
     assert_eq!(text(&again.stdout), stdout);
 }

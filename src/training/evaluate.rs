@@ -59,6 +59,23 @@ pub fn load_model(
     }
 }
 
+/// `indices` of `store` in inference batches (no augmentation, the last padded), rendered ahead
+/// on their own threads.
+fn inference_batches(
+    store: &Arc<PatchStore>,
+    indices: &[usize],
+    device: &Device,
+) -> Result<std::sync::mpsc::Receiver<HostBatch>, InferenceError> {
+    let plan = BatchPlan {
+        order: indices.to_vec(),
+        batch_size: INFERENCE_BATCH.min(indices.len()),
+        drop_last: false,
+        augmentation: None,
+        render_threads: render_threads(device),
+    };
+    prefetch_batches(Arc::clone(store), plan).map_err(|err| InferenceError::Thread(err.to_string()))
+}
+
 /// The model's embedding ([`CancerNet::embedding`], `DENSE_UNITS` values a patch) of each of
 /// `indices`, one row after another.
 pub fn embed_patches(
@@ -70,15 +87,7 @@ pub fn embed_patches(
     if indices.is_empty() {
         return Ok(Vec::new());
     }
-    let plan = BatchPlan {
-        order: indices.to_vec(),
-        batch_size: INFERENCE_BATCH.min(indices.len()),
-        drop_last: false,
-        augmentation: None,
-        render_threads: render_threads(device),
-    };
-    let batches =
-        prefetch_batches(Arc::clone(store), plan).map_err(|err| InferenceError::Thread(err.to_string()))?;
+    let batches = inference_batches(store, indices, device)?;
     let mut rows = Vec::with_capacity(indices.len() * DENSE_UNITS);
     for batch in batches {
         let items = batch.len();
@@ -192,15 +201,7 @@ pub fn predict_patches(
     if indices.is_empty() {
         return Ok(Vec::new());
     }
-    let plan = BatchPlan {
-        order: indices.to_vec(),
-        batch_size: INFERENCE_BATCH.min(indices.len()),
-        drop_last: false,
-        augmentation: None,
-        render_threads: render_threads(device),
-    };
-    let batches =
-        prefetch_batches(Arc::clone(store), plan).map_err(|err| InferenceError::Thread(err.to_string()))?;
+    let batches = inference_batches(store, indices, device)?;
     let mut probabilities = Vec::with_capacity(indices.len());
     let mut pending = PendingPredictions::new(device);
     for batch in batches {
