@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::harness::wait_for;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use idc_studio::app::{LaunchOptions, ReviewFilter, StudioApp, View};
+use idc_studio::app::{ReviewFilter, StudioApp, View};
 use idc_studio::dataset::PatchStore;
 use idc_studio::review::{Annotation, Cell, PatchKey, ReviewState, Reviews};
 
@@ -41,21 +41,7 @@ fn run_with_predictions(desk: &Desk, name: &str) -> PathBuf {
 }
 
 fn app(desk: &Desk, run: Option<PathBuf>) -> Harness<'static, StudioApp> {
-    let options = LaunchOptions {
-        data: Some(desk.data.clone()),
-        run,
-        settings_path: Some(desk.home.path().join("settings.json")),
-        runs_folder: Some(desk.home.path().join("runs")),
-        ..LaunchOptions::default()
-    };
-    let app = StudioApp::new(options).unwrap();
-    let mut harness = Harness::builder()
-        .with_size([1600.0, 1500.0])
-        .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app);
-    wait_for(&mut harness, "the dataset", |app| {
-        app.workspace().dataset.is_some() && !app.is_loading()
-    });
-    harness
+    common::harness::app_at_desk(desk.home.path(), &desk.data, run)
 }
 
 fn annotations_folder(desk: &Desk) -> PathBuf {

@@ -29,6 +29,7 @@ pub use state::workspace::{Command, View, Workspace};
 pub use studio::{LaunchOptions, StudioApp};
 pub use views::patients::{PatientTab, PatientsView};
 pub use views::readers::ReadersPanel;
+pub use views::review::lists::{ListKind, ReviewList};
 pub use views::review::{ReviewFilter, ReviewView};
 pub use views::training::TrainingView;
 

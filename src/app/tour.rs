@@ -193,6 +193,7 @@ impl StudioApp {
                     for action in [Action::Agree, Action::RelabelNonIdc, Action::Flag] {
                         self.review.act(action, &mut self.ws);
                     }
+                    self.review.open_audit_panels();
                 } else {
                     screenshot(ctx, &mut tour, "review");
                     tour.undo_after_shot = 3;

@@ -17,7 +17,8 @@ pub fn run(run_dir: &Path, threshold: Option<f32>, by_patient: bool) -> anyhow::
         );
     }
     let run = RunFolder::open(run_dir)?;
-    let (threshold, described) = threshold_for(&run, threshold)?;
+    let chosen = threshold_for(&run, threshold)?;
+    let (threshold, described) = (chosen.threshold, chosen.described);
     let info = run.read_info()?;
     let rows = run.read_predictions()?;
     anyhow::ensure!(

@@ -2,20 +2,19 @@
 //! models trained on patient folds, then every patch ranked by how much its given label is to
 //! be doubted (confident learning).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::scan::scan_with_progress;
-use crate::atomic_file::write_csv_atomic;
 use crate::dataset::label_noise::{PLANTED_FLIPS_FILE, read_planted_flips};
 use crate::model::DeviceChoice;
-use crate::review::label_issues::{LabelIssueRow, class_thresholds, rank_label_issues, score_detection};
+use crate::review::label_issues::{LABEL_ISSUES_FILE, class_thresholds, score_detection, write_label_issues};
 use crate::training::TrainConfig;
-use crate::training::cross_validation::{CrossValidationJob, FoldEvent, OUT_OF_FOLD_FILE, cross_validate};
-
-/// The name of the ranked file.
-pub const LABEL_ISSUES_FILE: &str = "label_issues.csv";
+use crate::training::cross_validation::{
+    CrossValidationError, CrossValidationJob, FoldEvent, OUT_OF_FOLD_FILE, cross_validate,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabelIssuesArgs {
@@ -62,10 +61,22 @@ pub fn run(args: LabelIssuesArgs) -> anyhow::Result<ExitCode> {
     };
     let folds = args.folds;
     let started = std::time::Instant::now();
-    let rows = cross_validate(&job, &mut |event| report(event, folds), &AtomicBool::new(false))?;
-    let ranked = rank_label_issues(&rows);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("stopping after this batch; the finished folds are kept…");
+        stopping.store(true, Ordering::SeqCst);
+    });
+    let rows = match cross_validate(&job, &mut |event| report(event, folds), &stop) {
+        Ok(rows) => rows,
+        Err(stopped @ CrossValidationError::Stopped { .. }) => {
+            eprintln!("{stopped} (the same command with --out {})", args.out.display());
+            return Ok(ExitCode::from(130));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let ranked = write_label_issues(&args.out, &rows)?;
     let path = args.out.join(LABEL_ISSUES_FILE);
-    write_ranked(&path, &ranked)?;
     let [non_idc, idc] = class_thresholds(&rows);
     let suspected = ranked.iter().filter(|row| row.suspected).count();
     println!(
@@ -120,12 +131,9 @@ fn report(event: FoldEvent, folds: usize) {
             accuracy,
             ..
         } => println!("  epoch {epoch}: loss {loss:.4}, accuracy {accuracy:.4}"),
+        FoldEvent::Batch { .. } => {}
         FoldEvent::Finished { fold, seconds } => {
             println!("fold {}/{folds}: done in {seconds:.1} s", fold + 1)
         }
     }
-}
-
-fn write_ranked(path: &Path, rows: &[LabelIssueRow]) -> anyhow::Result<()> {
-    write_csv_atomic(path, rows).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
 }

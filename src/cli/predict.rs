@@ -26,9 +26,10 @@ pub fn run(
     }
     let run = RunFolder::open(run_dir)?;
     let asked = threshold;
-    let (threshold, described) = threshold_for(&run, asked)?;
-    if asked.is_some() || run.read_threshold()?.is_some() {
-        eprintln!("predicted = P(IDC) >= threshold {described}");
+    let chosen = threshold_for(&run, asked)?;
+    let threshold = chosen.threshold;
+    if !chosen.is_default {
+        eprintln!("predicted = P(IDC) >= threshold {}", chosen.described);
     }
     // Its test predictions are what Review and `eval` read.
     if let Some(out) = out {

@@ -70,7 +70,9 @@ pub fn plant_label_flips(
     chosen.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     chosen.truncate((share * store.len() as f64).round() as usize);
     chosen.sort_unstable();
-    let mut flips = Vec::with_capacity(chosen.len());
+    // Every target is worked out before any file moves, and a failure part way moves the
+    // files already moved back: the dataset is flipped entirely, with its record, or not at all.
+    let mut planned = Vec::with_capacity(chosen.len());
     for index in chosen {
         let patch = store.patch(index);
         let (from, to) = (patch.label, patch.label.other());
@@ -80,16 +82,34 @@ pub fn plant_label_flips(
                 "not in the IDC layout (<patient>/<class>/<name>_class<class>.png)".into(),
             )
         })?;
-        std::fs::rename(&patch.path, &target).map_err(|err| fail(&patch.path, err.to_string()))?;
-        flips.push(PlantedFlip {
+        let flip = PlantedFlip {
             patient: store.patient_name(patch).to_string(),
             x: patch.x,
             y: patch.y,
             true_label: from.index(),
             given_label: to.index(),
-        });
+        };
+        planned.push((patch.path.clone(), target, flip));
     }
-    write_csv_atomic(&record, &flips).map_err(|err| fail(&record, err.to_string()))?;
+    let undo = |moved: &[(PathBuf, PathBuf, PlantedFlip)]| {
+        for (source, target, _) in moved.iter().rev() {
+            let _ = std::fs::rename(target, source);
+        }
+    };
+    for (done, (source, target, _)) in planned.iter().enumerate() {
+        if let Err(err) = std::fs::rename(source, target) {
+            undo(&planned[..done]);
+            return Err(fail(
+                source,
+                format!("{err}; the labels flipped before it were put back"),
+            ));
+        }
+    }
+    let flips: Vec<PlantedFlip> = planned.iter().map(|(_, _, flip)| flip.clone()).collect();
+    if let Err(err) = write_csv_atomic(&record, &flips) {
+        undo(&planned);
+        return Err(fail(&record, format!("{err}; the flipped labels were put back")));
+    }
     Ok(flips)
 }
 
@@ -156,5 +176,31 @@ mod tests {
             plant_label_flips(&rescanned, 0.05, 1).is_err(),
             "planting twice is refused"
         );
+    }
+
+    #[test]
+    fn a_flip_that_cannot_be_made_puts_back_the_ones_made_before_it() {
+        let folder = tempfile::tempdir().unwrap();
+        let config = DemoConfig {
+            patients: 3,
+            patches_per_patient: 40,
+            seed: 5,
+        };
+        generate_demo_dataset(folder.path(), &config).unwrap();
+        let (store, _) = scan_dataset(folder.path(), &|_| {}).unwrap();
+        // A folder where the last patient's flipped files would go: those renames fail, after
+        // the first patients' files have moved.
+        let last = store.patches().last().unwrap().patient;
+        for patch in store.patches().iter().filter(|patch| patch.patient == last) {
+            let target = flipped_path(&patch.path, patch.label, patch.label.other()).unwrap();
+            std::fs::create_dir_all(target).unwrap();
+        }
+        let err = plant_label_flips(&store, 0.5, 1).unwrap_err().to_string();
+        assert!(err.contains("put back"), "{err}");
+        assert!(
+            store.patches().iter().all(|patch| patch.path.is_file()),
+            "every file is where it was"
+        );
+        assert!(read_planted_flips(folder.path()).unwrap().is_none());
     }
 }

@@ -9,9 +9,60 @@
 //! its given label (cleanlab's `self_confidence`), worst first. Thresholds per class, not 0.5,
 //! because a classifier is less sure of the rarer class; a fixed cut would suspect mostly IDC.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 pub use crate::training::cross_validation::OutOfFoldRow;
+
+/// The name of the ranked file, worst label first.
+pub const LABEL_ISSUES_FILE: &str = "label_issues.csv";
+
+/// Where the app keeps a dataset's label issues: with its annotations, because they are a
+/// judgement on the dataset's labels, not on one run.
+pub fn label_issues_folder(annotations_folder: &Path) -> PathBuf {
+    annotations_folder.join("label-issues")
+}
+
+/// A label issues file that cannot be written or read back.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {why}", path.display())]
+pub struct LabelIssuesFileError {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+/// Ranks `rows` and writes them, worst first, to [`LABEL_ISSUES_FILE`] in `folder` (atomically).
+pub fn write_label_issues(
+    folder: &Path,
+    rows: &[OutOfFoldRow],
+) -> Result<Vec<LabelIssueRow>, LabelIssuesFileError> {
+    let ranked = rank_label_issues(rows);
+    let path = folder.join(LABEL_ISSUES_FILE);
+    crate::atomic_file::write_csv_atomic(&path, &ranked).map_err(|err| LabelIssuesFileError {
+        path,
+        why: err.to_string(),
+    })?;
+    Ok(ranked)
+}
+
+/// The ranked rows written earlier to `folder`, or `None` where there are none yet.
+pub fn read_label_issues(folder: &Path) -> Result<Option<Vec<LabelIssueRow>>, LabelIssuesFileError> {
+    let path = folder.join(LABEL_ISSUES_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let fail = |why: String| LabelIssuesFileError {
+        path: path.clone(),
+        why,
+    };
+    let mut reader = csv::Reader::from_path(&path).map_err(|err| fail(err.to_string()))?;
+    let rows = reader
+        .deserialize()
+        .collect::<Result<Vec<LabelIssueRow>, _>>()
+        .map_err(|err| fail(format!("damaged label issues file: {err}")))?;
+    Ok(Some(rows))
+}
 
 /// A row of `label_issues.csv`, worst label first. The last three columns are what cleanlab's
 /// `find_label_issues(labels, pred_probs)` reads, to cross-check these results.
@@ -162,6 +213,20 @@ mod tests {
                 .all(|pair| pair[0].label_quality <= pair[1].label_quality)
         );
         assert_eq!((ranked[0].given_label, ranked[0].pred_probs_1), (0, 0.8));
+    }
+
+    #[test]
+    fn the_ranked_file_reads_back_as_written_and_a_damaged_one_is_named() {
+        let folder = tempfile::tempdir().unwrap();
+        assert!(read_label_issues(folder.path()).unwrap().is_none());
+        let written = write_label_issues(folder.path(), &[row(0, 0.9), row(1, 0.8)]).unwrap();
+        assert_eq!(read_label_issues(folder.path()).unwrap(), Some(written));
+        std::fs::write(folder.path().join(LABEL_ISSUES_FILE), "patient,x\np,zero\n").unwrap();
+        let err = read_label_issues(folder.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(LABEL_ISSUES_FILE) && err.contains("damaged"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod agreement;
 pub mod annotations;
+pub mod compare;
 pub mod export;
 pub mod history;
 pub mod label_issues;

@@ -117,6 +117,19 @@ impl OpenRun {
             .map(|&row| self.review.rows()[row].prob_idc)
     }
 
+    /// The confusion-matrix cell a test patch falls in at `threshold`, scored against the
+    /// labels the run is scored by; `None` for a patch outside the test part.
+    pub fn cell_of(&self, patch: usize, threshold: f32) -> Option<super::Cell> {
+        let row = &self.review.rows()[*self.row_of_patch.get(&patch)?];
+        Some(super::Cell::of(row.truth(), row.prob_idc, threshold))
+    }
+
+    /// The threshold the run's verdicts are shown at outside Review: the one saved with it, or
+    /// 0.5.
+    pub fn threshold(&self) -> f32 {
+        self.saved_threshold.as_ref().map_or(0.5, |saved| saved.threshold)
+    }
+
     pub fn missing_patches(&self) -> usize {
         self.store_index.iter().filter(|index| index.is_none()).count()
     }

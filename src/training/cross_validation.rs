@@ -76,6 +76,13 @@ pub enum FoldEvent {
         train_patches: usize,
         held_out_patches: usize,
     },
+    /// Batches of the current epoch done so far (at each read-back of the loss).
+    Batch {
+        fold: usize,
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+    },
     Epoch {
         fold: usize,
         epoch: usize,
@@ -126,6 +133,43 @@ const SETTINGS_FILE: &str = "cross_validation.json";
 
 fn fold_file(out_dir: &Path, fold: usize) -> PathBuf {
     out_dir.join(format!("fold-{fold}.csv"))
+}
+
+/// A search begun earlier in a folder: its folds, epochs, and how many folds it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlierSearch {
+    pub folds: usize,
+    pub epochs: usize,
+    pub finished: usize,
+}
+
+/// What an earlier search left in `out_dir`, if it left its settings there.
+pub fn earlier_search(out_dir: &Path) -> Option<EarlierSearch> {
+    let text = std::fs::read_to_string(out_dir.join(SETTINGS_FILE)).ok()?;
+    let settings: FoldSettings = serde_json::from_str(&text).ok()?;
+    let finished = (0..settings.folds)
+        .filter(|&fold| fold_file(out_dir, fold).is_file())
+        .count();
+    Some(EarlierSearch {
+        folds: settings.folds,
+        epochs: settings.epochs,
+        finished,
+    })
+}
+
+/// Removes an earlier search's folds and settings from `out_dir`, so a search with other
+/// settings can start there. The merged and ranked files stay until a new search replaces them.
+pub fn clear_folds(out_dir: &Path) -> std::io::Result<()> {
+    let Some(earlier) = earlier_search(out_dir) else {
+        return Ok(());
+    };
+    for fold in 0..earlier.folds {
+        match std::fs::remove_file(fold_file(out_dir, fold)) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+    }
+    std::fs::remove_file(out_dir.join(SETTINGS_FILE))
 }
 
 /// The patch indices of each fold: patients shuffled by `seed` and dealt out in turn, largest
@@ -348,6 +392,12 @@ fn train_and_predict(
                 loss_sum += read.loss * items as f64;
                 correct += read.correct;
                 seen += items;
+                listener(FoldEvent::Batch {
+                    fold,
+                    epoch,
+                    batch: batch_number,
+                    batches: batches_per_epoch,
+                });
             }
         }
         listener(FoldEvent::Epoch {

@@ -14,7 +14,9 @@ pub mod trainer;
 
 pub use config::TrainConfig;
 pub use events::{EpochMetrics, StepMetrics, TrainingEvent};
-pub use run_folder::{PredictionRow, RunFolder, RunInfo, SavedThreshold, default_runs_folder, threshold_for};
+pub use run_folder::{
+    ChosenThreshold, PredictionRow, RunFolder, RunInfo, SavedThreshold, default_runs_folder, threshold_for,
+};
 pub use run_list::{RunState, RunSummary, differing_settings, list_runs};
 pub use trainer::{
     RunOutcome, TrainError, TrainingHandle, TrainingJob, panic_message, run_training, spawn_training,

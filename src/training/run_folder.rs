@@ -534,15 +534,36 @@ impl SavedThreshold {
     }
 }
 
-/// The threshold for `run`: `asked` if given, else the one saved with it, else 0.5; with how to
-/// describe it.
-pub fn threshold_for(run: &RunFolder, asked: Option<f32>) -> Result<(f32, String), RunFileError> {
+/// The threshold a command uses for a run, and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChosenThreshold {
+    pub threshold: f32,
+    /// How to name it: the value, and given, saved (by whom, when) or the default.
+    pub described: String,
+    /// Neither given nor saved with the run: 0.5.
+    pub is_default: bool,
+}
+
+/// The threshold for `run`: `asked` if given, else the one saved with it, else 0.5.
+pub fn threshold_for(run: &RunFolder, asked: Option<f32>) -> Result<ChosenThreshold, RunFileError> {
     if let Some(threshold) = asked {
-        return Ok((threshold, format!("{threshold:.3} (given)")));
+        return Ok(ChosenThreshold {
+            threshold,
+            described: format!("{threshold:.3} (given)"),
+            is_default: false,
+        });
     }
     Ok(match run.read_threshold()? {
-        Some(saved) => (saved.threshold, saved.describe()),
-        None => (0.5, "0.500 (the default; none saved with the run)".into()),
+        Some(saved) => ChosenThreshold {
+            threshold: saved.threshold,
+            described: saved.describe(),
+            is_default: false,
+        },
+        None => ChosenThreshold {
+            threshold: 0.5,
+            described: "0.500 (the default; none saved with the run)".into(),
+            is_default: true,
+        },
     })
 }
 

@@ -18,3 +18,27 @@ pub fn wait_for(harness: &mut Harness<'static, StudioApp>, what: &str, done: imp
     }
     harness.run_steps(3);
 }
+
+/// The app on the dataset at `data`, with `home`'s `settings.json` and `runs/` folder (and `run`
+/// open, if given), once the dataset has loaded.
+pub fn app_at_desk(
+    home: &std::path::Path,
+    data: &std::path::Path,
+    run: Option<std::path::PathBuf>,
+) -> Harness<'static, StudioApp> {
+    let options = idc_studio::app::LaunchOptions {
+        data: Some(data.to_path_buf()),
+        run,
+        settings_path: Some(home.join("settings.json")),
+        runs_folder: Some(home.join("runs")),
+        ..idc_studio::app::LaunchOptions::default()
+    };
+    let app = StudioApp::new(options).unwrap();
+    let mut harness = Harness::builder()
+        .with_size([1600.0, 1500.0])
+        .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app);
+    wait_for(&mut harness, "the dataset", |app| {
+        app.workspace().dataset.is_some() && !app.is_loading()
+    });
+    harness
+}

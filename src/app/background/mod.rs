@@ -1,8 +1,10 @@
 //! Work off the UI thread whose results the UI picks up each frame: one-off tasks, opening a
-//! dataset, writing files, a patient's predictions, and patches alike.
+//! dataset, writing files, a patient's predictions, patches alike, and the search for label
+//! errors.
 
 pub mod alike;
 pub mod file_saver;
+pub mod label_issues;
 pub mod loading;
 pub mod patient_predictions;
 pub mod task;

@@ -346,6 +346,15 @@ impl PatientsView {
                         egui::Checkbox::new(&mut self.slide.show_heatmap, "Predicted probability"),
                     )
                     .on_disabled_hover_text("Train or open a run to see its predictions.");
+                    let threshold = ws.run.as_ref().map_or(0.5, |run| run.threshold());
+                    ui.add_enabled(
+                        has_run,
+                        egui::Checkbox::new(&mut self.slide.show_errors, "The run's test errors"),
+                    )
+                    .on_hover_text(format!(
+                        "Outlined orange: missed cancer (FN); cyan: false alarm (FP); at the run's threshold {threshold:.3}"
+                    ))
+                    .on_disabled_hover_text("Train or open a run to see its errors.");
                     if self.predictions.is_pending() {
                         ui.spinner();
                         ui.label("predicting…");
@@ -360,12 +369,15 @@ impl PatientsView {
                 }
                 let predictions = &self.predictions;
                 let marks = ws.marks_snapshot();
+                let run = ws.run.as_ref();
+                let threshold = run.map_or(0.5, |run| run.threshold());
                 let clicked = self.slide.show(
                     ui,
                     &dataset.store,
                     self.selected_patch,
                     &|index| predictions.get(index),
                     &|index| marks.get(&index).copied(),
+                    &|index| run.and_then(|run| run.cell_of(index, threshold)),
                 );
                 if clicked.is_some() {
                     self.selected_patch = clicked;

@@ -7,6 +7,12 @@ use std::sync::Arc;
 use crate::app::background::task::{Finished, Task, take_finished};
 use crate::app::widgets::annotation_panel::{TileMark, state_colour};
 use crate::dataset::{Label, PatchStore, SlideImage, SlideLayout};
+use crate::review::Cell;
+
+/// The outline of a missed cancer on the slide.
+pub const MISSED_COLOUR: egui::Color32 = egui::Color32::from_rgb(255, 150, 0);
+/// The outline of a false alarm on the slide.
+pub const FALSE_ALARM_COLOUR: egui::Color32 = egui::Color32::from_rgb(0, 210, 255);
 
 /// Longest side of the slide texture; IDC slides are at most a few thousand pixels.
 const MAX_TEXTURE_SIDE: usize = 2048;
@@ -19,6 +25,8 @@ pub struct SlideView {
     pub show_truth: bool,
     pub show_heatmap: bool,
     pub show_annotations: bool,
+    /// The open run's test errors (FN, FP) outlined.
+    pub show_errors: bool,
     /// Why the slide could not be drawn, if it could not.
     failed: Option<String>,
 }
@@ -33,6 +41,7 @@ impl Default for SlideView {
             show_truth: true,
             show_heatmap: true,
             show_annotations: true,
+            show_errors: true,
             failed: None,
         }
     }
@@ -64,6 +73,7 @@ impl SlideView {
             show_truth: self.show_truth,
             show_heatmap: self.show_heatmap,
             show_annotations: self.show_annotations,
+            show_errors: self.show_errors,
             ..Self::default()
         };
     }
@@ -73,7 +83,8 @@ impl SlideView {
     }
 
     /// Draws the slide; returns the patch clicked, if any. `prob_idc` gives the heatmap;
-    /// `marks` the reader's annotations, outlined in their judgement's colour.
+    /// `marks` the reader's annotations, outlined in their judgement's colour; `cell` the run's
+    /// verdict on a test patch, whose errors are outlined.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
@@ -81,6 +92,7 @@ impl SlideView {
         selected: Option<usize>,
         prob_idc: &dyn Fn(usize) -> Option<f32>,
         marks: &dyn Fn(usize) -> Option<TileMark>,
+        cell: &dyn Fn(usize) -> Option<Cell>,
     ) -> Option<usize> {
         self.take_render(ui.ctx());
         if let Some(why) = &self.failed {
@@ -133,6 +145,28 @@ impl SlideView {
                             patch_rect(index).shrink(1.5),
                             0.0,
                             egui::Stroke::new(3.0, egui::Color32::from_rgb(230, 30, 30)),
+                            egui::StrokeKind::Inside,
+                        );
+                    }
+                }
+                if self.show_errors {
+                    for &index in layout.patches() {
+                        let colour = match cell(index) {
+                            Some(Cell::FalseNegative) => MISSED_COLOUR,
+                            Some(Cell::FalsePositive) => FALSE_ALARM_COLOUR,
+                            _ => continue,
+                        };
+                        // A dark edge under the colour: orange must show on the red of IDC.
+                        painter.rect_stroke(
+                            patch_rect(index).shrink(7.0),
+                            0.0,
+                            egui::Stroke::new(5.0, egui::Color32::BLACK),
+                            egui::StrokeKind::Inside,
+                        );
+                        painter.rect_stroke(
+                            patch_rect(index).shrink(8.0),
+                            0.0,
+                            egui::Stroke::new(3.0, colour),
                             egui::StrokeKind::Inside,
                         );
                     }

@@ -1,7 +1,14 @@
 //! The review view: a run's confusion matrix and metrics at a threshold the user moves, scored
 //! against the dataset's labels or the readers'; each cell's tiles with the most confident
 //! mistakes first, how many the reader has reviewed, and filters; keyboard stepping and judging
-//! with a large view and the tile's slide neighbours; the readers' agreement; the export.
+//! with a large view and the tile's slide neighbours; the readers' agreement; the export. Beside
+//! the matrix, the audit beyond it: label errors, another run, patients; each opens a review list
+//! in place of the cell's tiles.
+
+mod compare_panel;
+mod label_issues_panel;
+pub mod lists;
+mod patients_panel;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +30,10 @@ use crate::dataset::{Label, LabelSource, SlideLayout};
 use crate::review::export::{ExportFormat, export_bytes, export_rows};
 use crate::review::{Cell, ReviewState, reviewed_corrections};
 use crate::training::SavedThreshold;
+use compare_panel::ComparePanel;
+use label_issues_panel::LabelIssuesPanel;
+use lists::{ListKind, ReviewList};
+use patients_panel::PatientsPanel;
 
 /// The order "next cell" walks: missed cancer first.
 const CELL_ORDER: [Cell; 4] = [
@@ -77,6 +88,7 @@ struct Selection {
     filter: ReviewFilter,
     marks_revision: u64,
     scored_by: LabelSource,
+    patient: Option<u32>,
 }
 
 pub struct ReviewView {
@@ -96,11 +108,20 @@ pub struct ReviewView {
     resume: Option<ReviewPlace>,
     /// The place last saved, so it is written only when it changes.
     saved_place: Option<ReviewPlace>,
-    /// "More like this": the search, and the list shown instead of the cell's tiles.
+    /// "More like this": the search.
     alike_search: AlikeSearch,
-    alike: Option<AlikeList>,
+    /// The review list shown instead of the cell's tiles: patches alike, label suspects, changed
+    /// verdicts.
+    list: Option<ReviewList>,
     /// The tile to stand on when the cell's tiles are shown again.
     resume_at: Option<usize>,
+    /// Only this patient's tiles of the cell.
+    patient: Option<u32>,
+    label_issues: LabelIssuesPanel,
+    compare: ComparePanel,
+    patients: PatientsPanel,
+    /// Open the audit panels on the next frame (for the screenshot tour).
+    open_audit: bool,
 }
 
 impl Default for ReviewView {
@@ -120,8 +141,13 @@ impl Default for ReviewView {
             resume: None,
             saved_place: None,
             alike_search: AlikeSearch::default(),
-            alike: None,
+            list: None,
             resume_at: None,
+            patient: None,
+            label_issues: LabelIssuesPanel::default(),
+            compare: ComparePanel::default(),
+            patients: PatientsPanel::default(),
+            open_audit: false,
         }
     }
 }
@@ -129,12 +155,15 @@ impl Default for ReviewView {
 impl ReviewView {
     /// A new run is open: start over, at the reader's last place in it if there is one.
     pub fn run_changed(&mut self, ws: &Workspace) {
+        // The search for label errors is the dataset's, not the run's: it goes on.
+        let label_issues = std::mem::take(&mut self.label_issues);
         *self = Self {
             threshold: ws
                 .run
                 .as_ref()
                 .and_then(|run| run.saved_threshold.as_ref())
                 .map_or(0.5, |saved| saved.threshold),
+            label_issues,
             ..Self::default()
         };
         if let (Some(run), Some(place)) = (&ws.run, &ws.settings.review_place)
@@ -168,7 +197,60 @@ impl ReviewView {
 
     /// The patches shown instead of the cell's: those most like a patch.
     pub fn alike(&self) -> Option<&AlikeList> {
-        self.alike.as_ref()
+        match &self.list {
+            Some(ReviewList {
+                kind: ListKind::Alike(list),
+                ..
+            }) => Some(list),
+            _ => None,
+        }
+    }
+
+    /// The review list shown instead of the cell's tiles, if one is.
+    pub fn list(&self) -> Option<&ReviewList> {
+        self.list.as_ref()
+    }
+
+    /// Shows `list` in place of the cell's tiles, from its first tile.
+    pub fn show_list(&mut self, list: ReviewList) {
+        if self.list.is_none() {
+            self.resume_at = self.current_patch();
+        }
+        self.tiles = list.tiles.clone();
+        self.current = (!self.tiles.is_empty()).then_some(0);
+        self.list = Some(list);
+        self.selection = None;
+        self.grid.reveal_selected = true;
+    }
+
+    /// Narrows the cell's tiles to one patient's, or (`None`) shows every patient's.
+    pub fn set_patient(&mut self, patient: Option<u32>) {
+        self.leave_alike();
+        self.patient = patient;
+    }
+
+    pub fn patient(&self) -> Option<u32> {
+        self.patient
+    }
+
+    /// The panel of the search for label errors.
+    pub fn label_issues(&self) -> &LabelIssuesPanel {
+        &self.label_issues
+    }
+
+    /// The search for label errors' settings (folds, epochs), for tests and the tour.
+    pub fn label_issues_mut(&mut self) -> &mut LabelIssuesPanel {
+        &mut self.label_issues
+    }
+
+    /// The patients table.
+    pub fn patients(&self) -> &PatientsPanel {
+        &self.patients
+    }
+
+    /// Opens the audit panels beside the matrix on the next frame.
+    pub fn open_audit_panels(&mut self) {
+        self.open_audit = true;
     }
 
     /// Asks for the patches most like `index` (on a worker thread).
@@ -179,11 +261,13 @@ impl ReviewView {
         }
     }
 
-    /// Back to the cell's tiles, at the tile the search started from.
+    /// Back to the cell's tiles, at the tile a search started from (or the reader stood on).
     fn leave_alike(&mut self) {
-        if let Some(list) = self.alike.take() {
+        if let Some(list) = self.list.take() {
             self.selection = None;
-            self.resume_at = Some(list.of);
+            if let Some(of) = list.started_from() {
+                self.resume_at = Some(of);
+            }
         }
     }
 
@@ -204,13 +288,23 @@ impl ReviewView {
 
     pub fn show(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, actions: &[Action]) {
         self.take_export_choice(ws);
-        let (Some(dataset), Some(_)) = (ws.dataset.clone(), &ws.run) else {
+        let Some(dataset) = ws.dataset.clone() else {
+            ui.label("No dataset is open. Open one from the Start view.");
+            return;
+        };
+        if ws.run.is_none() && self.list.is_none() {
             ui.label("No run is open. Train one, or open a past run from the Training view.");
             if ui.button("Go to Training").clicked() {
                 ws.send(Command::Show(crate::app::state::workspace::View::Training));
             }
+            ui.separator();
+            // Label errors need no run: they come from models trained for them.
+            ui.heading("Label errors in the whole dataset");
+            if let Some(list) = self.label_issues.ui(ui, ws, &dataset) {
+                self.show_list(list);
+            }
             return;
-        };
+        }
         self.readers.update(ws, &dataset);
         self.refresh_tiles(ws, &dataset);
         for &action in actions {
@@ -224,6 +318,10 @@ impl ReviewView {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     self.matrix_ui(ui, ws);
                     ui.separator();
+                    self.audit_ui(ui, ws, &dataset);
+                    ui.separator();
+                    self.roc_ui(ui, ws);
+                    ui.separator();
                     if self.readers.ui(ui, ws) {
                         self.filter = ReviewFilter::Disagreements;
                     }
@@ -236,38 +334,57 @@ impl ReviewView {
             });
         egui::CentralPanel::default().show(ui, |ui| {
             let reviewed = ws.reviewed_among(self.tiles.iter().copied());
-            if let Some(list) = &self.alike {
-                let patch = dataset.store.patch(list.of);
-                let mut back = false;
-                ui.horizontal(|ui| {
-                    ui.label(format!(
-                        "More like patient {} x{} y{}: the {} most alike in the dataset, by the run's model · {reviewed} of them reviewed",
+            if let Some(list) = &self.list {
+                let title = list.title(|index| {
+                    let patch = dataset.store.patch(index);
+                    format!(
+                        "patient {} x{} y{}",
                         dataset.store.patient_name(patch),
                         patch.x,
-                        patch.y,
-                        self.tiles.len()
-                    ));
-                    back = ui.button(format!("Back to {}", self.cell.name())).clicked();
+                        patch.y
+                    )
+                });
+                let mut back = false;
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(format!("{title} · {reviewed} of them reviewed"));
+                    if ws.run.is_some() {
+                        back = ui.button(format!("Back to {}", self.cell.name())).clicked();
+                    } else {
+                        back = ui.button("Close the list").clicked();
+                    }
                 });
                 if back {
                     self.leave_alike();
                 }
             } else {
-            ui.label(format!(
-                "{}: {} patches{}, {} first · {reviewed} of {} reviewed",
-                self.cell.name(),
-                self.tiles.len(),
-                match self.filter {
-                    ReviewFilter::All => String::new(),
-                    filter => format!(" ({})", filter.name()),
-                },
-                if self.cell.is_mistake() {
-                    "most confident mistakes"
-                } else {
-                    "most confident"
-                },
-                self.tiles.len(),
-            ));
+                if let Some(patient) = self.patient {
+                    let mut all = false;
+                    ui.horizontal(|ui| {
+                        ui.label(format!(
+                            "Only patient {}",
+                            dataset.store.patients()[patient as usize]
+                        ));
+                        all = ui.button("All patients").clicked();
+                    });
+                    if all {
+                        self.set_patient(None);
+                    }
+                }
+                ui.label(format!(
+                    "{}: {} patches{}, {} first · {reviewed} of {} reviewed",
+                    self.cell.name(),
+                    self.tiles.len(),
+                    match self.filter {
+                        ReviewFilter::All => String::new(),
+                        filter => format!(" ({})", filter.name()),
+                    },
+                    if self.cell.is_mistake() {
+                        "most confident mistakes"
+                    } else {
+                        "most confident"
+                    },
+                    self.tiles.len(),
+                ));
             }
             let grid = TileGrid {
                 patches: &self.tiles,
@@ -275,7 +392,12 @@ impl ReviewView {
                 tile_size: ws.settings.tile_size,
             };
             let run = ws.run.as_ref();
-            let probabilities = |index: usize| run.and_then(|run| run.prob_idc(index));
+            let listed = self.list.as_ref().map(|list| &list.probabilities);
+            let probabilities = |index: usize| {
+                listed
+                    .and_then(|listed| listed.get(&index).copied())
+                    .or_else(|| run.and_then(|run| run.prob_idc(index)))
+            };
             let snapshot = ws.marks_snapshot();
             let marks = |index: usize| snapshot.get(&index).copied();
             let clicked = tile_grid_ui(
@@ -296,20 +418,21 @@ impl ReviewView {
 
     /// Recomputes the cell's tiles when the threshold, cell, filter, labels or marks changed.
     fn refresh_tiles(&mut self, ws: &mut Workspace, dataset: &Dataset) {
-        if ws.run.is_none() {
-            return;
-        }
         match self.alike_search.poll() {
-            Some(Ok(list)) => {
-                self.tiles = list.tiles.clone();
-                self.current = (!self.tiles.is_empty()).then_some(0);
-                self.alike = Some(list);
-                self.selection = None;
+            Some(Ok(alike)) => {
+                let mut list = ReviewList::new(ListKind::Alike(alike.clone()), alike.tiles.clone());
+                for (&tile, similarity) in alike.tiles.iter().zip(&alike.similarities) {
+                    list.reasons.insert(
+                        tile,
+                        format!("Cosine similarity {similarity:.3} to the tile the search started from."),
+                    );
+                }
+                self.show_list(list);
             }
             Some(Err(message)) => ws.error(format!("could not find patches alike: {message}")),
             None => {}
         }
-        if self.alike.is_some() {
+        if self.list.is_some() || ws.run.is_none() {
             return;
         }
         let Some(run) = &ws.run else {
@@ -321,6 +444,7 @@ impl ReviewView {
             filter: self.filter,
             marks_revision: ws.reviews.as_ref().map_or(0, |reviews| reviews.revision()),
             scored_by: run.scored_by.clone(),
+            patient: self.patient,
         };
         if self.selection.as_ref() == Some(&selection) {
             return;
@@ -332,6 +456,12 @@ impl ReviewView {
             let Some(index) = run.store_index[row] else {
                 continue;
             };
+            if self
+                .patient
+                .is_some_and(|patient| dataset.store.patch(index).patient != patient)
+            {
+                continue;
+            }
             let shown = match self.filter {
                 ReviewFilter::All => true,
                 ReviewFilter::Unreviewed => !ws.state_of(index).is_reviewed(),
@@ -371,6 +501,40 @@ impl ReviewView {
         }
         self.selection = Some(selection);
         self.grid.reveal_selected = true;
+    }
+
+    /// The audit beyond the matrix: label errors in the whole dataset, another run, patients.
+    fn audit_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Arc<Dataset>) {
+        let mut opened = None;
+        let open = std::mem::take(&mut self.open_audit).then_some(true);
+        egui::CollapsingHeader::new("Label errors in the whole dataset")
+            .default_open(self.label_issues.is_running())
+            .open(open)
+            .show(ui, |ui| opened = self.label_issues.ui(ui, ws, dataset));
+        egui::CollapsingHeader::new("Compare with another run")
+            .open(open)
+            .show(ui, |ui| {
+                if let Some(list) = self.compare.ui(ui, ws, dataset, self.threshold) {
+                    opened = Some(list);
+                }
+            });
+        let mut chosen = None;
+        egui::CollapsingHeader::new("Patients in this run")
+            .open(open)
+            .show(ui, |ui| {
+                let only = self
+                    .patient
+                    .map(|patient| dataset.store.patients()[patient as usize].clone());
+                chosen = self.patients.ui(ui, ws, self.threshold, only.as_deref());
+            });
+        if let Some(list) = opened {
+            self.show_list(list);
+        }
+        if let Some(name) = chosen
+            && let Some(patient) = dataset.store.patients().iter().position(|known| *known == name)
+        {
+            self.set_patient(Some(patient as u32));
+        }
     }
 
     /// Does what a key or a button asked.
@@ -440,6 +604,9 @@ impl ReviewView {
         let (Some(run), Some(index)) = (&ws.run, self.current_patch()) else {
             return;
         };
+        if self.list.is_some() {
+            return; // a list's tile need not be in the cell the place names
+        }
         let key = dataset.key(index);
         let place = ReviewPlace {
             run: run.folder.root().to_path_buf(),
@@ -695,7 +862,12 @@ impl ReviewView {
                 ui.end_row();
             }
         });
-        ui.add_space(8.0);
+    }
+
+    fn roc_ui(&self, ui: &mut egui::Ui, ws: &Workspace) {
+        let Some(run) = &ws.run else {
+            return;
+        };
         let curve: Vec<[f64; 2]> = run.review.roc_curve().iter().map(|&(x, y)| [x, y]).collect();
         let (fpr, tpr) = run.review.operating_point(self.threshold);
         Plot::new("roc-curve")
@@ -741,8 +913,43 @@ impl ReviewView {
                 actions.push(Action::Next);
             }
         });
-        let prob = ws.run.as_ref().map(|run| run.prob_idc(index));
+        let listed = self
+            .list
+            .as_ref()
+            .and_then(|list| list.probabilities.get(&index).copied());
+        let prob = match listed {
+            Some(prob) => Some(Some(prob)),
+            None => ws.run.as_ref().map(|run| run.prob_idc(index)),
+        };
         patch_card_ui(ui, dataset, &mut ws.tiles, index, prob);
+        if let Some(reason) = self.list.as_ref().and_then(|list| list.reasons.get(&index)) {
+            ui.label(reason);
+        }
+        if matches!(
+            self.list.as_ref().map(|list| &list.kind),
+            Some(ListKind::SuspectedLabels)
+        ) {
+            let given = patch.label;
+            ui.horizontal(|ui| {
+                if ui
+                    .button(format!("Confirm: it is {}", given.other().name()))
+                    .on_hover_text("The label is wrong: relabels the patch (the same as the relabel key)")
+                    .clicked()
+                {
+                    actions.push(match given.other() {
+                        Label::Idc => Action::RelabelIdc,
+                        Label::NonIdc => Action::RelabelNonIdc,
+                    });
+                }
+                if ui
+                    .button(format!("Reject: it is {}", given.name()))
+                    .on_hover_text("The label is right (the same as Agree)")
+                    .clicked()
+                {
+                    actions.push(Action::Agree);
+                }
+            });
+        }
         if ui
             .button("Open on slide")
             .on_hover_text(Action::OpenOnSlide.tooltip())
@@ -753,7 +960,7 @@ impl ReviewView {
         let searching = self.alike_search.is_pending();
         if ui
             .add_enabled(
-                !searching,
+                !searching && ws.run.is_some(),
                 egui::Button::new(if searching {
                     "Finding alike…"
                 } else {

@@ -1,0 +1,290 @@
+//! The Review view's "Label errors" panel: start, follow, stop and resume the search for label
+//! errors across the whole dataset, then open its suspects as a review list.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::lists::{ListKind, ReviewList};
+use crate::app::background::label_issues::{LabelIssuesEnd, LabelIssuesWork};
+use crate::app::background::task::{Finished, Task, take_finished};
+use crate::app::state::workspace::Workspace;
+use crate::dataset::{Dataset, Label};
+use crate::review::label_issues::{LabelIssueRow, label_issues_folder, read_label_issues};
+use crate::training::TrainConfig;
+use crate::training::cross_validation::{EarlierSearch, clear_folds, earlier_search};
+
+/// The ranked rows of one dataset, as read from its folder.
+struct Found {
+    root: PathBuf,
+    folder: PathBuf,
+    rows: Option<Arc<Vec<LabelIssueRow>>>,
+    earlier: Option<EarlierSearch>,
+    /// Why the ranked file could not be read, if it could not.
+    problem: Option<String>,
+}
+
+pub struct LabelIssuesPanel {
+    work: LabelIssuesWork,
+    found: Option<Found>,
+    loading: Option<Task<Found>>,
+    pub folds: usize,
+    pub epochs: usize,
+}
+
+impl Default for LabelIssuesPanel {
+    fn default() -> Self {
+        Self {
+            work: LabelIssuesWork::default(),
+            found: None,
+            loading: None,
+            folds: 5,
+            epochs: 3,
+        }
+    }
+}
+
+impl LabelIssuesPanel {
+    pub fn is_running(&self) -> bool {
+        self.work.is_running()
+    }
+
+    /// Whatever the dataset's folder holds has been read, and no search runs: the panel offers
+    /// to start one.
+    pub fn is_ready(&self) -> bool {
+        self.found.is_some() && !self.work.is_running()
+    }
+
+    /// What an earlier search left in the dataset's folder, once read.
+    pub fn earlier(&self) -> Option<EarlierSearch> {
+        self.found.as_ref()?.earlier
+    }
+
+    /// The suspects found for the open dataset, worst first, once read.
+    pub fn ranked(&self) -> Option<&[LabelIssueRow]> {
+        self.found.as_ref()?.rows.as_deref().map(Vec::as_slice)
+    }
+
+    /// Draws the panel; returns the suspects' list when the reader opens it.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        ws: &mut Workspace,
+        dataset: &Arc<Dataset>,
+    ) -> Option<ReviewList> {
+        self.take_updates(ui.ctx(), ws, dataset);
+        ui.weak(
+            "Models trained on folds of whole patients predict every patch they never saw; \
+             the labels they doubt most are listed worst first (confident learning).",
+        );
+        if self.work.is_running() {
+            let progress = &self.work.progress;
+            let mut text = format!(
+                "fold {} of {}",
+                (progress.done + 1).min(progress.folds),
+                progress.folds
+            );
+            if progress.epoch > 0 {
+                text += &format!(
+                    ", epoch {} of {}: batch {} of {}",
+                    progress.epoch, progress.epochs, progress.batch, progress.batches
+                );
+            }
+            ui.add(egui::ProgressBar::new(progress.fraction()).text(text));
+            if !progress.device.is_empty() {
+                ui.weak(format!("on {}", progress.device));
+            }
+            let stopping = self.work.is_stopping();
+            if ui
+                .add_enabled(
+                    !stopping,
+                    egui::Button::new(if stopping { "Stopping…" } else { "Stop" }),
+                )
+                .on_hover_text(
+                    "Stops after this batch; the finished folds are kept and the next start goes on",
+                )
+                .clicked()
+            {
+                self.work.stop();
+            }
+            return None;
+        }
+        let Some(found) = &self.found else {
+            ui.label("Reading earlier results…");
+            return None;
+        };
+        let mut start = false;
+        let mut start_over = false;
+        match found.earlier {
+            Some(earlier) if earlier.finished < earlier.folds => {
+                ui.label(format!(
+                    "A search of {} folds x {} epochs stopped after {} folds.",
+                    earlier.folds, earlier.epochs, earlier.finished
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Go on").clicked() {
+                        (self.folds, self.epochs) = (earlier.folds, earlier.epochs);
+                        start = true;
+                    }
+                    start_over = ui
+                        .button("Start over")
+                        .on_hover_text("Drops the finished folds")
+                        .clicked();
+                });
+            }
+            _ => {
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut self.folds)
+                            .range(2..=10)
+                            .suffix(" folds"),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut self.epochs)
+                            .range(1..=40)
+                            .suffix(" epochs"),
+                    );
+                });
+                let text = if found.rows.is_some() {
+                    "Search again"
+                } else {
+                    "Find label errors"
+                };
+                if ui
+                    .button(text)
+                    .on_hover_text(
+                        "Trains one model a fold on a worker thread, on the Training view's device",
+                    )
+                    .clicked()
+                {
+                    // Another search's folds cannot be gone on with: this one replaces them.
+                    start_over = found.earlier.is_some();
+                    start = true;
+                }
+            }
+        }
+        let mut list = None;
+        if let Some(problem) = &found.problem {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("{problem}; a new search replaces it."),
+            );
+        }
+        if let Some(rows) = &found.rows {
+            let suspected = rows.iter().filter(|row| row.suspected).count();
+            ui.label(format!(
+                "{suspected} suspected among {} patches ({:.1}%).",
+                rows.len(),
+                100.0 * suspected as f64 / rows.len().max(1) as f64
+            ));
+            if ui
+                .add_enabled(suspected > 0, egui::Button::new("Review suspected label errors"))
+                .clicked()
+            {
+                list = Some(suspects_list(rows, dataset));
+            }
+        }
+        let folder = found.folder.clone();
+        if start_over && let Err(err) = clear_folds(&folder) {
+            ws.error(format!(
+                "{}: the earlier folds could not be removed: {err}",
+                folder.display()
+            ));
+            return list;
+        }
+        if start {
+            let config = TrainConfig {
+                epochs: self.epochs,
+                device: ws.settings.training.device,
+                seed: ws.settings.training.seed,
+                augment: ws.settings.training.augment,
+                batch_size: ws.settings.training.batch_size,
+                ..TrainConfig::default()
+            };
+            self.work
+                .start(ui.ctx(), Arc::clone(&dataset.store), folder, config, self.folds);
+        } else if start_over {
+            self.found = None;
+        }
+        list
+    }
+
+    /// Reads the open dataset's results once, and takes the worker's progress and end.
+    fn take_updates(&mut self, ctx: &egui::Context, ws: &mut Workspace, dataset: &Arc<Dataset>) {
+        let root = dataset.store.root().to_path_buf();
+        match take_finished(&mut self.loading) {
+            Finished::NotYet => {}
+            Finished::Done(found) => {
+                if let Some(problem) = &found.problem {
+                    ws.error(format!("earlier label errors cannot be shown: {problem}"));
+                }
+                self.found = Some(found);
+            }
+            Finished::Failed(why) => ws.error(format!("label errors could not be read: {why}")),
+        }
+        if let Some(end) = self.work.poll() {
+            match end {
+                LabelIssuesEnd::Ranked(rows) => {
+                    let suspected = rows.iter().filter(|row| row.suspected).count();
+                    ws.info(format!(
+                        "{suspected} suspected label errors among {} patches",
+                        rows.len()
+                    ));
+                }
+                LabelIssuesEnd::Stopped { finished, folds } => ws.info(format!(
+                    "the search for label errors stopped after {finished} of {folds} folds; they are kept"
+                )),
+                LabelIssuesEnd::Failed(message) => {
+                    ws.error(format!("the search for label errors failed: {message}"))
+                }
+            }
+            self.found = None; // read again: the ranked file and the folds changed
+        }
+        let stale = self.found.as_ref().is_some_and(|found| found.root != root);
+        if (self.found.is_none() || stale) && self.loading.is_none() && !self.work.is_running() {
+            let annotations = ws.reviews.as_ref().map(|reviews| reviews.folder().to_path_buf());
+            self.found = None;
+            self.loading = Some(Task::spawn("idc-read-label-issues", ctx, move || {
+                let annotations = annotations.unwrap_or_else(|| {
+                    crate::review::annotations_folder(&root, &crate::user_folders::data_home())
+                });
+                let folder = label_issues_folder(&annotations);
+                let (rows, problem) = match read_label_issues(&folder) {
+                    Ok(rows) => (rows.map(Arc::new), None),
+                    Err(err) => (None, Some(err.to_string())),
+                };
+                Found {
+                    earlier: earlier_search(&folder),
+                    rows,
+                    folder,
+                    root,
+                    problem,
+                }
+            }));
+        }
+    }
+}
+
+/// The suspects as a review list, worst first, each with its fold model's P(IDC) and why.
+pub fn suspects_list(rows: &[LabelIssueRow], dataset: &Dataset) -> ReviewList {
+    let mut list = ReviewList::new(ListKind::SuspectedLabels, Vec::new());
+    for row in rows.iter().filter(|row| row.suspected) {
+        let Some(index) = dataset.find(&row.patient, row.x, row.y) else {
+            continue; // the patch left the dataset since the search
+        };
+        let given = Label::from_index(row.label).unwrap_or(Label::NonIdc);
+        list.tiles.push(index);
+        list.probabilities.insert(index, row.prob_idc);
+        list.reasons.insert(
+            index,
+            format!(
+                "Labelled {}; the model that never saw it gives P(IDC) {:.3} (label quality {:.3}). \
+                 Relabel {} to confirm the suspicion, Agree to reject it.",
+                given.name(),
+                row.prob_idc,
+                row.label_quality,
+                given.other().index()
+            ),
+        );
+    }
+    list
+}
