@@ -25,6 +25,16 @@ pub fn write_csv_atomic<T: serde::Serialize>(path: &Path, rows: &[T]) -> std::io
     })
 }
 
+/// The rows of a CSV file with a header, as [`write_csv_atomic`] writes them. The error says
+/// whether the file could not be opened or a row is damaged, and which.
+pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, String> {
+    let mut reader = csv::Reader::from_path(path).map_err(|err| err.to_string())?;
+    reader
+        .deserialize()
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(|err| format!("damaged: {err}"))
+}
+
 /// Like [`write_atomic`], with the content produced by `write` into a buffered writer.
 pub fn write_atomic_with(
     path: &Path,

@@ -119,15 +119,7 @@ pub fn read_planted_flips(dataset: &Path) -> Result<Option<Vec<PlantedFlip>>, La
     if !path.is_file() {
         return Ok(None);
     }
-    let fail = |why: String| LabelNoiseError {
-        path: path.clone(),
-        why,
-    };
-    let mut reader = csv::Reader::from_path(&path).map_err(|err| fail(err.to_string()))?;
-    let flips = reader
-        .deserialize()
-        .collect::<Result<Vec<PlantedFlip>, _>>()
-        .map_err(|err| fail(format!("damaged: {err}")))?;
+    let flips = crate::atomic_file::read_csv(&path).map_err(|why| LabelNoiseError { path, why })?;
     Ok(Some(flips))
 }
 

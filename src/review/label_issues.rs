@@ -52,15 +52,7 @@ pub fn read_label_issues(folder: &Path) -> Result<Option<Vec<LabelIssueRow>>, La
     if !path.is_file() {
         return Ok(None);
     }
-    let fail = |why: String| LabelIssuesFileError {
-        path: path.clone(),
-        why,
-    };
-    let mut reader = csv::Reader::from_path(&path).map_err(|err| fail(err.to_string()))?;
-    let rows = reader
-        .deserialize()
-        .collect::<Result<Vec<LabelIssueRow>, _>>()
-        .map_err(|err| fail(format!("damaged label issues file: {err}")))?;
+    let rows = crate::atomic_file::read_csv(&path).map_err(|why| LabelIssuesFileError { path, why })?;
     Ok(Some(rows))
 }
 

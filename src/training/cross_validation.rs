@@ -424,15 +424,10 @@ fn write_rows(path: &Path, rows: &[OutOfFoldRow]) -> Result<(), CrossValidationE
 }
 
 fn read_rows(path: &Path) -> Result<Vec<OutOfFoldRow>, CrossValidationError> {
-    let fail = |why: String| CrossValidationError::File {
+    crate::atomic_file::read_csv(path).map_err(|why| CrossValidationError::File {
         path: path.to_path_buf(),
         why,
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(|err| fail(err.to_string()))?;
-    reader
-        .deserialize()
-        .collect::<Result<Vec<OutOfFoldRow>, _>>()
-        .map_err(|err| fail(format!("damaged fold file: {err}")))
+    })
 }
 
 #[cfg(test)]

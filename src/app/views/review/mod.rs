@@ -175,7 +175,7 @@ impl ReviewView {
     }
 
     pub fn select_cell(&mut self, cell: Cell) {
-        self.leave_alike();
+        self.leave_list();
         if self.cell != cell {
             self.cell = cell;
             self.current = None;
@@ -191,7 +191,7 @@ impl ReviewView {
     }
 
     pub fn set_filter(&mut self, filter: ReviewFilter) {
-        self.leave_alike();
+        self.leave_list();
         self.filter = filter;
     }
 
@@ -225,7 +225,7 @@ impl ReviewView {
 
     /// Narrows the cell's tiles to one patient's, or (`None`) shows every patient's.
     pub fn set_patient(&mut self, patient: Option<u32>) {
-        self.leave_alike();
+        self.leave_list();
         self.patient = patient;
     }
 
@@ -238,7 +238,7 @@ impl ReviewView {
         &self.label_issues
     }
 
-    /// The search for label errors' settings (folds, epochs), for tests and the tour.
+    /// The search for label errors, to set its folds and epochs.
     pub fn label_issues_mut(&mut self) -> &mut LabelIssuesPanel {
         &mut self.label_issues
     }
@@ -262,7 +262,7 @@ impl ReviewView {
     }
 
     /// Back to the cell's tiles, at the tile a search started from (or the reader stood on).
-    fn leave_alike(&mut self) {
+    fn leave_list(&mut self) {
         if let Some(list) = self.list.take() {
             self.selection = None;
             if let Some(of) = list.started_from() {
@@ -354,7 +354,7 @@ impl ReviewView {
                     }
                 });
                 if back {
-                    self.leave_alike();
+                    self.leave_list();
                 }
             } else {
                 if let Some(patient) = self.patient {
@@ -511,6 +511,13 @@ impl ReviewView {
             .default_open(self.label_issues.is_running())
             .open(open)
             .show(ui, |ui| opened = self.label_issues.ui(ui, ws, dataset));
+        if ws.run.is_none() {
+            // A list of label suspects opened without a run: only that panel applies.
+            if let Some(list) = opened {
+                self.show_list(list);
+            }
+            return;
+        }
         egui::CollapsingHeader::new("Compare with another run")
             .open(open)
             .show(ui, |ui| {
@@ -530,10 +537,8 @@ impl ReviewView {
         if let Some(list) = opened {
             self.show_list(list);
         }
-        if let Some(name) = chosen
-            && let Some(patient) = dataset.store.patients().iter().position(|known| *known == name)
-        {
-            self.set_patient(Some(patient as u32));
+        if let Some(patient) = chosen.and_then(|name| dataset.patient_id(&name)) {
+            self.set_patient(Some(patient));
         }
     }
 
