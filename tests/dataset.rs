@@ -46,6 +46,7 @@ fn the_demo_dataset_is_the_same_for_the_same_seed() {
         patients: 2,
         patches_per_patient: 40,
         seed: 5,
+        ..DemoConfig::default()
     };
     let first = generate_demo_dataset(&dir.path().join("a"), &config).unwrap();
     let second = generate_demo_dataset(&dir.path().join("b"), &config).unwrap();
@@ -115,6 +116,7 @@ fn ensure_demo_dataset_generates_once_and_never_writes_into_a_users_folder() {
         patients: 1,
         patches_per_patient: 20,
         seed: 1,
+        ..DemoConfig::default()
     };
     let demo = dir.path().join("demo");
     assert!(ensure_demo_dataset(&demo, &config).unwrap().is_some());

@@ -23,6 +23,7 @@ fn noisy_demo(folder: &std::path::Path) -> HashSet<(String, u32, u32)> {
         patients: 8,
         patches_per_patient: 150,
         seed: 11,
+        ..DemoConfig::default()
     };
     generate_demo_dataset(folder, &config).unwrap();
     let (store, _) = scan_dataset(folder, &|_| {}).unwrap();
@@ -49,6 +50,7 @@ fn suspected_labels_are_mostly_the_planted_errors() {
             ..TrainConfig::default()
         },
         out_dir: out.path().to_path_buf(),
+        stain_folder: None,
     };
     let mut events = Vec::new();
     let rows = cross_validate(&job, &mut |event| events.push(event), &AtomicBool::new(false)).unwrap();
@@ -115,11 +117,18 @@ fn the_command_writes_both_files_and_scores_planted_errors() {
         stdout.contains(&format!("against the {} planted label errors", planted.len())),
         "{stdout}"
     );
+    // The patients the models fail on as a whole are named, or none is, at the end.
+    assert!(stdout.contains("unlike the others"), "{stdout}");
     let out_of_fold = std::fs::read_to_string(out.path().join("out_of_fold.csv")).unwrap();
     assert!(out_of_fold.starts_with("patient,x,y,path,label,prob_idc,fold\n"));
     let issues = std::fs::read_to_string(out.path().join("label_issues.csv")).unwrap();
     assert!(issues.starts_with(
-        "patient,x,y,path,label,prob_idc,label_quality,suspected,given_label,pred_probs_0,pred_probs_1\n"
+        "patient,x,y,path,label,prob_idc,label_quality,patient_threshold,suspected,unlike_others,given_label,pred_probs_0,pred_probs_1\n"
     ));
     assert_eq!(issues.lines().count(), out_of_fold.lines().count());
+    let patients = std::fs::read_to_string(out.path().join("patients.csv")).unwrap();
+    assert!(patients.starts_with(
+        "patient,patches,idc,accuracy,sensitivity,specificity,auc,mean_prob_idc,unlike_others\n"
+    ));
+    assert_eq!(patients.lines().count(), 1 + 8, "a row a patient");
 }

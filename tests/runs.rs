@@ -17,6 +17,7 @@ fn demo(dir: &Path, patients: usize, patches_per_patient: usize) -> PathBuf {
         patients,
         patches_per_patient,
         seed: 5,
+        ..DemoConfig::default()
     };
     generate_demo_dataset(&root, &config).unwrap();
     root

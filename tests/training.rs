@@ -58,6 +58,7 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
         resume: false,
         in_runs_folder: false,
         corrections: Vec::new(),
+        stain_folder: None,
     };
     let (outcome, events) = train(job);
     let RunOutcome::Finished(metrics) = outcome else {
@@ -194,6 +195,7 @@ fn a_stop_request_is_honoured_within_one_batch_and_the_run_resumes() {
         resume: false,
         in_runs_folder: false,
         corrections: Vec::new(),
+        stain_folder: None,
     };
 
     // Finish one epoch, then ask for a second and stop it after its first batch.
@@ -275,6 +277,7 @@ fn a_new_run_never_overwrites_an_existing_one() {
         resume: false,
         in_runs_folder: false,
         corrections: Vec::new(),
+        stain_folder: None,
     };
     let (sender, receiver) = mpsc::channel();
     let handle = spawn_training(job, move |event| sender.send(event).unwrap()).unwrap();

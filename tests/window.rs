@@ -130,7 +130,7 @@ fn the_release_window_shows_every_view_under_xvfb() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(status.success(), "the app exited with {status}");
-    for view in ["patients", "slide", "training", "review"] {
+    for view in ["patients", "slide", "training", "review", "stain-map"] {
         let path = shots.join(format!("{view}.png"));
         assert!(path.is_file(), "no screenshot of the {view} view");
         let (width, height) = image::image_dimensions(&path).unwrap();

@@ -1,6 +1,6 @@
 //! The screenshot tour (`idc-studio app --screenshots DIR`): drives the real app through every
 //! view like a person would (pick a patient, train, review the false negatives, open a slide
-//! with the run's heatmap), saves a screenshot of each, writes what it measured, then closes the
+//! with the run's heatmap, the patients' stain map), saves a screenshot of each, writes what it measured, then closes the
 //! window. The
 //! README's pictures and the real-window smoke test both come from it.
 
@@ -34,6 +34,7 @@ enum Stage {
     AwaitRun,
     Review,
     Slide,
+    StainMap,
     Finish,
 }
 
@@ -216,6 +217,11 @@ impl StudioApp {
                 if settled && self.patients.slide_is_ready() && !self.patients.predictions_pending() =>
             {
                 screenshot(ctx, &mut tour, "slide");
+                self.patients.tab = crate::app::views::patients::PatientTab::StainMap;
+                tour.advance(Stage::StainMap);
+            }
+            Stage::StainMap if settled && self.patients.stain_map_is_ready() => {
+                screenshot(ctx, &mut tour, "stain-map");
                 tour.advance(Stage::Finish);
             }
             Stage::Finish => {

@@ -9,8 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::scan::scan_with_progress;
 use crate::dataset::label_noise::{PLANTED_FLIPS_FILE, read_planted_flips};
+use crate::dataset::stain::patient_stains::stain_folder_of;
+use crate::dataset::stain::{PatientStains, StainAugment, StainNormalisation};
 use crate::model::DeviceChoice;
 use crate::review::label_issues::{LABEL_ISSUES_FILE, class_thresholds, score_detection, write_label_issues};
+use crate::review::unlike_patients::{
+    PATIENTS_FILE, PatientScores, UNLIKE_THE_OTHERS, note_stains, patient_scores, suspected_cause,
+    write_patient_scores,
+};
 use crate::training::TrainConfig;
 use crate::training::cross_validation::{
     CrossValidationError, CrossValidationJob, FoldEvent, OUT_OF_FOLD_FILE, cross_validate,
@@ -37,6 +43,13 @@ pub struct LabelIssuesArgs {
     /// Train without the recipe's random rotations, zooms, shifts and flips.
     #[arg(long)]
     pub no_augment: bool,
+    /// Random re-staining of training patches (HED jitter).
+    #[arg(long, value_enum, default_value_t = StainAugment::default())]
+    pub stain_augment: StainAugment,
+    /// Map every patient's stain onto one reference (Macenko, per patient) before training
+    /// and predicting.
+    #[arg(long, value_enum, default_value_t = StainNormalisation::default())]
+    pub normalize_stain: StainNormalisation,
     /// Folder for the folds, out_of_fold.csv and label_issues.csv; a stopped run given the same
     /// folder goes on from its first unfinished fold.
     #[arg(long)]
@@ -51,13 +64,17 @@ pub fn run(args: LabelIssuesArgs) -> anyhow::Result<ExitCode> {
         device: args.device,
         seed: args.seed,
         augment: !args.no_augment,
+        stain_augment: args.stain_augment,
+        normalize_stain: args.normalize_stain,
         ..TrainConfig::default()
     };
+    let stain_folder = stain_folder_of(store.root());
     let job = CrossValidationJob {
-        store,
+        store: Arc::clone(&store),
         folds: args.folds,
         config,
         out_dir: args.out.clone(),
+        stain_folder: Some(stain_folder.clone()),
     };
     let folds = args.folds;
     let started = std::time::Instant::now();
@@ -76,11 +93,18 @@ pub fn run(args: LabelIssuesArgs) -> anyhow::Result<ExitCode> {
         Err(err) => return Err(err.into()),
     };
     let ranked = write_label_issues(&args.out, &rows)?;
+    let mut patients = patient_scores(&rows);
+    // Whether each patient's stain is unusual tells stain from tissue among the failures.
+    let stains = PatientStains::for_store(&store, &stain_folder, &|_, _| {}, &AtomicBool::new(false));
+    if let Ok((stains, _unsaved)) = &stains {
+        note_stains(&mut patients, stains);
+    }
+    write_patient_scores(&args.out, &patients)?;
     let path = args.out.join(LABEL_ISSUES_FILE);
     let [non_idc, idc] = class_thresholds(&rows);
     let suspected = ranked.iter().filter(|row| row.suspected).count();
     println!(
-        "{} patches in {:.1} s; thresholds: non-IDC {non_idc:.3}, IDC {idc:.3}",
+        "{} patches in {:.1} s; the dataset's thresholds: non-IDC {non_idc:.3}, IDC {idc:.3} (each patient is judged against its own)",
         rows.len(),
         started.elapsed().as_secs_f64()
     );
@@ -90,6 +114,10 @@ pub fn run(args: LabelIssuesArgs) -> anyhow::Result<ExitCode> {
     );
     println!("wrote {}", args.out.join(OUT_OF_FOLD_FILE).display());
     println!("wrote {} (worst label first)", path.display());
+    println!(
+        "wrote {} (each patient's out-of-fold accuracy, sensitivity, specificity, AUC)",
+        args.out.join(PATIENTS_FILE).display()
+    );
     if let Some(flips) = read_planted_flips(&args.data)? {
         let planted: std::collections::HashSet<(String, u32, u32)> = flips
             .into_iter()
@@ -109,7 +137,38 @@ pub fn run(args: LabelIssuesArgs) -> anyhow::Result<ExitCode> {
             score.random_precision
         );
     }
+    print_unlike_patients(&patients);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The patients on whom the models fail as a whole, last, where a reader looks.
+fn print_unlike_patients(patients: &[PatientScores]) {
+    let unlike: Vec<&PatientScores> = patients.iter().filter(|patient| patient.unlike_others).collect();
+    let median = {
+        let mut accuracies: Vec<f64> = patients.iter().map(|patient| patient.accuracy).collect();
+        accuracies.sort_by(f64::total_cmp);
+        accuracies.get(accuracies.len() / 2).copied().unwrap_or(0.0)
+    };
+    if unlike.is_empty() {
+        println!("no patient is unlike the others (median out-of-fold accuracy {median:.3})");
+        return;
+    }
+    println!(
+        "{} patient(s) {UNLIKE_THE_OTHERS}: the models that never saw them fail on the slide as a whole, \
+         so their patches are listed apart, not as label errors (median out-of-fold accuracy {median:.3}):",
+        unlike.len()
+    );
+    for patient in unlike {
+        println!(
+            "  {:<10} accuracy {:.3}, {} patches, {} IDC, mean P(IDC) {:.2}; {}",
+            patient.patient,
+            patient.accuracy,
+            patient.patches,
+            patient.idc,
+            patient.mean_prob_idc,
+            suspected_cause(patient)
+        );
+    }
 }
 
 fn report(event: FoldEvent, folds: usize) {
@@ -135,5 +194,11 @@ fn report(event: FoldEvent, folds: usize) {
         FoldEvent::Finished { fold, seconds } => {
             println!("fold {}/{folds}: done in {seconds:.1} s", fold + 1)
         }
+        FoldEvent::EstimatingStain { done, total } => {
+            if done == total {
+                println!("stain: estimated for {total} patients (Macenko), normalising every patch");
+            }
+        }
+        FoldEvent::Warning { message } => eprintln!("warning: {message}"),
     }
 }

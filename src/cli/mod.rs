@@ -16,6 +16,7 @@ mod scan;
 mod similar;
 mod train;
 
+use crate::dataset::demo::DemoConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,6 +49,10 @@ pub enum Command {
         patches_per_patient: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// How much the patients' stains differ: none (all alike), mild (one lab's batches) or
+        /// strong (three labs, two far from the first). Each patient's is in demo_stains.csv.
+        #[arg(long, value_enum, default_value_t = crate::dataset::demo::StainVariation::default())]
+        stain_variation: crate::dataset::demo::StainVariation,
         /// Then flip this share of the labels (0 to 0.5), recorded in planted_flips.csv, to
         /// measure how well `label-issues` finds label errors.
         #[arg(long, value_name = "SHARE")]
@@ -138,8 +143,18 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             patients,
             patches_per_patient,
             seed,
+            stain_variation,
             plant_label_errors,
-        } => demo::run(&dir, patients, patches_per_patient, seed, plant_label_errors),
+        } => demo::run(
+            &dir,
+            DemoConfig {
+                patients,
+                patches_per_patient,
+                seed,
+                stain_variation,
+            },
+            plant_label_errors,
+        ),
         Command::Scan { dir } => scan::run(&dir),
         Command::Train(args) => train::run(args),
         Command::Eval {

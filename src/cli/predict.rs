@@ -3,9 +3,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use super::predict_input::{PredictInput, prefetch_files};
+use super::predict_input::{FileStains, PredictInput, prefetch_files};
 use crate::atomic_file::write_atomic;
+use crate::dataset::stain::StainNormalisation;
 use crate::model::{DeviceChoice, select_device};
 use crate::training::batches::render_threads;
 use crate::training::evaluate::{INFERENCE_BATCH, PendingPredictions, load_model};
@@ -39,7 +41,8 @@ pub fn run(
             out.display()
         );
     }
-    let batch_norm = run.read_info()?.batch_norm;
+    let info = run.read_info()?;
+    let batch_norm = info.batch_norm;
     let compute = select_device(device)?;
     let model_path = run.model_path();
     let model = load_model(&model_path, batch_norm, &compute.device)?;
@@ -48,7 +51,15 @@ pub fn run(
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(["path", "prob_idc", "predicted"])?;
     let mut predicted = 0usize;
-    let inputs = prefetch_files(files, INFERENCE_BATCH, render_threads(&compute.device))
+    // The model sees patches as it was trained to: stain-normalised where the run was.
+    let stains = (info.config.normalize_stain == StainNormalisation::Macenko).then(|| {
+        let (stains, warnings) = FileStains::estimate(&files);
+        for warning in warnings {
+            eprintln!("warning: {warning}");
+        }
+        Arc::new(stains)
+    });
+    let inputs = prefetch_files(files, INFERENCE_BATCH, render_threads(&compute.device), stains)
         .map_err(|err| anyhow::anyhow!("could not start a worker thread: {err}"))?;
     // The paths of the batches queued on the device, in order, until their probabilities come.
     let mut queued_paths: Vec<Vec<PathBuf>> = Vec::new();

@@ -2,13 +2,17 @@
 //! own, ahead of the model, so that reading and rendering the next batches overlaps the
 //! inference of this one (on a GPU, one thread rendering held inference to its pace).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use rayon::prelude::*;
 
-use crate::dataset::PATCH_BYTES;
 use crate::dataset::decode::read_patch_file;
+use crate::dataset::stain::patient_stains::TissueSampler;
+use crate::dataset::stain::{OdTransform, REFERENCE_STAIN};
+use crate::dataset::{PATCH_BYTES, PATCH_SIDE, parse_patch_name};
 use crate::training::batches::{HostBatch, PREFETCH_DEPTH, Renderers};
 
 /// Files decoded at once: their pixels held in memory together.
@@ -25,13 +29,75 @@ pub enum PredictInput {
     Failure(String),
 }
 
+/// For a run that normalises stain: the map of each file's patient's stain onto the reference,
+/// the patient read from the file's name (a file whose name names none is a patient of its
+/// own), each patient's stain estimated from all its files given, as in training.
+#[derive(Debug, Default)]
+pub struct FileStains {
+    by_patient: HashMap<String, OdTransform>,
+}
+
+impl FileStains {
+    /// Estimates the stains of `files`' patients (reading each file once more; files that
+    /// cannot be read are left to the prediction to report). Also says which patients have
+    /// no estimate and are left as scanned.
+    pub fn estimate(files: &[PathBuf]) -> (FileStains, Vec<String>) {
+        let mut groups: HashMap<String, Vec<&PathBuf>> = HashMap::new();
+        for path in files {
+            groups.entry(patient_of(path)).or_default().push(path);
+        }
+        let estimates: Vec<(String, Result<OdTransform, String>)> = groups
+            .into_par_iter()
+            .map(|(patient, paths)| {
+                let mut sampler = TissueSampler::new(paths.len() * PATCH_SIDE * PATCH_SIDE);
+                for path in &paths {
+                    if let Ok((pixels, width, height)) = decode_file(path) {
+                        sampler.add(&pixels, width, height);
+                    }
+                }
+                let stain = sampler.finish(&patient, paths.len(), 0);
+                let map = match (stain.macenko, stain.problem) {
+                    (Some(macenko), _) => Ok(macenko.normalising_transform(&REFERENCE_STAIN)),
+                    (None, problem) => Err(problem.unwrap_or_default()),
+                };
+                (patient, map)
+            })
+            .collect();
+        let mut stains = FileStains::default();
+        let mut warnings = Vec::new();
+        for (patient, map) in estimates {
+            match map {
+                Ok(map) => {
+                    stains.by_patient.insert(patient, map);
+                }
+                Err(why) => warnings.push(format!("{patient}: {why}; its files are predicted as scanned")),
+            }
+        }
+        warnings.sort();
+        (stains, warnings)
+    }
+
+    fn of(&self, path: &Path) -> Option<&OdTransform> {
+        self.by_patient.get(&patient_of(path))
+    }
+}
+
+/// The patient a file's name names, else the file itself.
+fn patient_of(path: &Path) -> String {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| parse_patch_name(name).ok())
+        .map_or_else(|| path.display().to_string(), |name| name.patient)
+}
+
 /// Decodes `files` (in parallel, a chunk at a time) and renders them into batches of
-/// `batch_size` on `render_threads` threads, on a thread named `idc-predict-input` that ends when
-/// the receiver is dropped.
+/// `batch_size` on `render_threads` threads, each re-stained through `stains` where given, on a
+/// thread named `idc-predict-input` that ends when the receiver is dropped.
 pub fn prefetch_files(
     files: Vec<PathBuf>,
     batch_size: usize,
     render_threads: usize,
+    stains: Option<Arc<FileStains>>,
 ) -> std::io::Result<Receiver<PredictInput>> {
     let (sender, receiver) = sync_channel(PREFETCH_DEPTH);
     let renderers = Renderers::new(render_threads)?;
@@ -56,9 +122,12 @@ pub fn prefetch_files(
                     }
                 }
                 for items in good.chunks(batch_size) {
-                    let pixels: Vec<(&[u8], u8, u8)> = items
+                    let pixels: Vec<(&[u8], u8, u8, Option<&OdTransform>)> = items
                         .iter()
-                        .map(|(_, (slot, width, height))| (slot.as_slice(), *width, *height))
+                        .map(|(path, (slot, width, height))| {
+                            let stain = stains.as_ref().and_then(|stains| stains.of(path));
+                            (slot.as_slice(), *width, *height, stain)
+                        })
                         .collect();
                     let batch = HostBatch::from_pixels(&renderers, &pixels, batch_size);
                     let paths = items.iter().map(|(path, _)| (*path).clone()).collect();
@@ -109,7 +178,7 @@ mod tests {
 
     fn read_all(files: Vec<PathBuf>, render_threads: usize) -> (Vec<Read>, Vec<String>) {
         let (mut batches, mut failures) = (Vec::new(), Vec::new());
-        for input in prefetch_files(files, 2, render_threads).unwrap() {
+        for input in prefetch_files(files, 2, render_threads, None).unwrap() {
             match input {
                 PredictInput::Batch { paths, batch } => {
                     assert_eq!(batch.len(), paths.len());

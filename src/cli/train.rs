@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::report::{print_metrics, print_scan_report};
 use super::scan::scan_with_progress;
 use crate::dataset::demo::{DemoConfig, default_demo_dir, ensure_demo_dataset};
+use crate::dataset::stain::patient_stains::stain_folder;
+use crate::dataset::stain::{StainAugment, StainNormalisation};
 use crate::dataset::{LabelSource, SplitKind};
 use crate::model::DeviceChoice;
 use crate::review::{Reviews, annotations_folder, reviewed_corrections};
@@ -50,9 +52,17 @@ pub struct TrainArgs {
     /// and --device may change them; any other setting given must be the recorded one).
     #[arg(long, requires = "out")]
     pub resume: bool,
-    /// Train without random augmentation.
+    /// Train without the recipe's random rotations, zooms, shifts and flips.
     #[arg(long)]
     pub no_augment: bool,
+    /// Random re-staining of training patches (HED jitter), so the model meets stains it has
+    /// not seen [default: strong; with --resume: the run's own].
+    #[arg(long, value_enum)]
+    pub stain_augment: Option<StainAugment>,
+    /// Map every patient's stain onto one reference (Macenko, estimated per patient from all
+    /// its patches) in training and in every prediction of the run [default: none].
+    #[arg(long, value_enum)]
+    pub normalize_stain: Option<StainNormalisation>,
     /// Which labels to train and test on: dataset (as its folders say), reviewed (all readers'
     /// consensus: relabels apply, patches judged unsure or disputed are left out) or
     /// reviewed:READER (one reader's) [default: dataset; with --resume: the run's own].
@@ -96,7 +106,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         reviewed_corrections_for(&store, &config.labels)?
     };
     let (sender, events) = mpsc::channel();
+    let stain_folder = stain_folder(&annotations_folder(
+        store.root(),
+        &crate::user_folders::data_home(),
+    ));
     let job = TrainingJob {
+        stain_folder: Some(stain_folder),
         store,
         corrections,
         config,
@@ -160,6 +175,12 @@ fn show_event(bar: &ProgressBar, event: TrainingEvent) {
             );
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         }
+        TrainingEvent::EstimatingStain { done, total } => {
+            if done == total {
+                println!("stain        estimated for {total} patients (Macenko), normalising every patch");
+            }
+        }
+        TrainingEvent::Warning { message } => println_above(bar, format!("warning: {message}")),
         TrainingEvent::Batch {
             epoch,
             batch,
@@ -264,6 +285,8 @@ fn asked_config(args: &TrainArgs, base: &TrainConfig) -> TrainConfig {
         seed: args.seed.unwrap_or(base.seed),
         device: args.device.unwrap_or(base.device),
         augment: base.augment && !args.no_augment,
+        stain_augment: args.stain_augment.unwrap_or(base.stain_augment),
+        normalize_stain: args.normalize_stain.unwrap_or(base.normalize_stain),
         labels: args.labels.clone().unwrap_or_else(|| base.labels.clone()),
         ..base.clone()
     }

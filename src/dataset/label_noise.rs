@@ -149,6 +149,7 @@ mod tests {
             patients: 3,
             patches_per_patient: 60,
             seed: 5,
+            ..DemoConfig::default()
         };
         generate_demo_dataset(folder.path(), &config).unwrap();
         let (store, _) = scan_dataset(folder.path(), &|_| {}).unwrap();
@@ -177,6 +178,7 @@ mod tests {
             patients: 3,
             patches_per_patient: 40,
             seed: 5,
+            ..DemoConfig::default()
         };
         generate_demo_dataset(folder.path(), &config).unwrap();
         let (store, _) = scan_dataset(folder.path(), &|_| {}).unwrap();

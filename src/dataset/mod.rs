@@ -4,6 +4,7 @@
 //!
 //! Nothing here knows about burn or the UI.
 
+pub mod annotations_folder;
 pub mod corrections;
 pub mod decode;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod opened;
 pub mod scan;
 pub mod slide;
 pub mod split;
+pub mod stain;
 pub mod store;
 
 pub use corrections::{LabelChanges, LabelOverride, LabelSource};

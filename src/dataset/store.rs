@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::corrections::{LabelChanges, LabelOverride};
+use super::stain::OdTransform;
 use super::{Label, PATCH_BYTES};
 
 /// One patch's facts (its pixels live in the store's buffer at the same index).
@@ -52,6 +53,9 @@ pub struct PatchStore {
     pixels: Arc<Vec<u8>>,
     /// Per patch, its slot in `pixels`; `None` when patch `i` is slot `i`.
     slots: Option<Arc<Vec<u32>>>,
+    /// Per patient, the map of its stain onto the reference, when the model is to see every
+    /// patch normalised ([`PatchStore::with_stain_normalisation`]). The pixels stay as scanned.
+    stain_normalisation: Option<Arc<Vec<OdTransform>>>,
 }
 
 impl PatchStore {
@@ -75,6 +79,7 @@ impl PatchStore {
             patches,
             pixels: Arc::new(pixels),
             slots: None,
+            stain_normalisation: None,
         }
     }
 
@@ -194,8 +199,30 @@ impl PatchStore {
             patches,
             pixels: Arc::clone(&self.pixels),
             slots: Some(Arc::new(slots)),
+            stain_normalisation: self.stain_normalisation.clone(),
         };
         (store, changes)
+    }
+
+    /// This store, its patches rendered for the model through `per_patient` (one map a patient,
+    /// in patient order): the same pixels, shared.
+    pub fn with_stain_normalisation(&self, per_patient: Vec<OdTransform>) -> PatchStore {
+        assert_eq!(per_patient.len(), self.patients.len(), "one stain map a patient");
+        PatchStore {
+            root: self.root.clone(),
+            synthetic: self.synthetic,
+            patients: self.patients.clone(),
+            patches: self.patches.clone(),
+            pixels: Arc::clone(&self.pixels),
+            slots: self.slots.clone(),
+            stain_normalisation: Some(Arc::new(per_patient)),
+        }
+    }
+
+    /// The map of patch `index`'s stain onto the reference, when this store normalises stain.
+    pub fn stain_normalisation(&self, index: usize) -> Option<&OdTransform> {
+        let maps = self.stain_normalisation.as_ref()?;
+        Some(&maps[self.patches[index].patient as usize])
     }
 
     /// Memory held by the pixel buffer.

@@ -8,12 +8,26 @@
 //! of the patches that carry it. Every patch is ranked by its label quality, the confidence in
 //! its given label (cleanlab's `self_confidence`), worst first. Thresholds per class, not 0.5,
 //! because a classifier is less sure of the rarer class; a fixed cut would suspect mostly IDC.
+//!
+//! Thresholds per patient too: a slide stained unlike the others shifts every confidence on it,
+//! and against the dataset's thresholds all its patches would look mislabelled. Each patch is
+//! judged against its own patient's average self-confidence (shrunk towards the dataset's for
+//! patients with few patches of a class) and ranked by how far below it falls. Patients on whom
+//! the models fail as a whole (`unlike_patients.rs`) are listed apart: their patches are
+//! ranked after every other and none is suspected, since what is wrong there is the slide.
 
 use std::path::{Path, PathBuf};
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 
+use super::unlike_patients::patient_scores;
 pub use crate::training::cross_validation::OutOfFoldRow;
+
+/// A patient's thresholds lean towards the dataset's as if this many patches of each class at
+/// the dataset's average were added to its own.
+const THRESHOLD_SHRINKAGE: f64 = 20.0;
 
 /// The name of the ranked file, worst label first.
 pub const LABEL_ISSUES_FILE: &str = "label_issues.csv";
@@ -68,7 +82,14 @@ pub struct LabelIssueRow {
     pub prob_idc: f32,
     /// The confidence in the given label: 0 (surely wrong) to 1 (surely right).
     pub label_quality: f64,
+    /// The average self-confidence of its patient's patches of its label (shrunk towards the
+    /// dataset's), against which it is judged; empty in files written before it was kept.
+    #[serde(default)]
+    pub patient_threshold: Option<f64>,
     pub suspected: bool,
+    /// Its patient is unlike the others: listed apart, never suspected.
+    #[serde(default)]
+    pub unlike_others: bool,
     pub given_label: usize,
     pub pred_probs_0: f32,
     pub pred_probs_1: f32,
@@ -92,16 +113,47 @@ pub fn class_thresholds(rows: &[OutOfFoldRow]) -> [f64; 2] {
     })
 }
 
-/// Every patch ranked by label quality, worst first (ties in dataset order), with whether
-/// confident learning suspects its label.
+/// Each patient's class thresholds: its own average self-confidence per class, shrunk towards
+/// the dataset's by [`THRESHOLD_SHRINKAGE`] patches.
+pub fn patient_thresholds(rows: &[OutOfFoldRow]) -> HashMap<&str, [f64; 2]> {
+    let dataset = class_thresholds(rows);
+    let mut sums: HashMap<&str, ([f64; 2], [usize; 2])> = HashMap::new();
+    for row in rows {
+        let (sum, count) = sums.entry(row.patient.as_str()).or_default();
+        sum[row.label] += row.confidence_in(row.label);
+        count[row.label] += 1;
+    }
+    sums.into_iter()
+        .map(|(patient, (sum, count))| {
+            let thresholds = [0, 1].map(|class| {
+                (sum[class] + THRESHOLD_SHRINKAGE * dataset[class])
+                    / (count[class] as f64 + THRESHOLD_SHRINKAGE)
+            });
+            (patient, thresholds)
+        })
+        .collect()
+}
+
+/// Every patch ranked worst first by how far its confidence in its label falls below its
+/// patient's threshold for that label (ties in dataset order), patients unlike the others
+/// last, with whether confident learning suspects its label.
 pub fn rank_label_issues(rows: &[OutOfFoldRow]) -> Vec<LabelIssueRow> {
-    let thresholds = class_thresholds(rows);
-    let mut ranked: Vec<LabelIssueRow> = rows
+    let thresholds = patient_thresholds(rows);
+    let unlike: HashSet<String> = patient_scores(rows)
+        .into_iter()
+        .filter(|patient| patient.unlike_others)
+        .map(|patient| patient.patient)
+        .collect();
+    let mut ranked: Vec<(f64, LabelIssueRow)> = rows
         .iter()
         .map(|row| {
+            let own = thresholds[row.patient.as_str()];
             let other = 1 - row.label;
             let quality = row.confidence_in(row.label);
-            LabelIssueRow {
+            let unlike_others = unlike.contains(&row.patient);
+            let suspected =
+                !unlike_others && quality < own[row.label] && row.confidence_in(other) >= own[other];
+            let issue = LabelIssueRow {
                 patient: row.patient.clone(),
                 x: row.x,
                 y: row.y,
@@ -109,15 +161,22 @@ pub fn rank_label_issues(rows: &[OutOfFoldRow]) -> Vec<LabelIssueRow> {
                 label: row.label,
                 prob_idc: row.prob_idc,
                 label_quality: quality,
-                suspected: quality < thresholds[row.label] && row.confidence_in(other) >= thresholds[other],
+                patient_threshold: Some(own[row.label]),
+                suspected,
+                unlike_others,
                 given_label: row.label,
                 pred_probs_0: 1.0 - row.prob_idc,
                 pred_probs_1: row.prob_idc,
-            }
+            };
+            (quality - own[row.label], issue)
         })
         .collect();
-    ranked.sort_by(|a, b| a.label_quality.total_cmp(&b.label_quality));
-    ranked
+    ranked.sort_by(|(a_margin, a), (b_margin, b)| {
+        a.unlike_others
+            .cmp(&b.unlike_others)
+            .then(a_margin.total_cmp(b_margin))
+    });
+    ranked.into_iter().map(|(_, issue)| issue).collect()
 }
 
 /// How well a ranking finds known label errors: the precision and recall of `suspected`, and
@@ -199,12 +258,28 @@ mod tests {
         assert_eq!(ranked[0].prob_idc, 0.8, "the worst label comes first");
         assert!(ranked[0].suspected);
         assert_eq!(ranked.iter().filter(|row| row.suspected).count(), 1);
-        assert!(
-            ranked
-                .windows(2)
-                .all(|pair| pair[0].label_quality <= pair[1].label_quality)
-        );
+        let margin = |row: &LabelIssueRow| row.label_quality - row.patient_threshold.unwrap();
+        assert!(ranked.windows(2).all(|pair| margin(&pair[0]) <= margin(&pair[1])));
         assert_eq!((ranked[0].given_label, ranked[0].pred_probs_1), (0, 0.8));
+    }
+
+    #[test]
+    fn a_patient_whose_every_patch_leans_to_idc_does_not_outrank_a_flipped_label_elsewhere() {
+        let of = |patient: &str, label: usize, prob_idc: f32| OutOfFoldRow {
+            patient: patient.into(),
+            ..row(label, prob_idc)
+        };
+        let mut rows = vec![of("a", 0, 0.9)]; // the one wrong label
+        for _ in 0..30 {
+            rows.extend([of("a", 0, 0.05), of("b", 0, 0.92)]);
+        }
+        for _ in 0..10 {
+            rows.extend([of("a", 1, 0.95), of("b", 1, 0.97)]);
+        }
+        let ranked = rank_label_issues(&rows);
+        assert_eq!((ranked[0].patient.as_str(), ranked[0].prob_idc), ("a", 0.9));
+        // Against the dataset's thresholds alone, patient b's 30 patches came first.
+        assert!(ranked[0].label_quality > ranked[1].label_quality);
     }
 
     #[test]

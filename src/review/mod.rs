@@ -14,6 +14,7 @@ pub mod results;
 pub mod reviewed_labels;
 pub mod reviews;
 pub mod similar;
+pub mod unlike_patients;
 
 pub use agreement::Agreement;
 pub use annotations::{Annotation, AnnotationBook, Judged, PatchKey, ReviewState};

@@ -19,6 +19,7 @@ use crate::model::cancernet::DENSE_UNITS;
 use crate::training::RunFolder;
 use crate::training::evaluate::{InferenceError, embed_patches, load_model};
 use crate::training::run_folder::RunFileError;
+use crate::training::stain::store_for_run;
 
 /// The cache's file name in a run folder.
 pub const EMBEDDINGS_FILE: &str = "embeddings.bin";
@@ -30,6 +31,8 @@ pub enum SimilarError {
     Run(#[from] RunFileError),
     #[error(transparent)]
     Inference(#[from] InferenceError),
+    #[error("the patients' stains: {0}")]
+    Stain(String),
 }
 
 /// Every patch of `store` embedded by `run`'s model: from the run's cache, or computed on
@@ -45,6 +48,8 @@ pub fn run_embeddings(
     }
     let info = run.read_info()?;
     let model = load_model(&run.model_path(), info.batch_norm, device)?;
+    // The model sees patches as it was trained to: stain-normalised where the run was.
+    let store = &store_for_run(store, info.config.normalize_stain).map_err(SimilarError::Stain)?;
     let indices: Vec<usize> = (0..store.len()).collect();
     let embeddings = Embeddings::new(DENSE_UNITS, embed_patches(&model, store, &indices, device)?);
     if let Err(err) = embeddings.save(&path) {

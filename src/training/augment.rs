@@ -1,11 +1,15 @@
 //! Turning a stored 50x50 patch into the model's 48x48 input, with the reference's random
 //! augmentation for training batches: rotation up to 20 degrees, zoom 5%, shifts of 10%,
 //! shear 0.05 degrees (Keras takes shear in degrees), horizontal and vertical flips, and
-//! "nearest" fill at the borders. Resizing and augmenting are one bilinear resampling.
+//! "nearest" fill at the borders. Resizing and augmenting are one bilinear resampling. Beside
+//! the recipe's warps, a run may re-stain its training patches at random (HED jitter,
+//! `dataset::stain::hed`), so that the model meets the stains of labs it never saw.
 
 use rand::Rng;
 
+use super::config::TrainConfig;
 use crate::dataset::PATCH_SIDE;
+use crate::dataset::stain::HedJitterRanges;
 use crate::model::{INPUT_CHANNELS, INPUT_SIDE};
 
 /// Floats of one model input, channel-first.
@@ -30,6 +34,32 @@ impl Default for AugmentationRanges {
             shear_degrees: 0.05,
             flips: true,
         }
+    }
+}
+
+/// What a training patch goes through at random: the recipe's warps, a re-staining, or both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Augmentation {
+    pub geometry: Option<AugmentationRanges>,
+    pub stain: Option<HedJitterRanges>,
+}
+
+impl Augmentation {
+    /// The reference recipe's: warps, no re-staining.
+    pub fn recipe() -> Augmentation {
+        Augmentation {
+            geometry: Some(AugmentationRanges::default()),
+            stain: None,
+        }
+    }
+
+    /// What a run's settings ask for; `None` when its training patches stay as they are.
+    pub fn of(config: &TrainConfig) -> Option<Augmentation> {
+        let augmentation = Augmentation {
+            geometry: config.augment.then(AugmentationRanges::default),
+            stain: config.stain_augment.ranges(),
+        };
+        (augmentation.geometry.is_some() || augmentation.stain.is_some()).then_some(augmentation)
     }
 }
 

@@ -11,8 +11,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::augment::{AugmentationRanges, INPUT_LEN, Warp, render_input};
-use crate::dataset::PatchStore;
+use super::augment::{Augmentation, INPUT_LEN, Warp, render_input};
+use crate::dataset::stain::{HedJitter, OdTransform, Tone, restain_patch};
+use crate::dataset::{PATCH_BYTES, PatchStore};
 use crate::model::{INPUT_CHANNELS, INPUT_SIDE};
 use crate::ops::uses_cpu_kernels;
 
@@ -80,12 +81,35 @@ impl Renderers {
     }
 }
 
-/// One patch to render: its stored pixels, true size and class index.
+/// One patch to render: its stored pixels, true size, class index, and the map of its
+/// patient's stain onto the reference when the store normalises stain.
 struct BatchItem<'a> {
     pixels: &'a [u8],
     width: u8,
     height: u8,
     label: i64,
+    stain: Option<&'a OdTransform>,
+}
+
+impl BatchItem<'_> {
+    /// Renders the model input through `warp`, re-stained first where the patch's stain is
+    /// normalised or `jitter` re-stains it (normalised, then jittered: one map).
+    fn render(&self, warp: &Warp, jitter: Option<&HedJitter>, out: &mut [f32]) {
+        let restaining = match (self.stain, jitter) {
+            (None, None) => None,
+            (Some(normalise), None) => Some((*normalise, Tone::UNCHANGED)),
+            (None, Some(jitter)) => Some((jitter.stain, jitter.tone)),
+            (Some(normalise), Some(jitter)) => Some((normalise.then(&jitter.stain), jitter.tone)),
+        };
+        match restaining {
+            None => render_input(self.pixels, self.width, self.height, warp, out),
+            Some((stain, tone)) => {
+                let mut restained = [0u8; PATCH_BYTES];
+                restain_patch(self.pixels, self.width, self.height, &stain, tone, &mut restained);
+                render_input(&restained, self.width, self.height, warp, out);
+            }
+        }
+    }
 }
 
 /// A batch in host memory.
@@ -105,7 +129,7 @@ impl HostBatch {
         store: &PatchStore,
         indices: &[usize],
         batch_size: usize,
-        augmentation: Option<(&AugmentationRanges, &mut ChaCha8Rng)>,
+        augmentation: Option<(&Augmentation, &mut ChaCha8Rng)>,
     ) -> HostBatch {
         Self::build_on(
             &Renderers::CALLING_THREAD,
@@ -122,7 +146,7 @@ impl HostBatch {
         store: &PatchStore,
         indices: &[usize],
         batch_size: usize,
-        augmentation: Option<(&AugmentationRanges, &mut ChaCha8Rng)>,
+        augmentation: Option<(&Augmentation, &mut ChaCha8Rng)>,
     ) -> HostBatch {
         let items: Vec<BatchItem> = indices
             .iter()
@@ -133,6 +157,7 @@ impl HostBatch {
                     width: patch.width,
                     height: patch.height,
                     label: patch.label.index() as i64,
+                    stain: store.stain_normalisation(index),
                 }
             })
             .collect();
@@ -142,15 +167,20 @@ impl HostBatch {
     }
 
     /// Renders decoded patches that are not in a store (their labels unknown, given as 0) on
-    /// `renderers`.
-    pub fn from_pixels(renderers: &Renderers, patches: &[(&[u8], u8, u8)], batch_size: usize) -> HostBatch {
+    /// `renderers`, each re-stained through its map where it has one.
+    pub fn from_pixels(
+        renderers: &Renderers,
+        patches: &[(&[u8], u8, u8, Option<&OdTransform>)],
+        batch_size: usize,
+    ) -> HostBatch {
         let items: Vec<BatchItem> = patches
             .iter()
-            .map(|&(pixels, width, height)| BatchItem {
+            .map(|&(pixels, width, height, stain)| BatchItem {
                 pixels,
                 width,
                 height,
                 label: 0,
+                stain,
             })
             .collect();
         Self::render(renderers, &items, batch_size, None)
@@ -160,7 +190,7 @@ impl HostBatch {
         renderers: &Renderers,
         items: &[BatchItem],
         batch_size: usize,
-        mut augmentation: Option<(&AugmentationRanges, &mut ChaCha8Rng)>,
+        mut augmentation: Option<(&Augmentation, &mut ChaCha8Rng)>,
     ) -> HostBatch {
         assert!(
             !items.is_empty() && items.len() <= batch_size,
@@ -168,16 +198,26 @@ impl HostBatch {
         );
         // Padding repeats the last item, unaugmented.
         let item = |slot: usize| &items[slot.min(items.len() - 1)];
-        let warps: Vec<Warp> = (0..batch_size)
+        let draws: Vec<(Warp, Option<HedJitter>)> = (0..batch_size)
             .map(|slot| match augmentation.as_mut() {
-                Some((ranges, rng)) if slot < items.len() => Warp::random(ranges, *rng),
-                _ => Warp::IDENTITY,
+                Some((augmentation, rng)) if slot < items.len() => {
+                    let warp = augmentation
+                        .geometry
+                        .as_ref()
+                        .map_or(Warp::IDENTITY, |ranges| Warp::random(ranges, *rng));
+                    let jitter = augmentation
+                        .stain
+                        .as_ref()
+                        .map(|ranges| HedJitter::random(ranges, *rng));
+                    (warp, jitter)
+                }
+                _ => (Warp::IDENTITY, None),
             })
             .collect();
         let mut images = vec![0.0f32; batch_size * INPUT_LEN];
         renderers.render_each(&mut images, |slot, input| {
-            let item = item(slot);
-            render_input(item.pixels, item.width, item.height, &warps[slot], input);
+            let (warp, jitter) = &draws[slot];
+            item(slot).render(warp, jitter.as_ref(), input);
         });
         let labels = (0..batch_size).map(|slot| item(slot).label).collect();
         HostBatch {
@@ -223,7 +263,7 @@ pub struct BatchPlan {
     /// Training drops a short last batch (the next epoch's shuffle covers it); evaluation pads it.
     pub drop_last: bool,
     /// Random augmentation, seeded, for training batches only.
-    pub augmentation: Option<(AugmentationRanges, u64)>,
+    pub augmentation: Option<(Augmentation, u64)>,
     /// Threads rendering each batch's patches ([`render_threads`] for the device it feeds).
     pub render_threads: usize,
 }
@@ -248,9 +288,9 @@ pub fn prefetch_batches(store: Arc<PatchStore>, plan: BatchPlan) -> std::io::Res
         .spawn(move || {
             let mut rng = plan
                 .augmentation
-                .map(|(ranges, seed)| (ranges, ChaCha8Rng::seed_from_u64(seed)));
+                .map(|(augmentation, seed)| (augmentation, ChaCha8Rng::seed_from_u64(seed)));
             for chunk in plan.order.chunks(plan.batch_size).take(plan.batch_count()) {
-                let augmentation = rng.as_mut().map(|(ranges, rng)| (&*ranges, rng));
+                let augmentation = rng.as_mut().map(|(augmentation, rng)| (&*augmentation, rng));
                 let batch = HostBatch::build_on(&renderers, &store, chunk, plan.batch_size, augmentation);
                 if sender.send(batch).is_err() {
                     return; // the consumer stopped listening
@@ -267,7 +307,8 @@ mod tests {
     use rand::Rng;
 
     use super::*;
-    use crate::dataset::{Label, PATCH_BYTES, Patch};
+    use crate::dataset::stain::StainAugment;
+    use crate::dataset::{Label, Patch};
 
     /// Eleven patches of random pixels, some of them edge patches smaller than 50x50.
     fn store() -> Arc<PatchStore> {
@@ -298,7 +339,7 @@ mod tests {
             order: vec![3, 1, 4, 10, 5, 9, 2, 6, 0, 8, 7],
             batch_size: 4,
             drop_last,
-            augmentation: Some((AugmentationRanges::default(), 42)),
+            augmentation: Some((Augmentation::recipe(), 42)),
             render_threads,
         }
     }
@@ -317,7 +358,10 @@ mod tests {
     #[test]
     fn a_batch_is_the_same_whoever_renders_it() {
         let store = store();
-        let ranges = AugmentationRanges::default();
+        let ranges = Augmentation {
+            stain: StainAugment::Strong.ranges(),
+            ..Augmentation::recipe()
+        };
         let pool = Renderers::new(3).unwrap();
         assert_eq!(pool.threads(), 3);
         // Augmented, and padded (three patches in a batch of five).
@@ -363,6 +407,57 @@ mod tests {
             assert_eq!(alone.len(), shared.len());
             assert!(alone.iter().zip(&shared).all(|(a, b)| same(a, b)));
         }
+    }
+
+    #[test]
+    fn stain_augmentation_keeps_every_input_in_range_and_every_label() {
+        let store = store();
+        let indices: Vec<usize> = (0..11).collect();
+        let plain = HostBatch::build(&store, &indices, 12, None);
+        for stain in [StainAugment::Light, StainAugment::Strong] {
+            let augmentation = Augmentation {
+                geometry: None,
+                stain: stain.ranges(),
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(9);
+            let jittered = HostBatch::build(&store, &indices, 12, Some((&augmentation, &mut rng)));
+            assert!(jittered.images.iter().all(|value| (0.0..=1.0).contains(value)));
+            assert_eq!(jittered.labels, plain.labels, "{stain:?} changes no label");
+            assert_eq!(jittered.indices, plain.indices);
+            let changed = jittered
+                .images
+                .iter()
+                .zip(&plain.images)
+                .filter(|(a, b)| (*a - *b).abs() > 1.0 / 255.0)
+                .count();
+            assert!(
+                changed > plain.images.len() / 4,
+                "{stain:?} re-stains the patches: {changed}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_normalised_store_renders_each_patch_through_its_patients_map() {
+        let store = store();
+        let darker = OdTransform {
+            offset: [0.3; 3],
+            ..OdTransform::IDENTITY
+        };
+        let normalised = store.with_stain_normalisation(vec![darker]);
+        let (plain, through) = (
+            HostBatch::build(&store, &[0, 1], 2, None),
+            HostBatch::build(&normalised, &[0, 1], 2, None),
+        );
+        let mean = |batch: &HostBatch| batch.images.iter().sum::<f32>() / batch.images.len() as f32;
+        // exp(-0.3) = 0.74: every value about a quarter darker.
+        assert!(
+            (mean(&through) / mean(&plain) - 0.74).abs() < 0.03,
+            "{} {}",
+            mean(&through),
+            mean(&plain)
+        );
+        assert_eq!(plain.labels, through.labels);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::stain::{StainAugment, StainNormalisation};
 use crate::dataset::{LabelSource, SplitKind};
 use crate::model::DeviceChoice;
 
@@ -19,6 +20,12 @@ pub struct TrainConfig {
     pub device: DeviceChoice,
     /// Random rotation, zoom, shift, shear and flips on training batches.
     pub augment: bool,
+    /// Random re-staining of training patches (HED jitter); runs saved before it had none.
+    #[serde(default = "StainAugment::of_older_runs")]
+    pub stain_augment: StainAugment,
+    /// Every patient's stain mapped onto one reference before the model sees a patch, in
+    /// training and in every prediction with the run's model.
+    pub normalize_stain: StainNormalisation,
     /// The dataset's labels, or its readers' corrections of them.
     pub labels: LabelSource,
 }
@@ -34,6 +41,8 @@ impl Default for TrainConfig {
             seed: 42,
             device: DeviceChoice::Auto,
             augment: true,
+            stain_augment: StainAugment::default(),
+            normalize_stain: StainNormalisation::default(),
             labels: LabelSource::Dataset,
         }
     }

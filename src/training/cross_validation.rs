@@ -17,12 +17,14 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::augment::AugmentationRanges;
+use super::augment::Augmentation;
 use super::batches::{BatchPlan, prefetch_batches, render_threads};
 use super::config::{ConfigError, TrainConfig};
 use super::evaluate::{InferenceError, predict_patches};
+use super::stain::normalise_reporting;
 use super::step::{Learner, ReadBackWindow, read_back_every};
 use crate::atomic_file::{write_atomic_with, write_csv_atomic};
+use crate::dataset::stain::{StainAugment, StainNormalisation};
 use crate::dataset::{Label, PatchStore};
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::{DeviceError, select_device};
@@ -60,6 +62,8 @@ pub struct CrossValidationJob {
     /// Epochs, batch size, learning rate, device, seed and augmentation of each fold's model.
     pub config: TrainConfig,
     pub out_dir: PathBuf,
+    /// Where the dataset's patient stains are kept, when `config` normalises stain.
+    pub stain_folder: Option<PathBuf>,
 }
 
 /// What a cross-validation reports as it goes.
@@ -93,6 +97,15 @@ pub enum FoldEvent {
         fold: usize,
         seconds: f64,
     },
+    /// Each patient's stain being estimated, before the first fold trains: `done` of `total`.
+    EstimatingStain {
+        done: usize,
+        total: usize,
+    },
+    /// Something the user should know that does not stop the search.
+    Warning {
+        message: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +138,11 @@ struct FoldSettings {
     lr_decay: f64,
     seed: u64,
     augment: bool,
+    /// Absent in folders made before stain handling, which had none.
+    #[serde(default = "StainAugment::of_older_runs")]
+    stain_augment: StainAugment,
+    #[serde(default)]
+    normalize_stain: StainNormalisation,
 }
 
 /// The name of the merged file of every patch's out-of-sample prediction.
@@ -220,6 +238,9 @@ pub fn cross_validate(
     prepare_folder(job)?;
     let folds = patient_folds(store, job.folds, job.config.seed);
     let mut rows = Vec::with_capacity(store.len());
+    // The store the folds train and predict on, stain-normalised when asked: made before the
+    // first fold that trains (none when every fold is kept).
+    let mut normalised: Option<Arc<PatchStore>> = None;
     for (fold, held_out) in folds.iter().enumerate() {
         let path = fold_file(&job.out_dir, fold);
         if path.is_file() {
@@ -243,7 +264,33 @@ pub fn cross_validate(
             .filter(|(other, _)| *other != fold)
             .flat_map(|(_, indices)| indices.iter().copied())
             .collect();
-        let Some(probabilities) = train_and_predict(job, fold, &train, held_out, listener, stop)? else {
+        let fold_store = match &normalised {
+            Some(store) => Arc::clone(store),
+            None => {
+                let mut report = |done, total| listener(FoldEvent::EstimatingStain { done, total });
+                let made = normalise_reporting(
+                    store,
+                    job.config.normalize_stain,
+                    job.stain_folder.as_deref(),
+                    &mut report,
+                    stop,
+                )
+                .map_err(CrossValidationError::Backend)?;
+                let Some((made, warnings)) = made else {
+                    return Err(CrossValidationError::Stopped {
+                        finished: fold,
+                        folds: job.folds,
+                    });
+                };
+                for message in warnings {
+                    listener(FoldEvent::Warning { message });
+                }
+                normalised.insert(made).clone()
+            }
+        };
+        let Some(probabilities) =
+            train_and_predict(job, &fold_store, fold, &train, held_out, listener, stop)?
+        else {
             return Err(CrossValidationError::Stopped {
                 finished: fold,
                 folds: job.folds,
@@ -292,6 +339,8 @@ fn prepare_folder(job: &CrossValidationJob) -> Result<(), CrossValidationError> 
         lr_decay: config.lr_decay,
         seed: config.seed,
         augment: config.augment,
+        stain_augment: config.stain_augment,
+        normalize_stain: config.normalize_stain,
     };
     let file_error = |path: &Path, why: String| CrossValidationError::File {
         path: path.to_path_buf(),
@@ -321,6 +370,7 @@ fn prepare_folder(job: &CrossValidationJob) -> Result<(), CrossValidationError> 
 /// `held_out`. `None` when stopped.
 fn train_and_predict(
     job: &CrossValidationJob,
+    store: &Arc<PatchStore>,
     fold: usize,
     train: &[usize],
     held_out: &[usize],
@@ -328,7 +378,6 @@ fn train_and_predict(
     stop: &AtomicBool,
 ) -> Result<Option<Vec<f32>>, CrossValidationError> {
     let config = &job.config;
-    let store = &job.store;
     let mut counts = [0usize; 2];
     for &index in train {
         counts[store.patch(index).label.index()] += 1;
@@ -369,9 +418,7 @@ fn train_and_predict(
             order,
             batch_size: config.batch_size,
             drop_last: true,
-            augmentation: config
-                .augment
-                .then(|| (AugmentationRanges::default(), epoch_seed)),
+            augmentation: Augmentation::of(config).map(|augmentation| (augmentation, epoch_seed)),
             render_threads: render_threads(&compute.device),
         };
         let batches = prefetch_batches(Arc::clone(store), plan)
@@ -443,6 +490,7 @@ mod tests {
             patients: 7,
             patches_per_patient: 40,
             seed: 3,
+            ..DemoConfig::default()
         };
         generate_demo_dataset(folder.path(), &config).unwrap();
         let (store, _) = scan_dataset(folder.path(), &|_| {}).unwrap();

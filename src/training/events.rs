@@ -51,6 +51,16 @@ pub enum TrainingEvent {
         epochs: usize,
         batches_per_epoch: usize,
     },
+    /// Each patient's stain being estimated (a run that normalises stain, before its first
+    /// epoch): `done` of `total` patients.
+    EstimatingStain {
+        done: usize,
+        total: usize,
+    },
+    /// Something the user should know that does not stop the run.
+    Warning {
+        message: String,
+    },
     Batch {
         epoch: usize,
         /// Counting from 1 within the epoch.

@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod events;
 pub mod run_folder;
 pub mod run_list;
+pub mod stain;
 pub mod step;
 pub mod trainer;
 

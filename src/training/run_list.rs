@@ -88,6 +88,8 @@ impl RunSummary {
             ("split", format!("{:?}", config.split).to_lowercase()),
             ("seed", config.seed.to_string()),
             ("augment", if config.augment { "on" } else { "off" }.to_string()),
+            ("stain augment", config.stain_augment.name().to_string()),
+            ("stain norm", config.normalize_stain.name().to_string()),
             ("labels", format!("{:?}", config.labels)),
             ("bn epsilon", info.batch_norm.epsilon.to_string()),
             ("dataset", info.dataset.display().to_string()),

@@ -14,12 +14,13 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::augment::AugmentationRanges;
+use super::augment::Augmentation;
 use super::batches::{BatchPlan, prefetch_batches, render_threads};
 use super::config::TrainConfig;
 use super::evaluate::{InferenceError, load_model, loss_and_accuracy, predict_patches};
 use super::events::{EpochMetrics, StepMetrics, TrainingEvent};
 use super::run_folder::{CheckpointState, PredictionRow, RunClaim, RunFileError, RunFolder, RunInfo};
+use super::stain::normalise_reporting;
 use super::step::{Learner, ReadBackWindow, read_back_every};
 use crate::dataset::split::SplitError;
 use crate::dataset::{Label, LabelOverride, LabelSource, PatchStore, Split, SplitKind, SplitPart};
@@ -42,6 +43,9 @@ pub struct TrainingJob {
     /// The readers' corrections, for `config.labels` = reviewed (a resumed run reads its own
     /// from the run folder instead).
     pub corrections: Vec<LabelOverride>,
+    /// Where the dataset's patient stains are kept, for a run that normalises stain (`None`:
+    /// estimated each time).
+    pub stain_folder: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +159,12 @@ pub fn run_training(
         checkpoint,
         store,
     } = start;
+    let Some(store) = normalised_store(&store, &info.config, job, listener, stop)? else {
+        listener(TrainingEvent::Stopped { epoch: 1, batch: 0 });
+        return Ok(RunOutcome::Stopped {
+            completed_epochs: checkpoint.map_or(0, |state| state.completed_epochs),
+        });
+    };
     let store = &store;
     let compute = select_device(info.config.device)?;
     if info.device.as_deref() != Some(compute.description.as_str()) {
@@ -244,9 +254,8 @@ pub fn run_training(
             order,
             batch_size: config.batch_size,
             drop_last: true,
-            augmentation: config
-                .augment
-                .then(|| (AugmentationRanges::default(), epoch_seed(config.seed, epoch, 2))),
+            augmentation: Augmentation::of(config)
+                .map(|augmentation| (augmentation, epoch_seed(config.seed, epoch, 2))),
             render_threads: render_threads(&compute.device),
         };
         let batches =
@@ -410,6 +419,32 @@ fn evaluate_test_part(
     let metrics = Metrics::from_probabilities(&labels, &probabilities, 0.5);
     run.write_metrics(&metrics)?;
     Ok(metrics)
+}
+
+/// `store` as the run sees it: each patient's stain mapped onto the reference when the run
+/// normalises stain, the estimate reported as it goes. `None` when stopped meanwhile.
+fn normalised_store(
+    store: &Arc<PatchStore>,
+    config: &TrainConfig,
+    job: &TrainingJob,
+    listener: &mut dyn FnMut(TrainingEvent),
+    stop: &AtomicBool,
+) -> Result<Option<Arc<PatchStore>>, TrainError> {
+    let mut report = |done, total| listener(TrainingEvent::EstimatingStain { done, total });
+    let normalised = normalise_reporting(
+        store,
+        config.normalize_stain,
+        job.stain_folder.as_deref(),
+        &mut report,
+        stop,
+    )
+    .map_err(TrainError::Crashed)?;
+    Ok(normalised.map(|(store, warnings)| {
+        for message in warnings {
+            listener(TrainingEvent::Warning { message });
+        }
+        store
+    }))
 }
 
 /// A run folder, held, with what it will train on.
@@ -627,6 +662,16 @@ pub fn changed_settings(recorded: &TrainConfig, asked: &TrainConfig) -> Vec<Stri
             "augmentation",
             on_off(asked.augment).into(),
             on_off(recorded.augment).into(),
+        ),
+        (
+            "--stain-augment",
+            asked.stain_augment.name().into(),
+            recorded.stain_augment.name().into(),
+        ),
+        (
+            "--normalize-stain",
+            asked.normalize_stain.name().into(),
+            recorded.normalize_stain.name().into(),
         ),
         ("--labels", asked.labels.to_string(), recorded.labels.to_string()),
     ];

@@ -23,6 +23,7 @@ pub fn small_demo() -> &'static Demo {
             patients: 6,
             patches_per_patient: 120,
             seed: 11,
+            ..DemoConfig::default()
         };
         generate_demo_dataset(&root, &config).unwrap();
         let (store, _) = scan_dataset(&root, &|_| {}).unwrap();
@@ -40,6 +41,7 @@ pub fn own_demo(folder: &Path, patients: usize, patches_per_patient: usize) -> P
         patients,
         patches_per_patient,
         seed: 5,
+        ..DemoConfig::default()
     };
     generate_demo_dataset(folder, &config).unwrap();
     scan_dataset(folder, &|_| {}).unwrap().0

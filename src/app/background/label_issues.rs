@@ -9,7 +9,9 @@ use std::sync::mpsc::{Receiver, channel};
 
 use crate::app::background::task::{Finished, Task, take_finished};
 use crate::dataset::PatchStore;
+use crate::dataset::stain::PatientStains;
 use crate::review::label_issues::{LabelIssueRow, write_label_issues};
+use crate::review::unlike_patients::{note_stains, patient_scores, write_patient_scores};
 use crate::training::TrainConfig;
 use crate::training::cross_validation::{
     CrossValidationError, CrossValidationJob, FoldEvent, cross_validate,
@@ -42,6 +44,9 @@ pub struct FoldProgress {
     pub device: String,
     /// The last finished epoch's training loss and accuracy.
     pub last_epoch: Option<(f64, f64)>,
+    /// Patients whose stain is estimated, of all, before the first fold (stain normalised).
+    pub stain_estimate: Option<(usize, usize)>,
+    pub warnings: Vec<String>,
 }
 
 impl FoldProgress {
@@ -79,6 +84,8 @@ impl FoldProgress {
                 self.done += 1;
                 self.epoch = 0;
             }
+            FoldEvent::EstimatingStain { done, total } => self.stain_estimate = Some((done, total)),
+            FoldEvent::Warning { message } => self.warnings.push(message),
         }
     }
 }
@@ -116,6 +123,10 @@ impl LabelIssuesWork {
                 store,
                 folds,
                 config,
+                // Beside the label-issues folder, in the dataset's annotations.
+                stain_folder: folder
+                    .parent()
+                    .map(crate::dataset::stain::patient_stains::stain_folder),
                 out_dir: folder.clone(),
             };
             let mut listener = |event| {
@@ -123,10 +134,25 @@ impl LabelIssuesWork {
                 wake.request_repaint();
             };
             match cross_validate(&job, &mut listener, &stop) {
-                Ok(rows) => match write_label_issues(&folder, &rows) {
-                    Ok(ranked) => LabelIssuesEnd::Ranked(ranked),
-                    Err(err) => LabelIssuesEnd::Failed(err.to_string()),
-                },
+                Ok(rows) => {
+                    let written = write_label_issues(&folder, &rows)
+                        .map_err(|err| err.to_string())
+                        .and_then(|ranked| {
+                            let mut patients = patient_scores(&rows);
+                            let stains = job.stain_folder.as_ref().and_then(|stain_folder| {
+                                PatientStains::for_store(&job.store, stain_folder, &|_, _| {}, &stop).ok()
+                            });
+                            if let Some((stains, _unsaved)) = &stains {
+                                note_stains(&mut patients, stains);
+                            }
+                            write_patient_scores(&folder, &patients).map_err(|err| err.to_string())?;
+                            Ok(ranked)
+                        });
+                    match written {
+                        Ok(ranked) => LabelIssuesEnd::Ranked(ranked),
+                        Err(why) => LabelIssuesEnd::Failed(why),
+                    }
+                }
                 Err(CrossValidationError::Stopped { finished, folds }) => {
                     LabelIssuesEnd::Stopped { finished, folds }
                 }

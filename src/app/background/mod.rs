@@ -1,5 +1,5 @@
 //! Work off the UI thread whose results the UI picks up each frame: one-off tasks, opening a
-//! dataset, writing files, a patient's predictions, patches alike, and the search for label
+//! dataset, writing files, a patient's predictions, the patients' stains, patches alike, and the search for label
 //! errors.
 
 pub mod alike;
@@ -7,4 +7,5 @@ pub mod file_saver;
 pub mod label_issues;
 pub mod loading;
 pub mod patient_predictions;
+pub mod patient_stains;
 pub mod task;

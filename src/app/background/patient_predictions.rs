@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use crate::app::background::task::{Finished, Task, take_finished};
 use crate::dataset::PatchStore;
+use crate::dataset::stain::StainNormalisation;
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::{DeviceChoice, select_device};
 use crate::training::evaluate::{load_model, predict_patches};
+use crate::training::stain::store_for_run;
 
 type Probabilities = Result<HashMap<usize, f32>, String>;
 
@@ -30,6 +32,7 @@ impl PatientPredictions {
         store: &Arc<PatchStore>,
         model: PathBuf,
         batch_norm: BatchNormSettings,
+        normalisation: StainNormalisation,
         patient: u32,
         patches: &[usize],
     ) {
@@ -47,6 +50,8 @@ impl PatientPredictions {
                 .map_err(|err| err.to_string())?
                 .device;
             let network = load_model(&model, batch_norm, &device).map_err(|err| err.to_string())?;
+            // Stain-normalised as the run trained, when it did.
+            let store = store_for_run(&store, normalisation)?;
             let probabilities =
                 predict_patches(&network, &store, &patches, &device).map_err(|err| err.to_string())?;
             Ok(patches.into_iter().zip(probabilities).collect())

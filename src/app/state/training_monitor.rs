@@ -91,6 +91,8 @@ pub struct TrainingMonitor {
     pub epoch_log: Vec<EpochMetrics>,
     /// Batch reports heard: one per batch on the CPU, one per 16 batches on a GPU.
     pub batch_reports: usize,
+    /// Patients whose stain is estimated, of all, while a run that normalises stain starts.
+    pub stain_estimate: Option<(usize, usize)>,
 }
 
 impl TrainingMonitor {
@@ -165,6 +167,9 @@ impl TrainingMonitor {
                 self.train_loss.push(x, loss);
                 self.train_accuracy.push(x, accuracy);
             }
+            TrainingEvent::EstimatingStain { done, total } => self.stain_estimate = Some((done, total)),
+            // Shown as the app's messages (views/training.rs).
+            TrainingEvent::Warning { .. } => {}
             TrainingEvent::Epoch(metrics) => self.epoch_log.push(metrics),
             TrainingEvent::Checkpoint { .. } => {}
             TrainingEvent::Evaluating { patches } => self.phase = Phase::Evaluating { patches },

@@ -9,6 +9,7 @@ use crate::app::background::patient_predictions::PatientPredictions;
 use crate::app::shortcuts::Action;
 use crate::app::state::workspace::Workspace;
 use crate::app::views::slide::SlideView;
+use crate::app::views::stain_map::StainMap;
 use crate::app::widgets::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
 use crate::app::widgets::tile_grid::{TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
 use crate::dataset::Dataset;
@@ -43,6 +44,8 @@ pub enum PatientTab {
     #[default]
     Patches,
     Slide,
+    /// Every patient's stain, one point each.
+    StainMap,
 }
 
 #[derive(Default)]
@@ -59,6 +62,7 @@ pub struct PatientsView {
     shown_patches: Vec<usize>,
     pub(in crate::app) grid: TileGridState,
     slide: SlideView,
+    stain_map: StainMap,
     predictions: PatientPredictions,
     note: NoteEditor,
 }
@@ -86,6 +90,11 @@ impl PatientsView {
 
     pub fn slide_is_ready(&self) -> bool {
         self.slide.is_ready()
+    }
+
+    /// Every patient's stain is estimated and on the map.
+    pub fn stain_map_is_ready(&self) -> bool {
+        self.stain_map.work.stains.is_some()
     }
 
     pub fn predictions_pending(&self) -> bool {
@@ -140,6 +149,7 @@ impl PatientsView {
                 &dataset.store,
                 run.folder.model_path(),
                 run.info.batch_norm,
+                run.info.config.normalize_stain,
                 patient,
                 layout.patches(),
             );
@@ -280,7 +290,9 @@ impl PatientsView {
 
     fn patient_ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace, dataset: &Dataset) {
         let Some(patient) = self.patient else {
-            ui.label("Choose a patient on the left.");
+            ui.label("Choose a patient on the left, or on the stain map.");
+            ui.separator();
+            self.stain_map_ui(ui, ws, dataset);
             return;
         };
         let summary = &dataset.summaries[patient as usize];
@@ -301,6 +313,8 @@ impl PatientsView {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.tab, PatientTab::Patches, "Patches");
             ui.selectable_value(&mut self.tab, PatientTab::Slide, "Slide");
+            ui.selectable_value(&mut self.tab, PatientTab::StainMap, "Stain map")
+                .on_hover_text("Every patient's stain: slides stained unlike the others stand apart");
             ui.separator();
             let before = self.filter;
             ui.selectable_value(&mut self.filter, LabelFilter::All, "All");
@@ -312,6 +326,7 @@ impl PatientsView {
         });
         ui.separator();
         match self.tab {
+            PatientTab::StainMap => self.stain_map_ui(ui, ws, dataset),
             PatientTab::Patches => {
                 let tile = ws.settings.tile_size;
                 let grid = TileGrid {
@@ -383,6 +398,14 @@ impl PatientsView {
                     self.selected_patch = clicked;
                 }
             }
+        }
+    }
+
+    /// The stain map; a patient clicked on it is opened on its patches.
+    fn stain_map_ui(&mut self, ui: &mut egui::Ui, ws: &Workspace, dataset: &Dataset) {
+        if let Some(patient) = self.stain_map.ui(ui, dataset, self.patient) {
+            self.select(ws, patient, None);
+            self.tab = PatientTab::Patches;
         }
     }
 

@@ -11,6 +11,7 @@ use crate::app::state::settings::Settings;
 use crate::app::state::training_monitor::{Phase, TrainingMonitor};
 use crate::app::state::workspace::{Command, Workspace};
 use crate::app::widgets::runs_table::{RunAction, RunsTable};
+use crate::dataset::stain::{StainAugment, StainNormalisation};
 use crate::dataset::{LabelSource, SplitKind};
 use crate::model::{DeviceChoice, select_device};
 use crate::training::events::format_duration;
@@ -91,6 +92,7 @@ impl TrainingView {
                 match &event {
                     TrainingEvent::Finished { run_dir, .. } => ws.send(Command::OpenRun(run_dir.clone())),
                     TrainingEvent::Failed { message } => ws.error(format!("training failed: {message}")),
+                    TrainingEvent::Warning { message } => ws.info(format!("training: {message}")),
                     _ => {}
                 }
                 self.monitor.apply(event);
@@ -233,6 +235,9 @@ impl TrainingView {
             run_dir: resume.clone().unwrap_or(runs_folder),
             resume: resume.is_some(),
             in_runs_folder: resume.is_none(),
+            stain_folder: Some(crate::dataset::stain::patient_stains::stain_folder(
+                &crate::review::annotations_folder(dataset.store.root(), &crate::user_folders::data_home()),
+            )),
         };
         match spawn_training(job, move |event| {
             let _ = sender.send(event);
@@ -316,6 +321,35 @@ impl TrainingView {
                 ui.end_row();
                 ui.label("Augmentation");
                 ui.checkbox(&mut self.form.augment, "rotate, shift, zoom, flip");
+                ui.end_row();
+                ui.label("Stain augmentation");
+                ui.horizontal(|ui| {
+                    for (choice, hint) in [
+                        (StainAugment::None, "Patches keep their colours."),
+                        (
+                            StainAugment::Light,
+                            "Each training patch re-stained at random: haematoxylin and eosin by up to 5%, brightness and contrast by 5% (Tellez et al. 2019).",
+                        ),
+                        (
+                            StainAugment::Strong,
+                            "Up to 20% per stain, 15% brightness and contrast: for datasets from several labs.",
+                        ),
+                    ] {
+                        ui.selectable_value(&mut self.form.stain_augment, choice, choice.name())
+                            .on_hover_text(hint);
+                    }
+                });
+                ui.end_row();
+                ui.label("Stain normalisation");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut self.form.normalize_stain, StainNormalisation::None, "none")
+                        .on_hover_text("Patches as scanned.");
+                    ui.selectable_value(&mut self.form.normalize_stain, StainNormalisation::Macenko, "Macenko")
+                        .on_hover_text(
+                            "Each patient's stain estimated from all its patches and mapped onto one reference, \
+                             in training and in every prediction of the run.",
+                        );
+                });
                 ui.end_row();
                 ui.label("Labels");
                 let readers: Vec<String> = ws
@@ -421,12 +455,19 @@ impl TrainingView {
                     ui.label(format!("Epochs of {}", run.display()));
                 }
             }
-            Phase::Starting => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("Starting: choosing the device, splitting the data…");
-                });
-            }
+            Phase::Starting => match monitor.stain_estimate {
+                Some((done, total)) => {
+                    let text =
+                        format!("Estimating each patient's stain (Macenko): {done} of {total} patients");
+                    ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(text));
+                }
+                None => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("Starting: choosing the device, splitting the data…");
+                    });
+                }
+            },
             Phase::Training => {
                 ui.label(format!(
                     "Training on {} · train {}, validation {}, test {} patches",

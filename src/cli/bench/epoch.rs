@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use crate::dataset::stain::StainAugment;
 use crate::dataset::{PATCH_BYTES, Patch, PatchStore};
 use crate::model::DeviceChoice;
 use crate::training::config::TrainConfig;
@@ -15,7 +16,13 @@ use crate::training::trainer::{RunOutcome, TrainingJob, run_training};
 /// Patients in IDC_regular: the repeated patches are spread over as many.
 pub(super) const PATIENTS: usize = 162;
 
-pub fn run(demo: &PatchStore, patches: usize, batch_size: usize, device: DeviceChoice) -> anyhow::Result<()> {
+pub fn run(
+    demo: &PatchStore,
+    patches: usize,
+    batch_size: usize,
+    device: DeviceChoice,
+    stain_augment: StainAugment,
+) -> anyhow::Result<()> {
     anyhow::ensure!(!demo.is_empty(), "the demo store is empty");
     let store = Arc::new(repeat_patches(demo, patches));
     let folder = tempfile::tempdir()?;
@@ -25,12 +32,14 @@ pub fn run(demo: &PatchStore, patches: usize, batch_size: usize, device: DeviceC
             epochs: 1,
             batch_size,
             device,
+            stain_augment,
             ..TrainConfig::default()
         },
         run_dir: folder.path().join("run"),
         resume: false,
         in_runs_folder: false,
         corrections: Vec::new(),
+        stain_folder: None,
     };
     let started = Instant::now();
     let mut epoch_ended = None;

@@ -17,11 +17,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::demo::{DemoConfig, generate_demo_dataset};
 use crate::dataset::scan_dataset;
+use crate::dataset::stain::StainAugment;
 use crate::model::cancernet::BatchNormSettings;
 use crate::model::{DeviceChoice, select_device};
 use crate::ops::uses_cpu_kernels;
 use crate::ops::variants::gpu_variants;
-use crate::training::augment::AugmentationRanges;
+use crate::training::augment::Augmentation;
 use crate::training::batches::{BatchPlan, HostBatch, PREFETCH_DEPTH, prefetch_batches, render_threads};
 use crate::training::evaluate::{GPU_INFERENCE_WINDOW, INFERENCE_BATCH, PendingPredictions, predict_batch};
 use crate::training::step::{GPU_READ_BACK_STEPS, Learner, ReadBackWindow};
@@ -55,6 +56,10 @@ pub struct BenchArgs {
     /// Also, on a GPU: each kernel a training step launches, how often, and its device time.
     #[arg(long)]
     pub kernels: bool,
+    /// The re-staining of training patches in the pipeline and epoch figures [default: a
+    /// run's default].
+    #[arg(long, value_enum, default_value_t = StainAugment::default())]
+    pub stain_augment: StainAugment,
 }
 
 /// Trains on `batches`, reading the loss back every `read_every` steps.
@@ -121,6 +126,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         patients: 8,
         patches_per_patient: 250,
         seed: 7,
+        ..DemoConfig::default()
     };
     generate_demo_dataset(folder.path(), &demo)?;
     let mut store = None;
@@ -147,7 +153,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let batches_per_run = 32;
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let ranges = AugmentationRanges::default();
+    let ranges = Augmentation {
+        stain: args.stain_augment.ranges(),
+        ..Augmentation::recipe()
+    };
     let pipeline = median_rate(args.runs, || {
         let started = Instant::now();
         for k in 0..batches_per_run {
@@ -160,7 +169,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         Ok((batches_per_run * args.batch_size) as f64 / started.elapsed().as_secs_f64())
     })?;
-    println!("pipeline   {pipeline:>9.0} images/s   (augment + resize + batch, one thread)");
+    println!(
+        "pipeline   {pipeline:>9.0} images/s   (augment + resize + batch, one thread; stain augmentation {})",
+        args.stain_augment.name()
+    );
     let threads = args
         .render_threads
         .unwrap_or_else(|| render_threads(&compute.device));
@@ -326,7 +338,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(patches) = args.epoch_patches {
-        epoch::run(&store, patches, args.batch_size, args.device)?;
+        epoch::run(&store, patches, args.batch_size, args.device, args.stain_augment)?;
     }
     println!(
         "reference  Keras/TensorFlow on a 2-core machine of this kind: training 395-660 images/s, \

@@ -10,6 +10,9 @@ use crate::app::background::task::{Finished, Task, take_finished};
 use crate::app::state::workspace::Workspace;
 use crate::dataset::{Dataset, Label};
 use crate::review::label_issues::{LabelIssueRow, label_issues_folder, read_label_issues};
+use crate::review::unlike_patients::{
+    PatientScores, UNLIKE_THE_OTHERS, read_patient_scores, suspected_cause,
+};
 use crate::training::TrainConfig;
 use crate::training::cross_validation::{EarlierSearch, clear_folds, earlier_search};
 
@@ -18,6 +21,8 @@ struct Found {
     root: PathBuf,
     folder: PathBuf,
     rows: Option<Arc<Vec<LabelIssueRow>>>,
+    /// Each patient's out-of-fold scores, worst first (searches before they were kept: none).
+    patients: Vec<PatientScores>,
     earlier: Option<EarlierSearch>,
     /// Why the ranked file could not be read, if it could not.
     problem: Option<String>,
@@ -182,6 +187,12 @@ impl LabelIssuesPanel {
             {
                 list = Some(suspects_list(rows, dataset));
             }
+            if let Some(patient) = unlike_patients_ui(ui, &found.patients) {
+                list = Some(patient_list(rows, dataset, patient));
+            }
+        }
+        for warning in &self.work.progress.warnings {
+            ui.weak(warning);
         }
         let folder = found.folder.clone();
         if start_over && let Err(err) = clear_folds(&folder) {
@@ -197,6 +208,8 @@ impl LabelIssuesPanel {
                 device: ws.settings.training.device,
                 seed: ws.settings.training.seed,
                 augment: ws.settings.training.augment,
+                stain_augment: ws.settings.training.stain_augment,
+                normalize_stain: ws.settings.training.normalize_stain,
                 batch_size: ws.settings.training.batch_size,
                 ..TrainConfig::default()
             };
@@ -248,13 +261,21 @@ impl LabelIssuesPanel {
                     crate::review::annotations_folder(&root, &crate::user_folders::data_home())
                 });
                 let folder = label_issues_folder(&annotations);
-                let (rows, problem) = match read_label_issues(&folder) {
+                let (rows, mut problem) = match read_label_issues(&folder) {
                     Ok(rows) => (rows.map(Arc::new), None),
                     Err(err) => (None, Some(err.to_string())),
+                };
+                let patients = match read_patient_scores(&folder) {
+                    Ok(patients) => patients.unwrap_or_default(),
+                    Err(err) => {
+                        problem.get_or_insert(err.to_string());
+                        Vec::new()
+                    }
                 };
                 Found {
                     earlier: earlier_search(&folder),
                     rows,
+                    patients,
                     folder,
                     root,
                     problem,
@@ -262,6 +283,71 @@ impl LabelIssuesPanel {
             }));
         }
     }
+}
+
+/// The patients unlike the others, each with its out-of-fold accuracy against the median and
+/// a button to open its tiles; returns the one the reader opens.
+fn unlike_patients_ui<'a>(ui: &mut egui::Ui, patients: &'a [PatientScores]) -> Option<&'a PatientScores> {
+    let unlike: Vec<&PatientScores> = patients.iter().filter(|patient| patient.unlike_others).collect();
+    if unlike.is_empty() {
+        return None;
+    }
+    let mut accuracies: Vec<f64> = patients.iter().map(|patient| patient.accuracy).collect();
+    accuracies.sort_by(f64::total_cmp);
+    let median = accuracies[accuracies.len() / 2];
+    ui.label(format!(
+        "{} patient(s) {UNLIKE_THE_OTHERS}: the models that never saw them fail on the whole slide \
+         (median out-of-fold accuracy {median:.3}). Their patches are listed apart, not as label errors.",
+        unlike.len()
+    ));
+    let mut opened = None;
+    for patient in unlike {
+        ui.horizontal(|ui| {
+            ui.label(format!(
+                "{}: accuracy {:.3}, mean P(IDC) {:.2} for {:.0}% IDC labels; {}",
+                patient.patient,
+                patient.accuracy,
+                patient.mean_prob_idc,
+                100.0 * patient.idc as f64 / patient.patches.max(1) as f64,
+                suspected_cause(patient)
+            ));
+            if ui
+                .button("Open its tiles")
+                .on_hover_text("Its patches as a review list, the labels the models doubt most first")
+                .clicked()
+            {
+                opened = Some(patient);
+            }
+        });
+    }
+    opened
+}
+
+/// One patient's patches as a review list, in the ranking's order, each with its fold model's
+/// P(IDC).
+fn patient_list(rows: &[LabelIssueRow], dataset: &Dataset, patient: &PatientScores) -> ReviewList {
+    let kind = ListKind::UnlikePatient {
+        patient: patient.patient.clone(),
+        accuracy: patient.accuracy,
+    };
+    let mut list = ReviewList::new(kind, Vec::new());
+    for row in rows.iter().filter(|row| row.patient == patient.patient) {
+        let Some(index) = dataset.find(&row.patient, row.x, row.y) else {
+            continue;
+        };
+        list.tiles.push(index);
+        list.probabilities.insert(index, row.prob_idc);
+        list.reasons.insert(
+            index,
+            format!(
+                "Labelled {}; the model that never saw this patient gives P(IDC) {:.3}. The models fail on \
+                 this slide as a whole: look at its stain before doubting its labels.",
+                Label::from_index(row.label).unwrap_or(Label::NonIdc).name(),
+                row.prob_idc
+            ),
+        );
+    }
+    list
 }
 
 /// The suspects as a review list, worst first, each with its fold model's P(IDC) and why.

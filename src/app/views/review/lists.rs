@@ -12,6 +12,9 @@ pub enum ListKind {
     Alike(AlikeList),
     /// The patches whose given label the cross-validated models doubt, worst first.
     SuspectedLabels,
+    /// A patient on whom the cross-validated models fail as a whole, its patches worst label
+    /// first.
+    UnlikePatient { patient: String, accuracy: f64 },
     /// Test verdicts the open run got right and the run `against` got wrong.
     Fixed { against: String },
     /// Test verdicts the open run got wrong and the run `against` got right.
@@ -51,6 +54,10 @@ impl ReviewList {
             ),
             ListKind::SuspectedLabels => format!(
                 "Suspected label errors: {count} patches whose label the cross-validated models doubt, worst first"
+            ),
+            ListKind::UnlikePatient { patient, accuracy } => format!(
+                "Patient {patient}, unlike the others: out-of-fold accuracy {accuracy:.3}; its {count} patches, \
+                 the labels the models doubt most first"
             ),
             ListKind::Fixed { against } => {
                 format!("Fixed since {against}: {count} test verdicts wrong there and right here")
