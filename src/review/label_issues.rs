@@ -12,7 +12,8 @@
 //! Thresholds per patient too: a slide stained unlike the others shifts every confidence on it,
 //! and against the dataset's thresholds all its patches would look mislabelled. Each patch is
 //! judged against its own patient's average self-confidence (shrunk towards the dataset's for
-//! patients with few patches of a class) and ranked by how far below it falls. Patients on whom
+//! patients with few patches of a class) and ranked by how far below it falls; to be suspected,
+//! the other class must also reach the dataset's threshold. Patients on whom
 //! the models fail as a whole (`unlike_patients.rs`) are listed apart: their patches are
 //! ranked after every other and none is suspected, since what is wrong there is the slide.
 
@@ -139,6 +140,7 @@ pub fn patient_thresholds(rows: &[OutOfFoldRow]) -> HashMap<&str, [f64; 2]> {
 /// last, with whether confident learning suspects its label.
 pub fn rank_label_issues(rows: &[OutOfFoldRow]) -> Vec<LabelIssueRow> {
     let thresholds = patient_thresholds(rows);
+    let dataset = class_thresholds(rows);
     let unlike: HashSet<String> = patient_scores(rows)
         .into_iter()
         .filter(|patient| patient.unlike_others)
@@ -151,8 +153,12 @@ pub fn rank_label_issues(rows: &[OutOfFoldRow]) -> Vec<LabelIssueRow> {
             let other = 1 - row.label;
             let quality = row.confidence_in(row.label);
             let unlike_others = unlike.contains(&row.patient);
-            let suspected =
-                !unlike_others && quality < own[row.label] && row.confidence_in(other) >= own[other];
+            // The other class must reach the dataset's threshold too: a patient whose models
+            // are unsure of everything has low thresholds of its own, which alone would suspect
+            // half its patches.
+            let suspected = !unlike_others
+                && quality < own[row.label]
+                && row.confidence_in(other) >= own[other].max(dataset[other]);
             let issue = LabelIssueRow {
                 patient: row.patient.clone(),
                 x: row.x,

@@ -11,6 +11,9 @@ use crate::dataset::PatchStore;
 use crate::dataset::stain::patient_stains::StainEstimateStopped;
 use crate::dataset::stain::{PatientStains, StainNormalisation};
 
+/// A store as a run sees it, and what the user should be told of its stains.
+pub type Normalised = (Arc<PatchStore>, Vec<String>);
+
 /// `store` as a run with `normalisation` must see it, and a warning when the estimate could
 /// not be kept in `stain_folder` (it is then made again next time) or some patients have no
 /// estimate (they stay as scanned). `progress(done, total)` counts patients.
@@ -53,7 +56,7 @@ pub fn normalise_reporting(
     stain_folder: Option<&Path>,
     report: &mut dyn FnMut(usize, usize),
     stop: &AtomicBool,
-) -> Result<Option<(Arc<PatchStore>, Vec<String>)>, String> {
+) -> Result<Option<Normalised>, String> {
     if normalisation == StainNormalisation::None {
         return Ok(Some((Arc::clone(store), Vec::new())));
     }

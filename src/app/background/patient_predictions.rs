@@ -24,18 +24,30 @@ pub struct PatientPredictions {
     pub error: Option<String>,
 }
 
+/// A run's model as its predictions need it: the file, its batch-norm settings and the run's
+/// stain normalisation.
+pub struct RunModel {
+    pub model: PathBuf,
+    pub batch_norm: BatchNormSettings,
+    pub normalisation: StainNormalisation,
+}
+
 impl PatientPredictions {
-    /// Makes sure the probabilities of `patches` (all of `patient`'s) under `model` are on their way.
+    /// Makes sure the probabilities of `patches` (all of `patient`'s) under `run`'s model are
+    /// on their way.
     pub fn request(
         &mut self,
         ctx: &egui::Context,
         store: &Arc<PatchStore>,
-        model: PathBuf,
-        batch_norm: BatchNormSettings,
-        normalisation: StainNormalisation,
+        run: RunModel,
         patient: u32,
         patches: &[usize],
     ) {
+        let RunModel {
+            model,
+            batch_norm,
+            normalisation,
+        } = run;
         let key = (model.clone(), patient);
         if self.key.as_ref() == Some(&key) {
             return;

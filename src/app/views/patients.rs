@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::app::background::patient_predictions::PatientPredictions;
+use crate::app::background::patient_predictions::{PatientPredictions, RunModel};
 use crate::app::shortcuts::Action;
 use crate::app::state::workspace::Workspace;
 use crate::app::views::slide::SlideView;
@@ -147,9 +147,11 @@ impl PatientsView {
             self.predictions.request(
                 ui.ctx(),
                 &dataset.store,
-                run.folder.model_path(),
-                run.info.batch_norm,
-                run.info.config.normalize_stain,
+                RunModel {
+                    model: run.folder.model_path(),
+                    batch_norm: run.info.batch_norm,
+                    normalisation: run.info.config.normalize_stain,
+                },
                 patient,
                 layout.patches(),
             );

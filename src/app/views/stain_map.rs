@@ -50,11 +50,11 @@ impl StainMap {
         let position =
             |index: usize| hues[index].map(|hues| [f64::from(hues.haematoxylin), f64::from(hues.eosin)]);
         let (mut usual_points, mut unusual_points) = (Vec::new(), Vec::new());
-        for index in 0..stains.patients.len() {
+        for (index, &is_unusual) in unusual.iter().enumerate() {
             let Some(position) = position(index) else {
                 continue; // no estimate: too little tissue
             };
-            if unusual[index] {
+            if is_unusual {
                 unusual_points.push(position);
             } else {
                 usual_points.push(position);

@@ -323,7 +323,7 @@ impl TissueSampler {
         for y in 0..usize::from(height) {
             for x in 0..usize::from(width) {
                 self.seen += 1;
-                if self.seen % self.stride != 0 {
+                if !self.seen.is_multiple_of(self.stride) {
                     continue;
                 }
                 let at = (y * PATCH_SIDE + x) * 3;
