@@ -128,7 +128,7 @@ fn the_command_writes_both_files_and_scores_planted_errors() {
     assert_eq!(issues.lines().count(), out_of_fold.lines().count());
     let patients = std::fs::read_to_string(out.path().join("patients.csv")).unwrap();
     assert!(patients.starts_with(
-        "patient,patches,idc,accuracy,sensitivity,specificity,auc,mean_prob_idc,unlike_others\n"
+        "patient,patches,idc,accuracy,sensitivity,specificity,auc,mean_prob_idc,unlike_others,stain_unusual\n"
     ));
     assert_eq!(patients.lines().count(), 1 + 8, "a row a patient");
 }
