@@ -317,6 +317,9 @@ impl PatientsView {
             ui.selectable_value(&mut self.tab, PatientTab::Slide, "Slide");
             ui.selectable_value(&mut self.tab, PatientTab::StainMap, "Stain map")
                 .on_hover_text("Every patient's stain: slides stained unlike the others stand apart");
+            if self.tab == PatientTab::StainMap {
+                return; // the map shows patients, not patches: no label filter
+            }
             ui.separator();
             let before = self.filter;
             ui.selectable_value(&mut self.filter, LabelFilter::All, "All");
