@@ -1,6 +1,6 @@
-//! The runs of a folder side by side: one row a run, the settings that set it apart, its device,
-//! epochs, time and test scores, sorted by any column; a tick per run to overlay its validation
-//! curves with the others'. W&B's runs table, on the desktop.
+//! The runs of a folder side by side: one row a run, its device, epochs, time and test scores,
+//! then the settings that set it apart, sorted by any column; a tick per run to overlay its
+//! validation curves with the others'. W&B's runs table, on the desktop.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -161,9 +161,10 @@ impl RunsTable {
             .column(Column::auto())
             .column(Column::auto())
             .column(Column::auto().at_least(140.0))
-            .column(Column::initial(180.0).at_least(60.0).clip(true))
-            .columns(Column::auto(), RunColumn::SORTABLE.len() - 2)
-            .column(Column::remainder())
+            .columns(Column::auto(), RunColumn::SORTABLE.len() - 1)
+            // Settings last, taking what is left: a long list of settings must not push the
+            // scores out of a narrow window.
+            .column(Column::remainder().at_least(60.0).clip(true))
             .header(22.0, |mut header| {
                 header.col(|ui| {
                     ui.strong("Compare");
@@ -187,13 +188,12 @@ impl RunsTable {
                         }
                     });
                 };
-                title(&mut header, RunColumn::Name);
+                for column in RunColumn::SORTABLE {
+                    title(&mut header, column);
+                }
                 header.col(|ui| {
                     ui.strong("Settings");
                 });
-                for column in &RunColumn::SORTABLE[1..] {
-                    title(&mut header, *column);
-                }
             })
             .body(|body| {
                 body.rows(24.0, sorted.len(), |mut row| {
@@ -227,9 +227,6 @@ impl RunsTable {
                         ui.label(&run.name);
                     });
                     row.col(|ui| {
-                        ui.label(run.describe_settings(&shown_settings));
-                    });
-                    row.col(|ui| {
                         ui.label(run.device());
                     });
                     row.col(|ui| {
@@ -254,6 +251,10 @@ impl RunsTable {
                             );
                         });
                     }
+                    row.col(|ui| {
+                        let settings = run.describe_settings(&shown_settings);
+                        ui.label(&settings).on_hover_text(settings);
+                    });
                 });
             });
         if let Some(column) = clicked_column {
