@@ -25,14 +25,41 @@ pub fn write_csv_atomic<T: serde::Serialize>(path: &Path, rows: &[T]) -> std::io
     })
 }
 
+/// Why the rows of a CSV file could not be read: the file, or one line of it.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvReadError {
+    #[error("{0}")]
+    File(String),
+    /// `line` counts from 1, the header's line.
+    #[error("line {line}: {why}")]
+    Line { line: u64, why: String },
+}
+
+impl From<csv::Error> for CsvReadError {
+    fn from(err: csv::Error) -> Self {
+        let why = match err.kind() {
+            // The message alone: the field's index would only say where in the line.
+            csv::ErrorKind::Deserialize { err, .. } => err.kind().to_string(),
+            _ => err.to_string(),
+        };
+        match err.position() {
+            Some(position) => CsvReadError::Line {
+                line: position.line(),
+                why,
+            },
+            None => CsvReadError::File(why),
+        }
+    }
+}
+
 /// The rows of a CSV file with a header, as [`write_csv_atomic`] writes them. The error says
-/// whether the file could not be opened or a row is damaged, and which.
-pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, String> {
-    let mut reader = csv::Reader::from_path(path).map_err(|err| err.to_string())?;
+/// whether the file could not be opened or a line is damaged, and which line.
+pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, CsvReadError> {
+    let mut reader = csv::Reader::from_path(path)?;
     reader
         .deserialize()
-        .collect::<Result<Vec<T>, _>>()
-        .map_err(|err| format!("damaged: {err}"))
+        .map(|row| row.map_err(CsvReadError::from))
+        .collect()
 }
 
 /// Like [`write_atomic`], with the content produced by `write` into a buffered writer.

@@ -5,6 +5,7 @@
 //! - [`dataset`]: the IDC folder layout, decoding, the synthetic demo data and the splits
 //!   (no burn, no UI);
 //! - [`metrics`]: confusion matrices and scores (plain numbers);
+//! - [`ops`]: CancerNet's fused operations as burn backend extensions, CPU and GPU kernels;
 //! - [`model`]: CancerNet, devices and batches on burn;
 //! - [`training`]: the training worker, its events, run folders, evaluation and prediction;
 //! - [`review`]: a run's results by confusion-matrix cell, and the readers' annotations of a

@@ -35,16 +35,28 @@ pub fn todays_log(folder: &Path) -> PathBuf {
     ))
 }
 
-/// Starts the log in `folder` and records panics there; the folder, or why there is none
-/// (then only standard error gets the messages).
-pub fn start(folder: &Path) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(folder).map_err(|err| format!("{}: {err}", folder.display()))?;
+/// Why the log could not start (then only standard error gets the messages).
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{}: {why}", folder.display())]
+    Folder { folder: PathBuf, why: String },
+    #[error("a log was already started: {0}")]
+    AlreadyStarted(String),
+}
+
+/// Starts the log in `folder` and records panics there; the folder, or why there is none.
+pub fn start(folder: &Path) -> Result<PathBuf, LogError> {
+    let folder_error = |why: String| LogError::Folder {
+        folder: folder.to_path_buf(),
+        why,
+    };
+    std::fs::create_dir_all(folder).map_err(|err| folder_error(err.to_string()))?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix(LOG_FILE_PREFIX)
         .max_log_files(KEPT_DAYS)
         .build(folder)
-        .map_err(|err| format!("{}: {err}", folder.display()))?;
+        .map_err(|err| folder_error(err.to_string()))?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let to_file = tracing_subscriber::fmt::layer()
         .with_ansi(false)
@@ -64,7 +76,7 @@ pub fn start(folder: &Path) -> Result<PathBuf, String> {
         .with(to_file)
         .with(to_terminal)
         .try_init()
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| LogError::AlreadyStarted(err.to_string()))?;
     Ok(folder.to_path_buf())
 }
 

@@ -24,6 +24,10 @@ fn main() -> std::process::ExitCode {
         // SAFETY: the first statement of main: no other thread exists to read the environment.
         unsafe { std::env::set_var("BURN_DEVICE", "flex") };
     }
+    if let Some(folder) = idc_studio::user_folders::missing_runtime_folder() {
+        // SAFETY: still before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", folder) };
+    }
     // SAFETY: sets a plain integer option; no other thread exists yet.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     idc_studio::cli::main()

@@ -228,10 +228,19 @@ fn a_person_trains_reviews_the_false_negatives_and_annotates_them() {
     harness.run_steps(1);
     harness.get_by_label("Start reading").click();
     harness.run_steps(2);
-    harness.get_by_label("Flag").click();
-    harness.run_steps(2);
+    // The flag asked for before the name is applied once it is given, not dropped.
+    assert!(
+        harness
+            .state()
+            .workspace()
+            .annotation_of(tiles[1])
+            .is_some_and(|annotation| annotation.flagged),
+        "the first click counts"
+    );
     let note = harness.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "Note");
-    note.focus();
+    note.click();
+    harness.run_steps(1);
+    let note = harness.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "Note");
     note.type_text("looks like stroma, not carcinoma");
     harness.run_steps(3);
     harness.get_by_label("Relabel 0").click();

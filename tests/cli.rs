@@ -59,18 +59,8 @@ fn demo_data_scan_train_eval_predict_end_to_end() {
     assert!(text(&output.stdout).contains("confusion matrix at threshold 0.30"));
 
     // Predict a file and a folder; a corrupt file is named and the rest still predicted.
-    let patient = std::fs::read_dir(&data)
-        .unwrap()
-        .flatten()
-        .find(|entry| entry.path().is_dir())
-        .unwrap()
-        .path();
-    let one_png = std::fs::read_dir(patient.join("0"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let one_png = common::datasets::first_patch_file(&data);
+    let patient = one_png.parent().and_then(Path::parent).unwrap().to_path_buf();
     let folder_pngs = std::fs::read_dir(patient.join("1")).map_or(0, |entries| entries.count());
     let broken = dir.path().join("broken.png");
     std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").unwrap();
@@ -96,6 +86,35 @@ fn demo_data_scan_train_eval_predict_end_to_end() {
     ]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("resuming at epoch 2 of 2"));
+}
+
+#[test]
+fn a_headless_machine_without_a_runtime_folder_prints_no_error_when_nothing_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::datasets::own_demo(&data, 4, 80);
+    let data_arg = data.to_str().unwrap();
+    // `--device auto` probes Vulkan, where Mesa's driver (lavapipe on CI) is installed.
+    let run = dir.path().join("run");
+    let output = idc_studio(&[
+        "train",
+        "--data",
+        data_arg,
+        "--epochs",
+        "1",
+        "--device",
+        "auto",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !stderr
+            .lines()
+            .any(|line| line.to_lowercase().starts_with("error")),
+        "no error line: {stderr}"
+    );
 }
 
 #[test]

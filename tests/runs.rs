@@ -245,9 +245,9 @@ fn damaged_results_are_named_not_trusted() {
         row.join(",")
     };
     for (row, needle) in [
-        (with("7", "0.5"), "row 2: label 7 is not 0 or 1"),
-        (with("1", "1.5"), "row 2: probability 1.5 is not between 0 and 1"),
-        (with("1", "NaN"), "row 2: probability NaN is not between 0 and 1"),
+        (with("7", "0.5"), "line 2: label 7 is not 0 or 1"),
+        (with("1", "1.5"), "line 2: probability 1.5 is not between 0 and 1"),
+        (with("1", "NaN"), "line 2: probability NaN is not between 0 and 1"),
     ] {
         lines[1] = row;
         std::fs::write(&predictions, lines.join("\n") + "\n").unwrap();
@@ -437,4 +437,57 @@ fn eval_uses_the_threshold_saved_with_the_run_unless_given_one() {
     std::fs::write(run.join("threshold.json"), r#"{"threshold": 7.0}"#).unwrap();
     let output = idc_studio(&["eval", arg(&run)]);
     assert_one_line_error(&output, "threshold.json");
+}
+
+#[test]
+fn predict_never_writes_over_any_file_of_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo(dir.path(), 4, 60);
+    let run = dir.path().join("run");
+    let output = idc_studio(&train_args(&data, &run, &["--epochs", "1"]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // What a run gathers after training: the cached embeddings of "More like this" and the
+    // threshold a reader saved in Review.
+    let png = common::datasets::first_patch_file(&data);
+    let output = idc_studio(&["similar", arg(&run), "--patch", arg(&png), "--device", "cpu"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    idc_studio::training::RunFolder::new(&run)
+        .write_threshold(&idc_studio::training::SavedThreshold::now(0.4, None))
+        .unwrap();
+
+    let mut entries: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    entries.sort();
+    for name in [
+        "steps.csv",
+        "threshold.json",
+        "embeddings.bin",
+        "predictions.csv",
+        "model.bpk",
+    ] {
+        assert!(entries.iter().any(|entry| entry == name), "{name} in {entries:?}");
+    }
+    for name in &entries {
+        let target = run.join(name);
+        let before = std::fs::metadata(&target).unwrap().modified().unwrap();
+        let output = idc_studio(&[
+            "predict",
+            arg(&run),
+            arg(&png),
+            "--out",
+            arg(&target),
+            "--device",
+            "cpu",
+        ]);
+        assert_one_line_error(&output, "that is the run's own file");
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().modified().unwrap(),
+            before,
+            "{name} untouched"
+        );
+    }
 }

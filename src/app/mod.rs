@@ -28,8 +28,8 @@ pub use state::training_monitor::{Phase, TrainingMonitor};
 pub use state::workspace::{Command, View, Workspace};
 pub use studio::{LaunchOptions, StudioApp};
 pub use views::patients::{PatientTab, PatientsView};
-pub use views::readers::ReadersPanel;
 pub use views::review::lists::{ListKind, ReviewList};
+pub use views::review::readers_panel::ReadersPanel;
 pub use views::review::{ReviewFilter, ReviewView};
 pub use views::training::TrainingView;
 

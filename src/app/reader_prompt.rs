@@ -51,13 +51,10 @@ impl ReaderPrompt {
         });
         match done {
             Some(Some(reader)) => {
-                ws.info(format!("annotations are now made as {reader}"));
-                ws.settings.reader = Some(reader);
-                ws.history.clear();
-                ws.asking_reader = false;
+                ws.reader_named(reader);
                 ws.send(Command::SaveSettings);
             }
-            Some(None) => ws.asking_reader = false,
+            Some(None) => ws.reader_not_named(),
             None => {}
         }
     }

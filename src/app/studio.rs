@@ -45,7 +45,7 @@ pub struct LaunchOptions {
     pub log_folder: Option<PathBuf>,
 }
 
-type RunLoad = Task<Result<OpenRun, String>>;
+type RunLoad = Task<Result<OpenRun, crate::training::run_folder::RunFileError>>;
 
 pub struct StudioApp {
     pub(super) ws: Workspace,
@@ -273,7 +273,7 @@ impl StudioApp {
         match take_finished(&mut self.run_load) {
             Finished::NotYet => {}
             Finished::Done(Ok(run)) => self.run_opened(run),
-            Finished::Done(Err(message)) => self.ws.error(message),
+            Finished::Done(Err(err)) => self.ws.error(err.to_string()),
             Finished::Failed(why) => self
                 .ws
                 .error(format!("opening the run failed unexpectedly: {why}")),
@@ -579,14 +579,8 @@ fn loading_ui(ui: &mut egui::Ui, load: &DatasetLoad) {
             match load.progress {
                 Some(progress) if progress.total > 0 => {
                     let fraction = progress.decoded as f32 / progress.total as f32;
-                    ui.add(
-                        egui::ProgressBar::new(fraction)
-                            .desired_width(400.0)
-                            .text(format!(
-                                "{} of {} patches decoded",
-                                progress.decoded, progress.total
-                            )),
-                    );
+                    let text = format!("{} of {} patches decoded", progress.decoded, progress.total);
+                    crate::app::widgets::progress::progress_bar(ui, fraction, text, Some(400.0));
                 }
                 _ => {
                     ui.label("finding patches…");

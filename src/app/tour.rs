@@ -94,25 +94,9 @@ impl StudioApp {
                 tour.stage
             ));
         }
-        if tour.awaiting_shot {
-            match tour.shots.try_recv() {
-                Ok(Ok(path)) => {
-                    tour.report.push(format!("screenshot {}", path.display()));
-                    tour.awaiting_shot = false;
-                }
-                Ok(Err(message)) => fail(&message),
-                Err(_) => {}
-            }
+        if self.tour_between_shots(&mut tour) {
             self.tour = Some(tour);
             return;
-        }
-        // The judgements made for the picture are taken back once it is taken.
-        for _ in 0..std::mem::take(&mut tour.undo_after_shot) {
-            self.ws.undo();
-        }
-        if tour.stage != Stage::Review && std::mem::take(&mut tour.lent_reader) {
-            self.ws.settings.reader = None;
-            self.ws.save_settings();
         }
         let settled = tour.frames_in_stage > SETTLE_FRAMES;
         match tour.stage {
@@ -134,20 +118,7 @@ impl StudioApp {
                 tour.scroll_mark = self.frame_times.mark();
                 tour.advance(Stage::ScrollGrid);
             }
-            Stage::ScrollGrid => {
-                // A wheel's worth per frame from the top of the grid to its end.
-                let offset = tour.frames_in_stage as f32 * SCROLL_STEP;
-                if offset <= self.patients.grid.content_height {
-                    self.patients.grid.scroll_to = Some(offset);
-                } else {
-                    let (build, whole) = self.frame_times.since(tour.scroll_mark);
-                    let tiles = self.patients.shown_patches().len();
-                    tour.report.push(format!(
-                        "tile grid scrolling, {tiles} tiles, {SCROLL_STEP} points a frame: building the UI {build}; whole frames {whole}"
-                    ));
-                    tour.advance(Stage::StartTraining);
-                }
-            }
+            Stage::ScrollGrid => self.tour_scroll_grid(&mut tour),
             Stage::StartTraining => {
                 self.view = View::Training;
                 let form = self.training.form_mut();
@@ -183,36 +154,7 @@ impl StudioApp {
                     tour.advance(Stage::Review);
                 }
             }
-            Stage::Review if settled => {
-                if tour.frames_in_stage == SETTLE_FRAMES + 1 {
-                    // A reader's first judgements, as the picture should show them: agree,
-                    // relabel, then a flag on the tile now shown. Undone after the picture.
-                    if self.ws.settings.reader.is_none() {
-                        self.ws.settings.reader = Some("screenshot tour".into());
-                        tour.lent_reader = true;
-                    }
-                    for action in [Action::Agree, Action::RelabelNonIdc, Action::Flag] {
-                        self.review.act(action, &mut self.ws);
-                    }
-                    self.review.open_audit_panels();
-                } else {
-                    screenshot(ctx, &mut tour, "review");
-                    tour.undo_after_shot = 3;
-                    // Next: the slide of the reviewed tile (if the cell has one), with the run's
-                    // heatmap over it.
-                    let patch = self.review.current_patch();
-                    let patient = match (patch, &self.ws.dataset) {
-                        (Some(patch), Some(dataset)) => dataset.store.patch(patch).patient,
-                        _ => self.largest_patient(),
-                    };
-                    self.ws.send(crate::app::state::workspace::Command::ShowPatient {
-                        patient,
-                        patch,
-                        on_slide: true,
-                    });
-                    tour.advance(Stage::Slide);
-                }
-            }
+            Stage::Review if settled => self.tour_review(ctx, &mut tour),
             Stage::Slide
                 if settled && self.patients.slide_is_ready() && !self.patients.predictions_pending() =>
             {
@@ -225,24 +167,100 @@ impl StudioApp {
                 tour.advance(Stage::Finish);
             }
             Stage::Finish => {
-                tour.report.push(format!("resident memory {}", resident_memory()));
-                tour.report
-                    .push(format!("tile textures cached {}", self.ws.tiles.len()));
-                tour.report
-                    .push(format!("tour took {:.1} s", tour.started.elapsed().as_secs_f64()));
-                let text = tour.report.join("\n") + "\n";
-                if let Err(err) =
-                    crate::atomic_file::write_atomic(&tour.folder.join("tour.txt"), text.as_bytes())
-                {
-                    fail(&format!("{}: {err}", tour.folder.display()));
-                }
-                print!("{text}");
-                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                self.finish_tour(ctx, &mut tour);
                 return; // the tour is over: it is not put back
             }
             _ => {}
         }
         self.tour = Some(tour);
+    }
+
+    /// The tile grid scrolled from top to end, a wheel's worth a frame, its frame times noted.
+    fn tour_scroll_grid(&mut self, tour: &mut Tour) {
+        // A wheel's worth per frame from the top of the grid to its end.
+        let offset = tour.frames_in_stage as f32 * SCROLL_STEP;
+        if offset <= self.patients.grid.content_height {
+            self.patients.grid.scroll_to = Some(offset);
+        } else {
+            let (build, whole) = self.frame_times.since(tour.scroll_mark);
+            let tiles = self.patients.shown_patches().len();
+            tour.report.push(format!(
+                "tile grid scrolling, {tiles} tiles, {SCROLL_STEP} points a frame: building the UI {build}; whole frames {whole}"
+            ));
+            tour.advance(Stage::StartTraining);
+        }
+    }
+
+    /// Between stages: takes in the screenshot being written (true while it is awaited), then
+    /// takes back the judgements made for it and the reader lent for them.
+    fn tour_between_shots(&mut self, tour: &mut Tour) -> bool {
+        if tour.awaiting_shot {
+            match tour.shots.try_recv() {
+                Ok(Ok(path)) => {
+                    tour.report.push(format!("screenshot {}", path.display()));
+                    tour.awaiting_shot = false;
+                }
+                Ok(Err(message)) => fail(&message),
+                Err(_) => {}
+            }
+            return true;
+        }
+        // The judgements made for the picture are taken back once it is taken.
+        for _ in 0..std::mem::take(&mut tour.undo_after_shot) {
+            self.ws.undo();
+        }
+        if tour.stage != Stage::Review && std::mem::take(&mut tour.lent_reader) {
+            self.ws.settings.reader = None;
+            self.ws.save_settings();
+        }
+        false
+    }
+
+    /// Review: a reader's first judgements made, the picture taken, then on to the slide.
+    fn tour_review(&mut self, ctx: &egui::Context, tour: &mut Tour) {
+        if tour.frames_in_stage == SETTLE_FRAMES + 1 {
+            // A reader's first judgements, as the picture should show them: agree,
+            // relabel, then a flag on the tile now shown. Undone after the picture.
+            if self.ws.settings.reader.is_none() {
+                self.ws.settings.reader = Some("screenshot tour".into());
+                tour.lent_reader = true;
+            }
+            for action in [Action::Agree, Action::RelabelNonIdc, Action::Flag] {
+                self.review.act(action, &mut self.ws);
+            }
+            self.review.open_audit_panels();
+        } else {
+            screenshot(ctx, tour, "review");
+            tour.undo_after_shot = 3;
+            // Next: the slide of the reviewed tile (if the cell has one), with the run's
+            // heatmap over it.
+            let patch = self.review.current_patch();
+            let patient = match (patch, &self.ws.dataset) {
+                (Some(patch), Some(dataset)) => dataset.store.patch(patch).patient,
+                _ => self.largest_patient(),
+            };
+            self.ws.send(crate::app::state::workspace::Command::ShowPatient {
+                patient,
+                patch,
+                on_slide: true,
+            });
+            tour.advance(Stage::Slide);
+        }
+    }
+
+    /// The tour's figures written beside its screenshots and printed, then the window closed.
+    fn finish_tour(&mut self, ctx: &egui::Context, tour: &mut Tour) {
+        tour.report.push(format!("resident memory {}", resident_memory()));
+        tour.report
+            .push(format!("tile textures cached {}", self.ws.tiles.len()));
+        tour.report
+            .push(format!("tour took {:.1} s", tour.started.elapsed().as_secs_f64()));
+        let text = tour.report.join("\n") + "\n";
+        if let Err(err) = crate::atomic_file::write_atomic(&tour.folder.join("tour.txt"), text.as_bytes()) {
+            fail(&format!("{}: {err}", tour.folder.display()));
+        }
+        print!("{text}");
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
     }
 
     /// The patient with the most patches: the longest tile grid.

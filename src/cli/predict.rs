@@ -100,14 +100,25 @@ pub fn run(
         write(queued_paths.remove(0), probabilities)?;
     }
     let bytes = csv.into_inner().map_err(|err| anyhow::anyhow!("{err}"))?;
+    deliver(&bytes, predicted, out, &failures)
+}
+
+/// Writes the CSV to `out` (atomically) or to standard output, then names each file that could
+/// not be predicted; the exit code fails when one could not.
+fn deliver(
+    bytes: &[u8],
+    predicted: usize,
+    out: Option<&Path>,
+    failures: &[String],
+) -> anyhow::Result<ExitCode> {
     match out {
         Some(path) => {
-            write_atomic(path, &bytes).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+            write_atomic(path, bytes).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
             eprintln!("wrote {predicted} predictions to {}", path.display());
         }
-        None => std::io::stdout().write_all(&bytes)?,
+        None => std::io::stdout().write_all(bytes)?,
     }
-    for failure in &failures {
+    for failure in failures {
         eprintln!("error: {failure}");
     }
     Ok(if failures.is_empty() {

@@ -119,7 +119,10 @@ pub fn read_planted_flips(dataset: &Path) -> Result<Option<Vec<PlantedFlip>>, La
     if !path.is_file() {
         return Ok(None);
     }
-    let flips = crate::atomic_file::read_csv(&path).map_err(|why| LabelNoiseError { path, why })?;
+    let flips = crate::atomic_file::read_csv(&path).map_err(|err| LabelNoiseError {
+        path,
+        why: err.to_string(),
+    })?;
     Ok(Some(flips))
 }
 

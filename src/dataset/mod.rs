@@ -34,6 +34,15 @@ pub const NESTED_COPY_FOLDER: &str = "IDC_regular_ps50_idx5";
 /// A file the demo generator writes at the root, so the data is never mistaken for real tissue.
 pub const SYNTHETIC_MARKER_FILE: &str = "SYNTHETIC_DEMO_DATA.txt";
 
+/// A patch's identity on its slide: stable across scans and runs, what annotations and run
+/// files name a patch by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct PatchKey {
+    pub patient: String,
+    pub x: u32,
+    pub y: u32,
+}
+
 /// The class of a patch: invasive ductal carcinoma or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Label {
@@ -41,6 +50,27 @@ pub enum Label {
     NonIdc = 0,
     /// Class 1: IDC.
     Idc = 1,
+}
+
+/// A label in a file as its class index, 0 or 1: `#[serde(with = "label_index")]`. Anything
+/// else is an error that the CSV reader reports with its row, never a number to index with.
+pub mod label_index {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Label;
+
+    pub fn serialize<S: Serializer>(label: &Label, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(label.index() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Label, D::Error> {
+        let index = i64::deserialize(deserializer)?;
+        usize::try_from(index)
+            .ok()
+            .and_then(Label::from_index)
+            .ok_or_else(|| D::Error::custom(format!("label {index} is not 0 or 1")))
+    }
 }
 
 impl Label {

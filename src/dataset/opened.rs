@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::PatchKey;
 use super::store::PatientSummary;
 use super::{PatchStore, ScanReport};
-use crate::review::PatchKey;
 
 /// A scanned dataset and the lookups the views need.
 pub struct Dataset {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use super::decode::{MAX_PATCH_FILE_BYTES, read_patch_file};
-use super::filename::parse_patch_name;
+use super::filename::{PatchName, parse_patch_name};
 use super::store::{Patch, PatchStore};
 use super::{Label, NESTED_COPY_FOLDER, PATCH_BYTES, PATCH_SIDE, SYNTHETIC_MARKER_FILE};
 
@@ -301,57 +301,14 @@ fn find_candidates(root: &Path, report: &mut ScanReport) -> Vec<Candidate> {
             path: path.to_path_buf(),
             reason,
         };
-        // A linked patient or class folder: said, not silently passed over.
-        if entry.path_is_symlink() && entry.depth() <= 2 && path.is_dir() {
-            report.skipped.push(skip(SkipReason::LinkedFolder));
-            continue;
-        }
-        let Some(folder_label) = class_folder_label(path) else {
-            continue; // not under <patient>/<0|1>/: not part of the layout
-        };
-        let Some(file_name) = entry.file_name().to_str() else {
-            report
-                .skipped
-                .push(skip(SkipReason::BadName("the name is not valid UTF-8".into())));
-            continue;
-        };
-        if file_name.starts_with('.') {
-            continue; // hidden files (.DS_Store and the like) are not patches
-        }
-        // Run files record a patch's path as text: one that is not UTF-8 could not be saved
-        // after training.
-        if path.to_str().is_none() {
-            report.skipped.push(skip(SkipReason::BadName(
-                "a folder in its path is not valid UTF-8".into(),
-            )));
-            continue;
-        }
-        if !file_name.to_ascii_lowercase().ends_with(".png") {
-            report.skipped.push(skip(SkipReason::NotPng));
-            continue;
-        }
-        let name = match parse_patch_name(file_name) {
-            Ok(name) => name,
-            Err(why) => {
-                report.skipped.push(skip(SkipReason::BadName(why.to_string())));
+        let name = match classify_file(&entry) {
+            Ok(Some(name)) => name,
+            Ok(None) => continue,
+            Err(reason) => {
+                report.skipped.push(skip(reason));
                 continue;
             }
         };
-        if name.label != folder_label {
-            report.skipped.push(skip(SkipReason::LabelMismatch {
-                folder: folder_label,
-                name: name.label,
-            }));
-            continue;
-        }
-        let folder_patient = grandparent_name(path);
-        if folder_patient != name.patient {
-            report.skipped.push(skip(SkipReason::PatientMismatch {
-                folder: folder_patient,
-                name: name.patient,
-            }));
-            continue;
-        }
         let key = (name.patient.clone(), name.x, name.y);
         if let Some(first) = first_seen.get(&key) {
             report
@@ -370,6 +327,51 @@ fn find_candidates(root: &Path, report: &mut ScanReport) -> Vec<Candidate> {
     }
     report.nested_copies_skipped = nested;
     candidates
+}
+
+/// What a file of the tree is: a patch of the IDC layout (its name read), a file the layout
+/// leaves aside (`Ok(None)`: outside `<patient>/<0|1>/`, or hidden), or one that cannot be used
+/// and why.
+fn classify_file(entry: &walkdir::DirEntry) -> Result<Option<PatchName>, SkipReason> {
+    let path = entry.path();
+    // A linked patient or class folder: said, not silently passed over.
+    if entry.path_is_symlink() && entry.depth() <= 2 && path.is_dir() {
+        return Err(SkipReason::LinkedFolder);
+    }
+    let Some(folder_label) = class_folder_label(path) else {
+        return Ok(None); // not under <patient>/<0|1>/: not part of the layout
+    };
+    let Some(file_name) = entry.file_name().to_str() else {
+        return Err(SkipReason::BadName("the name is not valid UTF-8".into()));
+    };
+    if file_name.starts_with('.') {
+        return Ok(None); // hidden files (.DS_Store and the like) are not patches
+    }
+    // Run files record a patch's path as text: one that is not UTF-8 could not be saved after
+    // training.
+    if path.to_str().is_none() {
+        return Err(SkipReason::BadName(
+            "a folder in its path is not valid UTF-8".into(),
+        ));
+    }
+    if !file_name.to_ascii_lowercase().ends_with(".png") {
+        return Err(SkipReason::NotPng);
+    }
+    let name = parse_patch_name(file_name).map_err(|why| SkipReason::BadName(why.to_string()))?;
+    if name.label != folder_label {
+        return Err(SkipReason::LabelMismatch {
+            folder: folder_label,
+            name: name.label,
+        });
+    }
+    let folder_patient = grandparent_name(path);
+    if folder_patient != name.patient {
+        return Err(SkipReason::PatientMismatch {
+            folder: folder_patient,
+            name: name.patient,
+        });
+    }
+    Ok(Some(name))
 }
 
 /// The Kaggle archive's second copy: a folder of that name beside patient folders.

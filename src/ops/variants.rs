@@ -16,7 +16,7 @@ pub const DEPTHWISE_VARIABLE: &str = "IDC_STUDIO_GPU_DEPTHWISE";
 /// instead of one batched product per image.
 pub const POINTWISE_VARIABLE: &str = "IDC_STUDIO_GPU_POINTWISE";
 /// Set to `burn` for ReLU then burn's `BatchNorm`, or `sums` for ReLU then
-/// `batch_norm_from_sums` (burn's tensor operations, statistics by sums), instead of our fused
+/// `relu_batch_norm::by_sums` (burn's tensor operations, statistics by sums), instead of our fused
 /// ReLU + batch-norm kernels.
 pub const BATCH_NORM_VARIABLE: &str = "IDC_STUDIO_GPU_BATCH_NORM";
 
@@ -50,7 +50,7 @@ pub enum GpuAdaGrad {
 pub enum GpuBatchNorm {
     /// Our kernels (relu_batch_norm/gpu.rs).
     Kernels,
-    /// burn's operations, the statistics taken by sums (`cancernet::batch_norm_from_sums`; the
+    /// burn's operations, the statistics taken by sums (`relu_batch_norm::by_sums`; the
     /// dense layer's, which is not four-dimensional, takes burn's `BatchNorm`).
     Sums,
     /// burn's `BatchNorm`.
@@ -68,10 +68,43 @@ pub struct GpuVariants {
     pub adagrad: GpuAdaGrad,
 }
 
-/// The choices of this process, read from the environment once.
+/// Each switch and the values it accepts; any other value leaves the default.
+const ACCEPTED: [(&str, &[&str]); 7] = [
+    (DEPTHWISE_VARIABLE, &["burn"]),
+    (POINTWISE_VARIABLE, &["channels-last"]),
+    (BATCH_NORM_VARIABLE, &["burn", "sums"]),
+    (MAX_POOL_VARIABLE, &["burn"]),
+    (DROPOUT_VARIABLE, &["burn"]),
+    (LOSS_VARIABLE, &["burn"]),
+    (ADAGRAD_VARIABLE, &["burn", "single"]),
+];
+
+/// A warning for each switch set to a value it does not accept (`value_of` reads a variable):
+/// a misspelt value would otherwise time the default while the person believes it the other.
+pub fn misspelt_switches(value_of: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    ACCEPTED
+        .iter()
+        .filter_map(|(variable, accepted)| {
+            let value = value_of(variable)?;
+            (!value.is_empty() && !accepted.contains(&value.as_str())).then(|| {
+                format!(
+                    "{variable}={value} is not one of its values ({}); the default runs",
+                    accepted.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// The choices of this process, read from the environment once; a misspelt value is warned of
+/// on standard error and in the log.
 pub fn gpu_variants() -> GpuVariants {
     static CHOICES: OnceLock<GpuVariants> = OnceLock::new();
     *CHOICES.get_or_init(|| {
+        for warning in misspelt_switches(|variable| std::env::var(variable).ok()) {
+            tracing::warn!("{warning}");
+            eprintln!("warning: {warning}");
+        }
         let says = |variable: &str, value: &str| std::env::var(variable).is_ok_and(|set| set == value);
         GpuVariants {
             burns_depthwise: says(DEPTHWISE_VARIABLE, "burn"),
@@ -156,6 +189,20 @@ impl GpuVariants {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_switch_is_named_with_the_values_it_accepts() {
+        let set = |variable: &str| match variable {
+            ADAGRAD_VARIABLE => Some("singel".to_string()),
+            DEPTHWISE_VARIABLE => Some("burn".to_string()),
+            LOSS_VARIABLE => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(
+            misspelt_switches(set),
+            ["IDC_STUDIO_GPU_ADAGRAD=singel is not one of its values (burn, single); the default runs"]
+        );
+    }
 
     #[test]
     fn names_each_departure_with_its_variable() {

@@ -12,15 +12,9 @@ use crate::dataset::Label;
 
 /// The file a run folder held annotations in before they belonged to the dataset; read once,
 /// on import.
-pub const RUN_ANNOTATIONS_FILE: &str = "annotations.json";
+pub const RUN_ANNOTATIONS_FILE: &str = crate::training::RunFile::OlderAnnotations.name();
 
-/// A patch's identity on its slide: stable across scans and runs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PatchKey {
-    pub patient: String,
-    pub x: u32,
-    pub y: u32,
-}
+pub use crate::dataset::PatchKey;
 
 /// A reader's judgement of a patch's dataset label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -120,6 +114,25 @@ pub struct Annotation {
     pub prob_idc: Option<f32>,
     /// When the reader said it: ISO 8601 in the reader's local time, with its offset.
     pub time: String,
+}
+
+/// One change a reader asks of their annotation of a patch: what a key or a button means,
+/// kept as a value so that it can wait for the reader's name and be applied after.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnnotationChange {
+    Judge(ReviewState),
+    ToggleFlag,
+    Note(String),
+}
+
+impl AnnotationChange {
+    pub fn apply(&self, annotation: &mut Annotation) {
+        match self {
+            AnnotationChange::Judge(state) => annotation.state = *state,
+            AnnotationChange::ToggleFlag => annotation.flagged = !annotation.flagged,
+            AnnotationChange::Note(note) => annotation.note.clone_from(note),
+        }
+    }
 }
 
 impl Annotation {

@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::unlike_patients::patient_scores;
+use crate::dataset::Label;
 pub use crate::training::cross_validation::OutOfFoldRow;
 
 /// A patient's thresholds lean towards the dataset's as if this many patches of each class at
@@ -67,7 +68,10 @@ pub fn read_label_issues(folder: &Path) -> Result<Option<Vec<LabelIssueRow>>, La
     if !path.is_file() {
         return Ok(None);
     }
-    let rows = crate::atomic_file::read_csv(&path).map_err(|why| LabelIssuesFileError { path, why })?;
+    let rows = crate::atomic_file::read_csv(&path).map_err(|err| LabelIssuesFileError {
+        path,
+        why: err.to_string(),
+    })?;
     Ok(Some(rows))
 }
 
@@ -79,7 +83,8 @@ pub struct LabelIssueRow {
     pub x: u32,
     pub y: u32,
     pub path: std::path::PathBuf,
-    pub label: usize,
+    #[serde(with = "crate::dataset::label_index")]
+    pub label: Label,
     pub prob_idc: f32,
     /// The confidence in the given label: 0 (surely wrong) to 1 (surely right).
     pub label_quality: f64,
@@ -91,7 +96,8 @@ pub struct LabelIssueRow {
     /// Its patient is unlike the others: listed apart, never suspected.
     #[serde(default)]
     pub unlike_others: bool,
-    pub given_label: usize,
+    #[serde(with = "crate::dataset::label_index")]
+    pub given_label: Label,
     pub pred_probs_0: f32,
     pub pred_probs_1: f32,
 }
@@ -102,8 +108,8 @@ pub fn class_thresholds(rows: &[OutOfFoldRow]) -> [f64; 2] {
     let mut sums = [0.0f64; 2];
     let mut counts = [0usize; 2];
     for row in rows {
-        sums[row.label] += row.confidence_in(row.label);
-        counts[row.label] += 1;
+        sums[row.label.index()] += row.confidence_in(row.label);
+        counts[row.label.index()] += 1;
     }
     [0, 1].map(|class| {
         if counts[class] == 0 {
@@ -121,8 +127,8 @@ pub fn patient_thresholds(rows: &[OutOfFoldRow]) -> HashMap<&str, [f64; 2]> {
     let mut sums: HashMap<&str, ([f64; 2], [usize; 2])> = HashMap::new();
     for row in rows {
         let (sum, count) = sums.entry(row.patient.as_str()).or_default();
-        sum[row.label] += row.confidence_in(row.label);
-        count[row.label] += 1;
+        sum[row.label.index()] += row.confidence_in(row.label);
+        count[row.label.index()] += 1;
     }
     sums.into_iter()
         .map(|(patient, (sum, count))| {
@@ -150,15 +156,15 @@ pub fn rank_label_issues(rows: &[OutOfFoldRow]) -> Vec<LabelIssueRow> {
         .iter()
         .map(|row| {
             let own = thresholds[row.patient.as_str()];
-            let other = 1 - row.label;
+            let other = row.label.other();
             let quality = row.confidence_in(row.label);
             let unlike_others = unlike.contains(&row.patient);
             // The other class must reach the dataset's threshold too: a patient whose models
             // are unsure of everything has low thresholds of its own, which alone would suspect
             // half its patches.
             let suspected = !unlike_others
-                && quality < own[row.label]
-                && row.confidence_in(other) >= own[other].max(dataset[other]);
+                && quality < own[row.label.index()]
+                && row.confidence_in(other) >= own[other.index()].max(dataset[other.index()]);
             let issue = LabelIssueRow {
                 patient: row.patient.clone(),
                 x: row.x,
@@ -167,14 +173,14 @@ pub fn rank_label_issues(rows: &[OutOfFoldRow]) -> Vec<LabelIssueRow> {
                 label: row.label,
                 prob_idc: row.prob_idc,
                 label_quality: quality,
-                patient_threshold: Some(own[row.label]),
+                patient_threshold: Some(own[row.label.index()]),
                 suspected,
                 unlike_others,
                 given_label: row.label,
                 pred_probs_0: 1.0 - row.prob_idc,
                 pred_probs_1: row.prob_idc,
             };
-            (quality - own[row.label], issue)
+            (quality - own[row.label.index()], issue)
         })
         .collect();
     ranked.sort_by(|(a_margin, a), (b_margin, b)| {
@@ -234,7 +240,7 @@ mod tests {
             x: 0,
             y: 0,
             path: "p.png".into(),
-            label,
+            label: Label::from_index(label).unwrap(),
             prob_idc,
             fold: 0,
         }
@@ -266,7 +272,10 @@ mod tests {
         assert_eq!(ranked.iter().filter(|row| row.suspected).count(), 1);
         let margin = |row: &LabelIssueRow| row.label_quality - row.patient_threshold.unwrap();
         assert!(ranked.windows(2).all(|pair| margin(&pair[0]) <= margin(&pair[1])));
-        assert_eq!((ranked[0].given_label, ranked[0].pred_probs_1), (0, 0.8));
+        assert_eq!(
+            (ranked[0].given_label, ranked[0].pred_probs_1),
+            (Label::NonIdc, 0.8)
+        );
     }
 
     #[test]
@@ -296,10 +305,7 @@ mod tests {
         assert_eq!(read_label_issues(folder.path()).unwrap(), Some(written));
         std::fs::write(folder.path().join(LABEL_ISSUES_FILE), "patient,x\np,zero\n").unwrap();
         let err = read_label_issues(folder.path()).unwrap_err().to_string();
-        assert!(
-            err.contains(LABEL_ISSUES_FILE) && err.contains("damaged"),
-            "{err}"
-        );
+        assert!(err.contains(LABEL_ISSUES_FILE) && err.contains("line 2"), "{err}");
     }
 
     #[test]

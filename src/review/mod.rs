@@ -17,7 +17,7 @@ pub mod similar;
 pub mod unlike_patients;
 
 pub use agreement::Agreement;
-pub use annotations::{Annotation, AnnotationBook, Judged, PatchKey, ReviewState};
+pub use annotations::{Annotation, AnnotationBook, AnnotationChange, Judged, PatchKey, ReviewState};
 pub use history::{History, Step};
 pub use open_run::OpenRun;
 pub use results::{Cell, ReviewSet};

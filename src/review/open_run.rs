@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::ReviewSet;
 use crate::dataset::{Dataset, Label, LabelOverride, LabelSource};
+use crate::training::run_folder::RunFileError;
 use crate::training::{PredictionRow, RunFolder, RunInfo, SavedThreshold};
 
 /// A trained run opened for review, its test rows matched to the open dataset and scored
@@ -30,17 +31,18 @@ pub struct OpenRun {
 impl OpenRun {
     /// Reads a finished run and matches its test rows to `dataset`, scored against the
     /// dataset's labels.
-    pub fn load(folder: &std::path::Path, dataset: &Dataset) -> Result<OpenRun, String> {
-        let run = RunFolder::open(folder).map_err(|err| err.to_string())?;
-        let info = run.read_info().map_err(|err| err.to_string())?;
+    pub fn load(folder: &std::path::Path, dataset: &Dataset) -> Result<OpenRun, RunFileError> {
+        let run = RunFolder::open(folder)?;
+        let info = run.read_info()?;
         if !run.predictions_path().is_file() {
-            return Err(format!(
-                "{}: this run has no test predictions yet (it has not finished); resume it from Training",
-                folder.display()
-            ));
+            return Err(RunFileError {
+                path: folder.to_path_buf(),
+                why: "this run has no test predictions yet (it has not finished); resume it from Training"
+                    .into(),
+            });
         }
-        let recorded = run.read_predictions().map_err(|err| err.to_string())?;
-        let saved_threshold = run.read_threshold().map_err(|err| err.to_string())?;
+        let recorded = run.read_predictions()?;
+        let saved_threshold = run.read_threshold()?;
         let mut open = OpenRun {
             folder: run,
             info,

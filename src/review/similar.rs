@@ -19,10 +19,8 @@ use crate::model::cancernet::DENSE_UNITS;
 use crate::training::RunFolder;
 use crate::training::evaluate::{InferenceError, embed_patches, load_model};
 use crate::training::run_folder::RunFileError;
-use crate::training::stain::store_for_run;
+use crate::training::stain::{StainError, store_for_run};
 
-/// The cache's file name in a run folder.
-pub const EMBEDDINGS_FILE: &str = "embeddings.bin";
 const MAGIC: &[u8; 8] = b"IDCEMB01";
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +30,7 @@ pub enum SimilarError {
     #[error(transparent)]
     Inference(#[from] InferenceError),
     #[error("the patients' stains: {0}")]
-    Stain(String),
+    Stain(#[from] StainError),
 }
 
 /// Every patch of `store` embedded by `run`'s model: from the run's cache, or computed on
@@ -42,14 +40,14 @@ pub fn run_embeddings(
     store: &Arc<PatchStore>,
     device: &Device,
 ) -> Result<Embeddings, SimilarError> {
-    let path = run.root().join(EMBEDDINGS_FILE);
+    let path = run.embeddings_path();
     if let Some(cached) = Embeddings::load(&path, store.len()) {
         return Ok(cached);
     }
     let info = run.read_info()?;
     let model = load_model(&run.model_path(), info.batch_norm, device)?;
     // The model sees patches as it was trained to: stain-normalised where the run was.
-    let store = &store_for_run(store, info.config.normalize_stain).map_err(SimilarError::Stain)?;
+    let store = &store_for_run(store, info.config.normalize_stain)?;
     let indices: Vec<usize> = (0..store.len()).collect();
     let embeddings = Embeddings::new(DENSE_UNITS, embed_patches(&model, store, &indices, device)?);
     if let Err(err) = embeddings.save(&path) {
@@ -207,7 +205,7 @@ mod tests {
     #[test]
     fn the_cache_round_trips_and_refuses_another_datasets_size() {
         let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join(EMBEDDINGS_FILE);
+        let path = folder.path().join(crate::training::RunFile::Embeddings.name());
         let embeddings = Embeddings::new(2, vec![3.0, 4.0, 1.0, 0.0]);
         assert!(
             (embeddings.nearest(0, 1)[0].similarity + 1.0).abs() < 1e-6,

@@ -56,10 +56,7 @@ pub fn patient_scores(rows: &[OutOfFoldRow]) -> Vec<PatientScores> {
     let mut scores: Vec<PatientScores> = by_patient
         .into_iter()
         .map(|(patient, rows)| {
-            let labels: Vec<Label> = rows
-                .iter()
-                .map(|row| Label::from_index(row.label).unwrap_or(Label::NonIdc))
-                .collect();
+            let labels: Vec<Label> = rows.iter().map(|row| row.label).collect();
             let probabilities: Vec<f32> = rows.iter().map(|row| row.prob_idc).collect();
             let matrix = ConfusionMatrix::from_probabilities(&labels, &probabilities, 0.5);
             let ratio = |part: usize, whole: usize| (whole > 0).then(|| part as f64 / whole as f64);
@@ -150,7 +147,10 @@ pub fn read_patient_scores(folder: &Path) -> Result<Option<Vec<PatientScores>>, 
     }
     crate::atomic_file::read_csv(&path)
         .map(Some)
-        .map_err(|why| PatientsFileError { path, why })
+        .map_err(|err| PatientsFileError {
+            path,
+            why: err.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -169,7 +169,7 @@ mod tests {
                     x: index as u32 * 50,
                     y: 0,
                     path: format!("{name}_{index}.png").into(),
-                    label,
+                    label: Label::from_index(label).unwrap(),
                     prob_idc,
                     fold: 0,
                 }

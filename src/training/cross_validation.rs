@@ -18,11 +18,12 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::augment::Augmentation;
-use super::batches::{BatchPlan, prefetch_batches, render_threads};
+use super::batches::{BatchPlan, render_threads};
 use super::config::{ConfigError, TrainConfig};
+use super::epoch::{BatchRead, EpochEnd, train_epoch};
 use super::evaluate::{InferenceError, predict_patches};
 use super::stain::normalise_reporting;
-use super::step::{Learner, ReadBackWindow, read_back_every};
+use super::step::{Learner, read_back_every};
 use crate::atomic_file::{write_atomic_with, write_csv_atomic};
 use crate::dataset::stain::{StainAugment, StainNormalisation};
 use crate::dataset::{Label, PatchStore};
@@ -36,8 +37,9 @@ pub struct OutOfFoldRow {
     pub x: u32,
     pub y: u32,
     pub path: std::path::PathBuf,
-    /// The given label, 0 or 1.
-    pub label: usize,
+    /// The given label, 0 or 1 in the file.
+    #[serde(with = "crate::dataset::label_index")]
+    pub label: Label,
     /// P(IDC) from the model of the fold that held this patch out.
     pub prob_idc: f32,
     pub fold: usize,
@@ -45,8 +47,8 @@ pub struct OutOfFoldRow {
 
 impl OutOfFoldRow {
     /// The model's confidence in `label`.
-    pub fn confidence_in(&self, label: usize) -> f64 {
-        if label == Label::Idc.index() {
+    pub fn confidence_in(&self, label: Label) -> f64 {
+        if label == Label::Idc {
             f64::from(self.prob_idc)
         } else {
             1.0 - f64::from(self.prob_idc)
@@ -220,21 +222,8 @@ pub fn cross_validate(
     listener: &mut dyn FnMut(FoldEvent),
     stop: &AtomicBool,
 ) -> Result<Vec<OutOfFoldRow>, CrossValidationError> {
-    job.config.validate()?;
+    check_job(job)?;
     let store = &job.store;
-    if job.folds < 2 {
-        return Err(CrossValidationError::Folds(format!(
-            "{} folds: at least 2 are needed, so that each model has patches it never saw",
-            job.folds
-        )));
-    }
-    let patients = store.patients().len();
-    if patients < job.folds {
-        return Err(CrossValidationError::Folds(format!(
-            "{} folds of whole patients need at least {} patients; the dataset has {patients}",
-            job.folds, job.folds
-        )));
-    }
     prepare_folder(job)?;
     let folds = patient_folds(store, job.folds, job.config.seed);
     let mut rows = Vec::with_capacity(store.len());
@@ -275,7 +264,7 @@ pub fn cross_validate(
                     &mut report,
                     stop,
                 )
-                .map_err(CrossValidationError::Backend)?;
+                .map_err(|err| CrossValidationError::Backend(err.to_string()))?;
                 let Some((made, warnings)) = made else {
                     return Err(CrossValidationError::Stopped {
                         finished: fold,
@@ -296,22 +285,7 @@ pub fn cross_validate(
                 folds: job.folds,
             });
         };
-        let fold_rows: Vec<OutOfFoldRow> = held_out
-            .iter()
-            .zip(probabilities)
-            .map(|(&index, prob_idc)| {
-                let patch = store.patch(index);
-                OutOfFoldRow {
-                    patient: store.patient_name(patch).to_string(),
-                    x: patch.x,
-                    y: patch.y,
-                    path: patch.path.clone(),
-                    label: patch.label.index(),
-                    prob_idc,
-                    fold,
-                }
-            })
-            .collect();
+        let fold_rows = out_of_fold_rows(store, fold, held_out, probabilities);
         write_rows(&path, &fold_rows)?;
         listener(FoldEvent::Finished {
             fold,
@@ -323,6 +297,50 @@ pub fn cross_validate(
     rows.sort_by_key(|row| order.get(&(row.patient.as_str(), row.x, row.y)).copied());
     write_rows(&job.out_dir.join(OUT_OF_FOLD_FILE), &rows)?;
     Ok(rows)
+}
+
+/// Refuses settings the trainer would refuse, and folds that cannot each hold patients out.
+fn check_job(job: &CrossValidationJob) -> Result<(), CrossValidationError> {
+    job.config.validate()?;
+    if job.folds < 2 {
+        return Err(CrossValidationError::Folds(format!(
+            "{} folds: at least 2 are needed, so that each model has patches it never saw",
+            job.folds
+        )));
+    }
+    let patients = job.store.patients().len();
+    if patients < job.folds {
+        return Err(CrossValidationError::Folds(format!(
+            "{} folds of whole patients need at least {} patients; the dataset has {patients}",
+            job.folds, job.folds
+        )));
+    }
+    Ok(())
+}
+
+/// The rows of fold `fold`: each held-out patch with the P(IDC) its fold's model gave it.
+fn out_of_fold_rows(
+    store: &PatchStore,
+    fold: usize,
+    held_out: &[usize],
+    probabilities: Vec<f32>,
+) -> Vec<OutOfFoldRow> {
+    held_out
+        .iter()
+        .zip(probabilities)
+        .map(|(&index, prob_idc)| {
+            let patch = store.patch(index);
+            OutOfFoldRow {
+                patient: store.patient_name(patch).to_string(),
+                x: patch.x,
+                y: patch.y,
+                path: patch.path.clone(),
+                label: patch.label,
+                prob_idc,
+                fold,
+            }
+        })
+        .collect()
 }
 
 /// Creates the output folder with its settings, or checks that an earlier one was made with
@@ -408,7 +426,6 @@ fn train_and_predict(
         class_weights,
         BatchNormSettings::MODEL,
     );
-    let batches_per_epoch = train.len() / config.batch_size;
     let read_every = read_back_every(&compute.device);
     for epoch in 1..=config.epochs {
         let epoch_seed = fold_seed.wrapping_mul(31).wrapping_add(epoch as u64);
@@ -421,37 +438,25 @@ fn train_and_predict(
             augmentation: Augmentation::of(config).map(|augmentation| (augmentation, epoch_seed)),
             render_threads: render_threads(&compute.device),
         };
-        let batches = prefetch_batches(Arc::clone(store), plan)
+        let mut on_read = |read: &BatchRead| {
+            listener(FoldEvent::Batch {
+                fold,
+                epoch,
+                batch: read.batch,
+                batches: read.batches,
+            });
+        };
+        let end;
+        (learner, end) = train_epoch(learner, epoch, store, plan, read_every, stop, &mut on_read)
             .map_err(|err| CrossValidationError::Backend(err.to_string()))?;
-        let mut window = ReadBackWindow::new(read_every);
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
-        for (batch_number, batch) in (1..).zip(batches) {
-            if stop.load(Ordering::SeqCst) {
-                return Ok(None);
-            }
-            let outcome;
-            (learner, outcome) = learner.step_pending(batch);
-            if let Some(gathered) = window.push(outcome, batch_number == batches_per_epoch) {
-                let items = gathered.items();
-                let read = gathered
-                    .read()
-                    .map_err(|why| CrossValidationError::Backend(why.to_string()))?;
-                loss_sum += read.loss * items as f64;
-                correct += read.correct;
-                seen += items;
-                listener(FoldEvent::Batch {
-                    fold,
-                    epoch,
-                    batch: batch_number,
-                    batches: batches_per_epoch,
-                });
-            }
-        }
+        let EpochEnd::Trained(totals) = end else {
+            return Ok(None);
+        };
         listener(FoldEvent::Epoch {
             fold,
             epoch,
-            loss: loss_sum / seen.max(1) as f64,
-            accuracy: correct as f64 / seen.max(1) as f64,
+            loss: totals.loss,
+            accuracy: totals.accuracy,
         });
     }
     let plain_device = compute.device.clone();
@@ -471,9 +476,9 @@ fn write_rows(path: &Path, rows: &[OutOfFoldRow]) -> Result<(), CrossValidationE
 }
 
 fn read_rows(path: &Path) -> Result<Vec<OutOfFoldRow>, CrossValidationError> {
-    crate::atomic_file::read_csv(path).map_err(|why| CrossValidationError::File {
+    crate::atomic_file::read_csv(path).map_err(|err| CrossValidationError::File {
         path: path.to_path_buf(),
-        why,
+        why: err.to_string(),
     })
 }
 
@@ -482,6 +487,24 @@ mod tests {
     use super::*;
     use crate::dataset::demo::{DemoConfig, generate_demo_dataset};
     use crate::dataset::scan_dataset;
+
+    #[test]
+    fn a_fold_file_whose_label_is_not_0_or_1_is_named_with_its_line() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = fold_file(folder.path(), 0);
+        std::fs::write(
+            &path,
+            "patient,x,y,path,label,prob_idc,fold\n\
+             8863,50,100,a.png,1,0.9,0\n\
+             8863,100,100,b.png,2,0.2,0\n",
+        )
+        .unwrap();
+        let err = read_rows(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("fold-0.csv") && err.contains("line 3: label 2 is not 0 or 1"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn folds_hold_whole_patients_and_every_patch_once() {

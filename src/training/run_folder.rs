@@ -1,8 +1,6 @@
-//! A run is a folder: `config.json` (settings, dataset, class weights), `split.csv`,
-//! `labels.csv` (the readers' corrections, when it trained on reviewed labels),
-//! `epochs.csv` (one row per epoch), `model.bpk` (the best validation model), `checkpoint/`
-//! (the last finished epoch, for resuming), and for the test split `predictions.csv` and
-//! `metrics.json`. Every file is written atomically.
+//! A run is a folder of the files [`RunFile`] names, each written atomically: its settings,
+//! split and labels, its epoch and batch logs, the best model and the last checkpoint, the test
+//! part's predictions and scores, the reader's threshold and the cached embeddings.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{ConfigError, TrainConfig};
 use super::events::{EpochMetrics, StepMetrics};
+pub use super::prediction_row::PredictionRow;
+pub use super::run_file::RunFile;
+use super::threshold::SavedThreshold;
 use crate::atomic_file::{remove_orphaned_temporaries, write_atomic, write_csv_atomic};
 use crate::dataset::{Label, LabelChanges, LabelOverride};
 use crate::metrics::Metrics;
@@ -36,44 +37,6 @@ pub struct RunInfo {
     /// runs saved before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
-}
-
-/// One test patch's prediction, a row of `predictions.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PredictionRow {
-    pub path: PathBuf,
-    pub patient: String,
-    pub x: u32,
-    pub y: u32,
-    pub label: usize,
-    pub prob_idc: f32,
-}
-
-impl PredictionRow {
-    pub fn truth(&self) -> Label {
-        Label::from_index(self.label).unwrap_or(Label::NonIdc)
-    }
-
-    /// What is wrong with a row read from a file: a label other than 0 or 1, or a probability
-    /// that is not a number between 0 and 1 (a damaged model's NaN scores as "not IDC").
-    fn check(&self) -> Result<(), RowError> {
-        if Label::from_index(self.label).is_none() {
-            return Err(RowError::Label(self.label));
-        }
-        if !(self.prob_idc.is_finite() && (0.0..=1.0).contains(&self.prob_idc)) {
-            return Err(RowError::Probability(self.prob_idc));
-        }
-        Ok(())
-    }
-}
-
-/// What is wrong with a row of `predictions.csv`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-enum RowError {
-    #[error("label {0} is not 0 or 1")]
-    Label(usize),
-    #[error("probability {0} is not between 0 and 1")]
-    Probability(f32),
 }
 
 impl RunInfo {
@@ -133,20 +96,6 @@ fn file_error(path: &Path, why: impl std::fmt::Display) -> RunFileError {
         why: why.to_string(),
     }
 }
-
-/// What a run folder holds: its files, its checkpoints, and what the app saves beside them.
-const RUN_ENTRIES: &[&str] = &[
-    "config.json",
-    "split.csv",
-    "labels.csv",
-    "epochs.csv",
-    "model.bpk",
-    "checkpoint",
-    "predictions.csv",
-    "metrics.json",
-    "annotations.json",
-    "annotations.csv",
-];
 
 /// The file whose lock says a process is training into the folder.
 const LOCK_FILE: &str = ".lock";
@@ -273,7 +222,7 @@ impl RunFolder {
             .into_iter()
             .find(|name| {
                 let name = name.to_string_lossy();
-                !(name.starts_with('.') || RUN_ENTRIES.contains(&name.as_ref()))
+                !(name.starts_with('.') || RunFile::named(&name).is_some())
             })
             .map(PathBuf::from))
     }
@@ -292,7 +241,7 @@ impl RunFolder {
         same_folder
             && path
                 .file_name()
-                .is_some_and(|name| RUN_ENTRIES.contains(&name.to_string_lossy().as_ref()))
+                .is_some_and(|name| RunFile::named(&name.to_string_lossy()).is_some())
     }
 
     /// Removes the test results of an earlier finish: a run resumed to train further has a new
@@ -308,37 +257,45 @@ impl RunFolder {
         Ok(())
     }
 
+    /// Where `file` of this run is.
+    pub fn path(&self, file: RunFile) -> PathBuf {
+        self.root.join(file.name())
+    }
     pub fn config_path(&self) -> PathBuf {
-        self.root.join("config.json")
+        self.path(RunFile::Config)
     }
     pub fn split_path(&self) -> PathBuf {
-        self.root.join("split.csv")
+        self.path(RunFile::Split)
     }
     /// The readers' corrections a run trained with (absent for dataset labels).
     pub fn labels_path(&self) -> PathBuf {
-        self.root.join("labels.csv")
+        self.path(RunFile::Labels)
     }
     pub fn epochs_path(&self) -> PathBuf {
-        self.root.join("epochs.csv")
+        self.path(RunFile::Epochs)
     }
     pub fn steps_path(&self) -> PathBuf {
-        self.root.join("steps.csv")
+        self.path(RunFile::Steps)
     }
     pub fn model_path(&self) -> PathBuf {
-        self.root.join("model.bpk")
+        self.path(RunFile::Model)
     }
     pub fn predictions_path(&self) -> PathBuf {
-        self.root.join("predictions.csv")
+        self.path(RunFile::Predictions)
     }
     pub fn metrics_path(&self) -> PathBuf {
-        self.root.join("metrics.json")
+        self.path(RunFile::Metrics)
     }
     /// The threshold a reader settled on in Review (absent: 0.5).
     pub fn threshold_path(&self) -> PathBuf {
-        self.root.join("threshold.json")
+        self.path(RunFile::Threshold)
+    }
+    /// Every patch's embedding by the run's model, cached.
+    pub fn embeddings_path(&self) -> PathBuf {
+        self.path(RunFile::Embeddings)
     }
     pub fn checkpoint_dir(&self) -> PathBuf {
-        self.root.join("checkpoint")
+        self.path(RunFile::Checkpoint)
     }
     fn checkpoint_state_path(&self) -> PathBuf {
         self.checkpoint_dir().join("latest.json")
@@ -400,7 +357,7 @@ impl RunFolder {
         for (row, prediction) in rows.iter().enumerate() {
             prediction
                 .check()
-                .map_err(|why| file_error(&path, format!("row {}: {why}", row + 2)))?;
+                .map_err(|why| file_error(&path, format!("line {}: {why}", row + 2)))?;
         }
         Ok(rows)
     }
@@ -429,7 +386,7 @@ impl RunFolder {
                 let label = match correction.label {
                     None => None,
                     Some(index) => Some(Label::from_index(index).ok_or_else(|| {
-                        file_error(&path, format!("row {}: label {index} is not 0 or 1", row + 2))
+                        file_error(&path, format!("line {}: label {index} is not 0 or 1", row + 2))
                     })?),
                 };
                 Ok(LabelOverride {
@@ -503,70 +460,6 @@ impl RunFolder {
     }
 }
 
-/// The threshold a reader settled on for a run: `eval`, `predict` and Review use it unless told
-/// otherwise.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedThreshold {
-    pub threshold: f32,
-    /// Who saved it, where the reader is known.
-    #[serde(default)]
-    pub reader: Option<String>,
-    /// When, local time with its offset.
-    #[serde(default)]
-    pub saved_at: String,
-}
-
-impl SavedThreshold {
-    pub fn now(threshold: f32, reader: Option<String>) -> Self {
-        Self {
-            threshold,
-            reader,
-            saved_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        }
-    }
-
-    /// `0.420 (saved with the run by ana)`, for a person to read.
-    pub fn describe(&self) -> String {
-        match &self.reader {
-            Some(reader) => format!("{:.3} (saved with the run by {reader})", self.threshold),
-            None => format!("{:.3} (saved with the run)", self.threshold),
-        }
-    }
-}
-
-/// The threshold a command uses for a run, and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChosenThreshold {
-    pub threshold: f32,
-    /// How to name it: the value, and given, saved (by whom, when) or the default.
-    pub described: String,
-    /// Neither given nor saved with the run: 0.5.
-    pub is_default: bool,
-}
-
-/// The threshold for `run`: `asked` if given, else the one saved with it, else 0.5.
-pub fn threshold_for(run: &RunFolder, asked: Option<f32>) -> Result<ChosenThreshold, RunFileError> {
-    if let Some(threshold) = asked {
-        return Ok(ChosenThreshold {
-            threshold,
-            described: format!("{threshold:.3} (given)"),
-            is_default: false,
-        });
-    }
-    Ok(match run.read_threshold()? {
-        Some(saved) => ChosenThreshold {
-            threshold: saved.threshold,
-            described: saved.describe(),
-            is_default: false,
-        },
-        None => ChosenThreshold {
-            threshold: 0.5,
-            described: "0.500 (the default; none saved with the run)".into(),
-            is_default: true,
-        },
-    })
-}
-
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RunFileError> {
     let mut text = serde_json::to_string_pretty(value).map_err(|err| file_error(path, err))?;
     text.push('\n');
@@ -584,12 +477,7 @@ fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), RunFileError> 
 }
 
 fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, RunFileError> {
-    let mut reader = csv::Reader::from_path(path).map_err(|err| file_error(path, err))?;
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(row, record)| record.map_err(|err| file_error(path, format!("row {}: {err}", row + 2))))
-        .collect()
+    crate::atomic_file::read_csv(path).map_err(|err| file_error(path, err))
 }
 
 /// A new run's folder name, `run-YYYYMMDD-HHMMSS` in the user's local time (the time their

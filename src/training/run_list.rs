@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::events::EpochMetrics;
-use super::run_folder::{RunFolder, RunInfo};
+use super::run_folder::{RunFileError, RunFolder, RunInfo};
 use crate::metrics::Metrics;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +27,8 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    pub fn read(folder: &Path) -> Result<Self, String> {
-        let run = RunFolder::open(folder).map_err(|err| err.to_string())?;
+    pub fn read(folder: &Path) -> Result<Self, RunFileError> {
+        let run = RunFolder::open(folder)?;
         let name = folder.file_name().map_or_else(
             || folder.display().to_string(),
             |name| name.to_string_lossy().into_owned(),

@@ -11,6 +11,17 @@ use crate::dataset::PatchStore;
 use crate::dataset::stain::patient_stains::StainEstimateStopped;
 use crate::dataset::stain::{PatientStains, StainNormalisation};
 
+/// Why a run's store could not be stain-normalised.
+#[derive(Debug, thiserror::Error)]
+pub enum StainError {
+    #[error("could not start the stain estimate: {0}")]
+    Thread(String),
+    #[error("the stain estimate failed: {0}")]
+    Crashed(String),
+    #[error(transparent)]
+    Stopped(#[from] StainEstimateStopped),
+}
+
 /// A store as a run sees it, and what the user should be told of its stains.
 pub type Normalised = (Arc<PatchStore>, Vec<String>);
 
@@ -49,14 +60,14 @@ pub fn store_for_normalisation(
 
 /// [`store_for_normalisation`] on a thread of its own while this thread reports its progress
 /// to `report(done, total)`, which need not be shareable across threads (a training listener).
-/// `Ok(None)` when stopped; `Err` with the message of a panic.
+/// `Ok(None)` when stopped; `Err` when the estimate's thread could not start or panicked.
 pub fn normalise_reporting(
     store: &Arc<PatchStore>,
     normalisation: StainNormalisation,
     stain_folder: Option<&Path>,
     report: &mut dyn FnMut(usize, usize),
     stop: &AtomicBool,
-) -> Result<Option<Normalised>, String> {
+) -> Result<Option<Normalised>, StainError> {
     if normalisation == StainNormalisation::None {
         return Ok(Some((Arc::clone(store), Vec::new())));
     }
@@ -71,7 +82,7 @@ pub fn normalise_reporting(
                 };
                 store_for_normalisation(store, normalisation, stain_folder, &progress, stop)
             })
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| StainError::Thread(err.to_string()))?;
         let mut reported = None;
         while !estimate.is_finished() {
             let now = done.load(Ordering::Relaxed);
@@ -82,11 +93,13 @@ pub fn normalise_reporting(
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         estimate.join().map_err(|panic| {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
-                .unwrap_or_else(|| "the stain estimate failed".into())
+            StainError::Crashed(
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
+                    .unwrap_or_else(|| "unknown panic".into()),
+            )
         })
     })?;
     report(total, total);
@@ -99,12 +112,11 @@ pub fn normalise_reporting(
 pub fn store_for_run(
     store: &Arc<PatchStore>,
     normalisation: StainNormalisation,
-) -> Result<Arc<PatchStore>, String> {
+) -> Result<Arc<PatchStore>, StainError> {
     let folder = crate::dataset::stain::patient_stains::stain_folder_of(store.root());
     let never = AtomicBool::new(false);
     let (normalised, warnings) =
-        store_for_normalisation(store, normalisation, Some(&folder), &|_, _| {}, &never)
-            .map_err(|stopped| stopped.to_string())?;
+        store_for_normalisation(store, normalisation, Some(&folder), &|_, _| {}, &never)?;
     for warning in warnings {
         tracing::warn!("{warning}");
     }

@@ -10,17 +10,15 @@ pub fn idc_studio(args: &[&str]) -> Output {
 
 /// The command [`idc_studio`] runs, for tests that start it in the background or elsewhere.
 pub fn idc_studio_command(args: &[&str]) -> Command {
-    // As in a desktop session: without it Mesa's Vulkan driver, probed by `--device auto`,
-    // complains on standard error on headless machines.
-    static RUNTIME_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let runtime_dir = RUNTIME_DIR.get_or_init(|| tempfile::tempdir().unwrap());
     let mut command = Command::new(env!("CARGO_BIN_EXE_idc-studio"));
     // Runs, logs and annotations the binary keeps in the user's data folder stay in the test's.
     static DATA_HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
     let data_home = DATA_HOME.get_or_init(|| tempfile::tempdir().unwrap());
     command
         .args(args)
-        .env("XDG_RUNTIME_DIR", runtime_dir.path())
+        // As on a headless machine reached by ssh: the binary makes its own runtime folder,
+        // without which Mesa's Vulkan driver, probed by `--device auto`, complains.
+        .env_remove("XDG_RUNTIME_DIR")
         .env("XDG_DATA_HOME", data_home.path());
     command
 }

@@ -46,3 +46,19 @@ pub fn own_demo(folder: &Path, patients: usize, patches_per_patient: usize) -> P
     generate_demo_dataset(folder, &config).unwrap();
     scan_dataset(folder, &|_| {}).unwrap().0
 }
+
+/// A patch file of `data`: the first non-IDC patch of its first patient folder.
+pub fn first_patch_file(data: &Path) -> PathBuf {
+    let patient = std::fs::read_dir(data)
+        .unwrap()
+        .flatten()
+        .find(|entry| entry.path().is_dir())
+        .unwrap()
+        .path();
+    std::fs::read_dir(patient.join("0"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path()
+}

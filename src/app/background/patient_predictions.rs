@@ -63,7 +63,7 @@ impl PatientPredictions {
                 .device;
             let network = load_model(&model, batch_norm, &device).map_err(|err| err.to_string())?;
             // Stain-normalised as the run trained, when it did.
-            let store = store_for_run(&store, normalisation)?;
+            let store = store_for_run(&store, normalisation).map_err(|err| err.to_string())?;
             let probabilities =
                 predict_patches(&network, &store, &patches, &device).map_err(|err| err.to_string())?;
             Ok(patches.into_iter().zip(probabilities).collect())

@@ -1,13 +1,38 @@
 //! Annotating from any view: the workspace records a change of the current reader's annotation
 //! of a patch (on disk first, then on screen), remembers it for undo, and takes in what other
-//! windows wrote. Without a reader's name nothing is recorded: the name is asked for instead.
+//! windows wrote. Without a reader's name nothing is recorded: the name is asked for, and the
+//! change waits to be applied once it is given.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::app::state::workspace::Workspace;
-use crate::app::widgets::annotation_panel::TileMark;
-use crate::review::{Annotation, PatchKey, ReviewState, Step};
+use crate::review::{Annotation, AnnotationChange, PatchKey, ReviewState, Step};
+
+/// What a tile shows of the reader's annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileMark {
+    pub state: ReviewState,
+    pub flagged: bool,
+}
+
+impl TileMark {
+    pub fn of(annotation: &Annotation) -> TileMark {
+        TileMark {
+            state: annotation.state,
+            flagged: annotation.flagged,
+        }
+    }
+
+    /// Words for screen readers and tests.
+    pub fn describe(self) -> String {
+        let mut text = self.state.description().to_string();
+        if self.flagged {
+            text.push_str(", flagged");
+        }
+        text
+    }
+}
 
 /// How often the annotations folder is looked at for other windows' changes.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -26,9 +51,11 @@ impl Workspace {
 
     /// Applies `change` to the current reader's annotation of patch `index` and records it,
     /// stamped with the time and the open run's prediction. Returns true if it was recorded.
-    pub fn annotate(&mut self, index: usize, change: impl FnOnce(&mut Annotation)) -> bool {
+    /// Without a reader's name it asks for one and keeps `change` for [`Self::reader_named`].
+    pub fn annotate(&mut self, index: usize, change: AnnotationChange) -> bool {
         let Some(reader) = self.reader().map(str::to_string) else {
             self.asking_reader = true;
+            self.pending_change = Some((index, change));
             self.info("say who you are first: your name goes with every annotation");
             return false;
         };
@@ -41,7 +68,7 @@ impl Workspace {
         let mut after = before
             .clone()
             .unwrap_or_else(|| Annotation::blank(&key, patch.path.clone(), patch.label, &reader));
-        change(&mut after);
+        change.apply(&mut after);
         after = after.normalised();
         let unchanged = before.as_ref().is_some_and(|before| {
             before.state == after.state && before.flagged == after.flagged && before.note == after.note
@@ -66,6 +93,24 @@ impl Workspace {
         } else {
             false
         }
+    }
+
+    /// Makes `reader` the one whose annotations are made from now on, and applies the change
+    /// that waited for their name, if any: the key pressed first is not lost.
+    pub fn reader_named(&mut self, reader: String) {
+        self.info(format!("annotations are now made as {reader}"));
+        self.settings.reader = Some(reader);
+        self.history.clear();
+        self.asking_reader = false;
+        if let Some((index, change)) = self.pending_change.take() {
+            self.annotate(index, change);
+        }
+    }
+
+    /// The reader gave no name: nothing waits any more.
+    pub fn reader_not_named(&mut self) {
+        self.asking_reader = false;
+        self.pending_change = None;
     }
 
     /// Takes back the last change (recorded as a change of its own, so it is saved).

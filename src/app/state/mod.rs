@@ -1,7 +1,8 @@
 //! What the views work on and the app remembers: the workspace (dataset, run, annotations,
-//! messages), settings, the training monitor, and annotating with undo.
+//! messages), settings, the training monitor, annotating with undo, and moving through tiles.
 
 pub mod annotating;
 pub mod settings;
+pub mod tile_cursor;
 pub mod training_monitor;
 pub mod workspace;

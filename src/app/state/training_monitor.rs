@@ -180,7 +180,8 @@ impl TrainingMonitor {
     }
 
     /// What the wait before a GPU's first batch report is: the backend searching kernels for
-    /// CancerNet's shapes (about 80 s on an H100's first run, seconds once kept on disk).
+    /// CancerNet's shapes, long on a machine's first GPU run and short once kept on disk
+    /// (docs/performance.md).
     pub fn gpu_warm_up_note(&self) -> Option<&'static str> {
         let waiting = self.phase == Phase::Training && self.batch_reports == 0;
         (waiting && self.device.starts_with("GPU")).then_some(

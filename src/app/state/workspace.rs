@@ -76,6 +76,8 @@ pub struct Workspace {
     pub history: History,
     /// Ask the reader's name (before their first annotation).
     pub asking_reader: bool,
+    /// The annotation change that waits for the reader's name, on which patch.
+    pub(in crate::app) pending_change: Option<(usize, crate::review::AnnotationChange)>,
     pub(in crate::app) reviews_checked: Option<std::time::Instant>,
     pub(in crate::app) marks: crate::app::state::annotating::ReaderMarks,
 }
@@ -96,6 +98,7 @@ impl Workspace {
             reviews: None,
             history: History::default(),
             asking_reader: false,
+            pending_change: None,
             reviews_checked: None,
             marks: Default::default(),
         };

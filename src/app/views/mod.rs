@@ -2,7 +2,6 @@
 //! map), Training, Review, and the Readers panel inside Review.
 
 pub mod patients;
-pub mod readers;
 pub mod review;
 pub mod slide;
 pub mod stain_map;

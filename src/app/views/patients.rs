@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use crate::app::background::patient_predictions::{PatientPredictions, RunModel};
 use crate::app::shortcuts::Action;
+use crate::app::state::tile_cursor::{TileMove, moved_to};
 use crate::app::state::workspace::Workspace;
 use crate::app::views::slide::SlideView;
 use crate::app::views::stain_map::StainMap;
 use crate::app::widgets::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
-use crate::app::widgets::tile_grid::{TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
+use crate::app::widgets::tile_grid::{CardProbability, TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
 use crate::dataset::Dataset;
 use crate::dataset::{Label, SlideLayout};
 
@@ -171,22 +172,13 @@ impl PatientsView {
         let position = self
             .selected_patch
             .and_then(|patch| self.shown_patches.iter().position(|&shown| shown == patch));
-        let step = |by: isize| -> Option<usize> {
-            if self.shown_patches.is_empty() {
-                return None;
-            }
-            let last = self.shown_patches.len() - 1;
-            Some(position.map_or(0, |position| position.saturating_add_signed(by).min(last)))
-        };
+        let step = |by: isize| moved_to(&self.shown_patches, position, TileMove::By(by), |_| false);
         let go_to = match action {
             Action::Previous => step(-1),
             Action::Next => step(1),
             Action::NextUnreviewed => {
-                let count = self.shown_patches.len();
-                let start = position.map_or(0, |position| position + 1);
-                let found = (0..count)
-                    .map(|offset| (start + offset) % count)
-                    .find(|&at| !ws.state_of(self.shown_patches[at]).is_reviewed());
+                let reviewed = |index: usize| ws.state_of(index).is_reviewed();
+                let found = moved_to(&self.shown_patches, position, TileMove::NextUnreviewed, reviewed);
                 if found.is_none() {
                     ws.info("every patch shown for this patient is reviewed");
                 }
@@ -355,54 +347,58 @@ impl PatientsView {
                     self.selected_patch = Some(clicked);
                 }
             }
-            PatientTab::Slide => {
-                ui.horizontal(|ui| {
-                    ui.checkbox(&mut self.slide.show_truth, "IDC regions (ground truth)");
-                    ui.checkbox(&mut self.slide.show_annotations, "Your annotations")
-                        .on_hover_text("Outlined green: agree; orange: relabelled; yellow: unsure; pink: flagged or noted");
-                    let has_run = ws.run.is_some();
-                    ui.add_enabled(
-                        has_run,
-                        egui::Checkbox::new(&mut self.slide.show_heatmap, "Predicted probability"),
-                    )
-                    .on_disabled_hover_text("Train or open a run to see its predictions.");
-                    let threshold = ws.run.as_ref().map_or(0.5, |run| run.threshold());
-                    ui.add_enabled(
-                        has_run,
-                        egui::Checkbox::new(&mut self.slide.show_errors, "The run's test errors"),
-                    )
-                    .on_hover_text(format!(
-                        "Outlined orange: missed cancer (FN); cyan: false alarm (FP); at the run's threshold {threshold:.3}"
-                    ))
-                    .on_disabled_hover_text("Train or open a run to see its errors.");
-                    if self.predictions.is_pending() {
-                        ui.spinner();
-                        ui.label("predicting…");
-                    }
-                    if let Some(error) = &self.predictions.error {
-                        ui.colored_label(ui.visuals().error_fg_color, error);
-                    }
-                });
-                if let Some(layout) = &self.layout {
-                    self.slide
-                        .set_layout(ui.ctx(), &dataset.store, Arc::clone(layout));
-                }
-                let predictions = &self.predictions;
-                let marks = ws.marks_snapshot();
-                let run = ws.run.as_ref();
-                let threshold = run.map_or(0.5, |run| run.threshold());
-                let clicked = self.slide.show(
-                    ui,
-                    &dataset.store,
-                    self.selected_patch,
-                    &|index| predictions.get(index),
-                    &|index| marks.get(&index).copied(),
-                    &|index| run.and_then(|run| run.cell_of(index, threshold)),
-                );
-                if clicked.is_some() {
-                    self.selected_patch = clicked;
-                }
+            PatientTab::Slide => self.slide_tab_ui(ui, ws, dataset),
+        }
+    }
+
+    /// The patient's slide with its layer switches: truth, annotations, the run's heatmap and
+    /// errors.
+    fn slide_tab_ui(&mut self, ui: &mut egui::Ui, ws: &Workspace, dataset: &Dataset) {
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.slide.show_truth, "IDC regions (ground truth)");
+            ui.checkbox(&mut self.slide.show_annotations, "Your annotations")
+                .on_hover_text("Outlined green: agree; orange: relabelled; yellow: unsure; pink: flagged or noted");
+            let has_run = ws.run.is_some();
+            ui.add_enabled(
+                has_run,
+                egui::Checkbox::new(&mut self.slide.show_heatmap, "Predicted probability"),
+            )
+            .on_disabled_hover_text("Train or open a run to see its predictions.");
+            let threshold = ws.run.as_ref().map_or(0.5, |run| run.threshold());
+            ui.add_enabled(
+                has_run,
+                egui::Checkbox::new(&mut self.slide.show_errors, "The run's test errors"),
+            )
+            .on_hover_text(format!(
+                "Outlined orange: missed cancer (FN); cyan: false alarm (FP); at the run's threshold {threshold:.3}"
+            ))
+            .on_disabled_hover_text("Train or open a run to see its errors.");
+            if self.predictions.is_pending() {
+                ui.spinner();
+                ui.label("predicting…");
             }
+            if let Some(error) = &self.predictions.error {
+                ui.colored_label(ui.visuals().error_fg_color, error);
+            }
+        });
+        if let Some(layout) = &self.layout {
+            self.slide
+                .set_layout(ui.ctx(), &dataset.store, Arc::clone(layout));
+        }
+        let predictions = &self.predictions;
+        let marks = ws.marks_snapshot();
+        let run = ws.run.as_ref();
+        let threshold = run.map_or(0.5, |run| run.threshold());
+        let clicked = self.slide.show(
+            ui,
+            &dataset.store,
+            self.selected_patch,
+            &|index| predictions.get(index),
+            &|index| marks.get(&index).copied(),
+            &|index| run.and_then(|run| run.cell_of(index, threshold)),
+        );
+        if clicked.is_some() {
+            self.selected_patch = clicked;
         }
     }
 
@@ -419,10 +415,12 @@ impl PatientsView {
             ui.label("Click a patch to see it here.");
             return;
         };
-        let prob = ws
-            .run
-            .as_ref()
-            .map(|run| self.predictions.get(index).or_else(|| run.prob_idc(index)));
+        let prob = CardProbability::of_run(
+            ws.run.is_some(),
+            ws.run
+                .as_ref()
+                .and_then(|run| self.predictions.get(index).or_else(|| run.prob_idc(index))),
+        );
         patch_card_ui(ui, dataset, &mut ws.tiles, index, prob);
         if self.tab == PatientTab::Patches
             && ui

@@ -149,45 +149,11 @@ impl SlideView {
                         );
                     }
                 }
-                if self.show_errors {
-                    for &index in layout.patches() {
-                        let colour = match cell(index) {
-                            Some(Cell::FalseNegative) => MISSED_COLOUR,
-                            Some(Cell::FalsePositive) => FALSE_ALARM_COLOUR,
-                            _ => continue,
-                        };
-                        // A dark edge under the colour: orange must show on the red of IDC.
-                        painter.rect_stroke(
-                            patch_rect(index).shrink(7.0),
-                            0.0,
-                            egui::Stroke::new(5.0, egui::Color32::BLACK),
-                            egui::StrokeKind::Inside,
-                        );
-                        painter.rect_stroke(
-                            patch_rect(index).shrink(8.0),
-                            0.0,
-                            egui::Stroke::new(3.0, colour),
-                            egui::StrokeKind::Inside,
-                        );
-                    }
-                }
-                if self.show_annotations {
-                    for &index in layout.patches() {
-                        if let Some(mark) = marks(index) {
-                            let colour = if mark.state.is_reviewed() {
-                                state_colour(mark.state)
-                            } else {
-                                egui::Color32::from_rgb(250, 60, 200) // flagged or noted only
-                            };
-                            painter.rect_stroke(
-                                patch_rect(index).shrink(5.0),
-                                0.0,
-                                egui::Stroke::new(3.0, colour),
-                                egui::StrokeKind::Inside,
-                            );
-                        }
-                    }
-                }
+                let outlines = Outlines {
+                    errors: self.show_errors.then_some(cell),
+                    annotations: self.show_annotations.then_some(marks),
+                };
+                paint_outlines(painter, layout.patches(), &patch_rect, outlines);
                 if let Some(index) = selected.filter(|&index| store.patch(index).patient == layout.patient())
                 {
                     painter.rect_stroke(
@@ -228,4 +194,59 @@ pub fn heat_colour(prob_idc: f32) -> egui::Color32 {
     let red = (255.0 * prob) as u8;
     let blue = (255.0 * (1.0 - prob)) as u8;
     egui::Color32::from_rgba_unmultiplied(red, 40, blue, 110)
+}
+
+/// Which outlines the slide draws: the run's errors (by each patch's cell) and the reader's
+/// annotations (by each patch's mark); `None` where that layer is off.
+struct Outlines<'a> {
+    errors: Option<&'a dyn Fn(usize) -> Option<Cell>>,
+    annotations: Option<&'a dyn Fn(usize) -> Option<TileMark>>,
+}
+
+/// Outlines the missed cancers and false alarms, and the patches the reader annotated.
+fn paint_outlines(
+    painter: &egui::Painter,
+    patches: &[usize],
+    patch_rect: &dyn Fn(usize) -> egui::Rect,
+    outlines: Outlines,
+) {
+    if let Some(cell) = outlines.errors {
+        for &index in patches {
+            let colour = match cell(index) {
+                Some(Cell::FalseNegative) => MISSED_COLOUR,
+                Some(Cell::FalsePositive) => FALSE_ALARM_COLOUR,
+                _ => continue,
+            };
+            // A dark edge under the colour: orange must show on the red of IDC.
+            painter.rect_stroke(
+                patch_rect(index).shrink(7.0),
+                0.0,
+                egui::Stroke::new(5.0, egui::Color32::BLACK),
+                egui::StrokeKind::Inside,
+            );
+            painter.rect_stroke(
+                patch_rect(index).shrink(8.0),
+                0.0,
+                egui::Stroke::new(3.0, colour),
+                egui::StrokeKind::Inside,
+            );
+        }
+    }
+    if let Some(marks) = outlines.annotations {
+        for &index in patches {
+            if let Some(mark) = marks(index) {
+                let colour = if mark.state.is_reviewed() {
+                    state_colour(mark.state)
+                } else {
+                    egui::Color32::from_rgb(250, 60, 200) // flagged or noted only
+                };
+                painter.rect_stroke(
+                    patch_rect(index).shrink(5.0),
+                    0.0,
+                    egui::Stroke::new(3.0, colour),
+                    egui::StrokeKind::Inside,
+                );
+            }
+        }
+    }
 }

@@ -37,7 +37,7 @@ impl StainMap {
         );
         if let Some((done, total)) = self.work.progress() {
             let text = format!("Estimating each patient's stain: {done} of {total} patients");
-            ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(text));
+            crate::app::widgets::progress::progress_bar(ui, done as f32 / total.max(1) as f32, text, None);
             return None;
         }
         if let Some(error) = &self.work.error {
@@ -98,32 +98,17 @@ impl StainMap {
             });
         // The nearest point on screen to the pointer: hovered, it is named; clicked, opened.
         let nearest = response.response.hover_pos().and_then(|pointer| {
-            (0..stains.patients.len())
-                .filter_map(|index| {
-                    let [x, y] = position(index)?;
-                    let on_screen = response.transform.position_from_point(&PlotPoint::new(x, y));
-                    Some((index, on_screen.distance(pointer)))
-                })
-                .filter(|&(_, distance)| distance <= PICK_DISTANCE)
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(index, _)| index)
+            nearest_point(&response.transform, pointer, stains.patients.len(), &position)
         });
         let mut opened = None;
         if let Some(index) = nearest {
-            let stain = &stains.patients[index];
-            let summary = dataset.summaries.get(index);
-            let [h, e] = position(index).unwrap_or_default();
-            response.response.clone().on_hover_text(format!(
-                "Patient {}: haematoxylin hue {h:.1}°, eosin hue {e:.1}°; mean amounts {:.2} and {:.2}{}{}",
-                stain.patient,
-                stain.mean_haematoxylin,
-                stain.mean_eosin,
-                summary.map_or(String::new(), |summary| format!(", {} patches", summary.patches)),
-                if unusual[index] {
-                    " · unlike the others"
-                } else {
-                    ""
-                }
+            let patches = dataset.summaries.get(index).map(|summary| summary.patches);
+            let hues = position(index).unwrap_or_default();
+            response.response.clone().on_hover_text(describe(
+                &stains.patients[index],
+                hues,
+                patches,
+                unusual[index],
             ));
             if response.response.clicked() {
                 opened = Some(index as u32);
@@ -139,4 +124,34 @@ impl StainMap {
         });
         opened
     }
+}
+
+/// The point (by index) nearest the pointer on screen, within picking distance.
+fn nearest_point(
+    transform: &egui_plot::PlotTransform,
+    pointer: egui::Pos2,
+    count: usize,
+    position: &dyn Fn(usize) -> Option<[f64; 2]>,
+) -> Option<usize> {
+    (0..count)
+        .filter_map(|index| {
+            let [x, y] = position(index)?;
+            let on_screen = transform.position_from_point(&PlotPoint::new(x, y));
+            Some((index, on_screen.distance(pointer)))
+        })
+        .filter(|&(_, distance)| distance <= PICK_DISTANCE)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(index, _)| index)
+}
+
+/// A patient's point in words: its stain's hues and amounts, its patches, whether it is unusual.
+fn describe(stain: &PatientStain, [h, e]: [f64; 2], patches: Option<usize>, unusual: bool) -> String {
+    format!(
+        "Patient {}: haematoxylin hue {h:.1}°, eosin hue {e:.1}°; mean amounts {:.2} and {:.2}{}{}",
+        stain.patient,
+        stain.mean_haematoxylin,
+        stain.mean_eosin,
+        patches.map_or(String::new(), |patches| format!(", {patches} patches")),
+        if unusual { " · unlike the others" } else { "" }
+    )
 }

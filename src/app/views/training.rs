@@ -10,6 +10,7 @@ use crate::app::background::task::{Finished, Task, take_finished};
 use crate::app::state::settings::Settings;
 use crate::app::state::training_monitor::{Phase, TrainingMonitor};
 use crate::app::state::workspace::{Command, Workspace};
+use crate::app::widgets::progress::progress_bar;
 use crate::app::widgets::runs_table::{RunAction, RunsTable};
 use crate::dataset::stain::{StainAugment, StainNormalisation};
 use crate::dataset::{LabelSource, SplitKind};
@@ -322,57 +323,8 @@ impl TrainingView {
                 ui.label("Augmentation");
                 ui.checkbox(&mut self.form.augment, "rotate, shift, zoom, flip");
                 ui.end_row();
-                ui.label("Stain augmentation");
-                ui.horizontal(|ui| {
-                    for (choice, hint) in [
-                        (StainAugment::None, "Patches keep their colours."),
-                        (
-                            StainAugment::Light,
-                            "Each training patch re-stained at random: haematoxylin and eosin by up to 5%, brightness and contrast by 5% (Tellez et al. 2019).",
-                        ),
-                        (
-                            StainAugment::Strong,
-                            "Up to 20% per stain, 15% brightness and contrast: for datasets from several labs.",
-                        ),
-                    ] {
-                        ui.selectable_value(&mut self.form.stain_augment, choice, choice.name())
-                            .on_hover_text(hint);
-                    }
-                });
-                ui.end_row();
-                ui.label("Stain normalisation");
-                ui.horizontal(|ui| {
-                    ui.selectable_value(&mut self.form.normalize_stain, StainNormalisation::None, "none")
-                        .on_hover_text("Patches as scanned.");
-                    ui.selectable_value(&mut self.form.normalize_stain, StainNormalisation::Macenko, "Macenko")
-                        .on_hover_text(
-                            "Each patient's stain estimated from all its patches and mapped onto one reference, \
-                             in training and in every prediction of the run.",
-                        );
-                });
-                ui.end_row();
-                ui.label("Labels");
-                let readers: Vec<String> = ws
-                    .reviews
-                    .as_ref()
-                    .map_or_else(Vec::new, |reviews| reviews.readers().map(str::to_string).collect());
-                egui::ComboBox::from_id_salt("labels")
-                    .selected_text(labels_choice_name(&self.form.labels))
-                    .show_ui(ui, |ui| {
-                        let mut choices = vec![LabelSource::Dataset, LabelSource::Reviewed { reader: None }];
-                        choices.extend(readers.into_iter().map(|reader| LabelSource::Reviewed {
-                            reader: Some(reader),
-                        }));
-                        for choice in choices {
-                            let name = labels_choice_name(&choice);
-                            ui.selectable_value(&mut self.form.labels, choice, name);
-                        }
-                    })
-                    .response
-                    .on_hover_text(
-                        "As reviewed: the readers' relabels apply, and patches judged unsure (or disputed between readers) are left out.",
-                    );
-                ui.end_row();
+                stain_rows_ui(ui, &mut self.form);
+                labels_row_ui(ui, &mut self.form, ws);
             });
         });
         match &self.found_device {
@@ -459,7 +411,7 @@ impl TrainingView {
                 Some((done, total)) => {
                     let text =
                         format!("Estimating each patient's stain (Macenko): {done} of {total} patients");
-                    ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(text));
+                    progress_bar(ui, done as f32 / total.max(1) as f32, text, None);
                 }
                 None => {
                     ui.horizontal(|ui| {
@@ -482,7 +434,7 @@ impl TrainingView {
                     monitor.images_per_sec,
                     format_duration(monitor.eta_secs)
                 );
-                ui.add(egui::ProgressBar::new(monitor.progress()).text(text));
+                progress_bar(ui, monitor.progress(), text, None);
                 if let Some(note) = monitor.gpu_warm_up_note() {
                     ui.horizontal(|ui| {
                         ui.spinner();
@@ -521,6 +473,11 @@ impl TrainingView {
         let height = ((ui.available_height() - 20.0) / 2.0).max(120.0);
         let validation_loss = monitor.validation_loss();
         let validation_accuracy = monitor.validation_accuracy();
+        if monitor.train_loss.points().is_empty() && validation_loss.is_empty() {
+            // Empty axes read as a plot of nothing (a loss of -0.5 to 0.5): say what comes here.
+            plots_placeholder(ui, 2.0 * height + ui.spacing().item_spacing.y);
+            return;
+        }
         Plot::new("loss-plot")
             .height(height)
             .legend(Legend::default())
@@ -554,6 +511,74 @@ impl TrainingView {
                 plot.points(Points::new("validation accuracy (epoch end)", validation_accuracy).radius(4.0));
             });
     }
+}
+
+/// The plots' place before any batch has trained: a frame saying what will show there.
+fn plots_placeholder(ui: &mut egui::Ui, height: f32) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_min_size(egui::vec2(ui.available_width(), height));
+        ui.centered_and_justified(|ui| {
+            ui.weak("Loss and accuracy plot here, batch by batch, once a training starts or a run's curves are opened.");
+        });
+    });
+}
+
+/// The form's stain rows: augmentation and normalisation, each choice with what it does.
+fn stain_rows_ui(ui: &mut egui::Ui, form: &mut TrainConfig) {
+    ui.label("Stain augmentation");
+    ui.horizontal(|ui| {
+            for (choice, hint) in [
+                (StainAugment::None, "Patches keep their colours."),
+                (
+                    StainAugment::Light,
+                    "Each training patch re-stained at random: haematoxylin and eosin by up to 5%, brightness and contrast by 5% (Tellez et al. 2019).",
+                ),
+                (
+                    StainAugment::Strong,
+                    "Up to 20% per stain, 15% brightness and contrast: for datasets from several labs.",
+                ),
+            ] {
+                ui.selectable_value(&mut form.stain_augment, choice, choice.name())
+                    .on_hover_text(hint);
+            }
+        });
+    ui.end_row();
+    ui.label("Stain normalisation");
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut form.normalize_stain, StainNormalisation::None, "none")
+            .on_hover_text("Patches as scanned.");
+        ui.selectable_value(&mut form.normalize_stain, StainNormalisation::Macenko, "Macenko")
+            .on_hover_text(
+                "Each patient's stain estimated from all its patches and mapped onto one reference, \
+                     in training and in every prediction of the run.",
+            );
+    });
+    ui.end_row();
+}
+
+/// The form's labels row: the dataset's, the readers' consensus or one reader's.
+fn labels_row_ui(ui: &mut egui::Ui, form: &mut TrainConfig, ws: &Workspace) {
+    ui.label("Labels");
+    let readers: Vec<String> = ws.reviews.as_ref().map_or_else(Vec::new, |reviews| {
+        reviews.readers().map(str::to_string).collect()
+    });
+    egui::ComboBox::from_id_salt("labels")
+            .selected_text(labels_choice_name(&form.labels))
+            .show_ui(ui, |ui| {
+                let mut choices = vec![LabelSource::Dataset, LabelSource::Reviewed { reader: None }];
+                choices.extend(readers.into_iter().map(|reader| LabelSource::Reviewed {
+                    reader: Some(reader),
+                }));
+                for choice in choices {
+                    let name = labels_choice_name(&choice);
+                    ui.selectable_value(&mut form.labels, choice, name);
+                }
+            })
+            .response
+            .on_hover_text(
+                "As reviewed: the readers' relabels apply, and patches judged unsure (or disputed between readers) are left out.",
+            );
+    ui.end_row();
 }
 
 /// How a choice of labels reads in the form.

@@ -3,8 +3,9 @@
 //! other readers said; and the marks that show a judgement on a tile.
 
 use crate::app::shortcuts::Action;
+pub use crate::app::state::annotating::TileMark;
 use crate::app::state::workspace::Workspace;
-use crate::review::{Annotation, ReviewState};
+use crate::review::{Annotation, AnnotationChange, ReviewState};
 
 /// The id of the note field, so "E" can give it the keyboard.
 pub const NOTE_ID: &str = "annotation-note";
@@ -38,12 +39,12 @@ fn judge(ws: &mut Workspace, index: usize, action: Action) -> bool {
         Action::Unsure => ReviewState::Unsure,
         Action::ClearJudgement => ReviewState::Unreviewed,
         Action::Flag => {
-            ws.annotate(index, |annotation| annotation.flagged = !annotation.flagged);
+            ws.annotate(index, AnnotationChange::ToggleFlag);
             return false;
         }
         _ => return false,
     };
-    ws.annotate(index, |annotation| annotation.state = state) && state.is_reviewed()
+    ws.annotate(index, AnnotationChange::Judge(state)) && state.is_reviewed()
 }
 
 /// Draws the panel for patch `index`; returns the actions its buttons asked for (the view
@@ -135,8 +136,7 @@ pub fn annotation_panel_ui(
         response.request_focus();
     }
     if response.changed() {
-        let note = editor.text.clone();
-        ws.annotate(index, move |annotation| annotation.note = note);
+        ws.annotate(index, AnnotationChange::Note(editor.text.clone()));
     }
     if let Some(annotation) = &current {
         ui.weak(format!("last changed {}", annotation.time.replace('T', " ")));
@@ -190,31 +190,6 @@ fn state_badge(state: ReviewState) -> Option<&'static str> {
         ReviewState::RelabelNonIdc => Some("0"),
         ReviewState::RelabelIdc => Some("1"),
         ReviewState::Unsure => Some("?"),
-    }
-}
-
-/// What a tile shows of the reader's annotation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TileMark {
-    pub state: ReviewState,
-    pub flagged: bool,
-}
-
-impl TileMark {
-    pub fn of(annotation: &Annotation) -> TileMark {
-        TileMark {
-            state: annotation.state,
-            flagged: annotation.flagged,
-        }
-    }
-
-    /// Words for screen readers and tests.
-    pub fn describe(self) -> String {
-        let mut text = self.state.description().to_string();
-        if self.flagged {
-            text.push_str(", flagged");
-        }
-        text
     }
 }
 

@@ -198,68 +198,83 @@ impl RunsTable {
             .body(|body| {
                 body.rows(24.0, sorted.len(), |mut row| {
                     let run = sorted[row.index()];
-                    row.col(|ui| {
-                        let mut ticked = self.compared.contains(&run.folder);
-                        let can_compare = !run.epochs.is_empty();
-                        let response = ui
-                            .add_enabled(can_compare, egui::Checkbox::without_text(&mut ticked))
-                            .on_hover_text("Overlay its validation curves");
-                        response.widget_info(|| {
-                            egui::WidgetInfo::selected(
-                                egui::Role::CheckBox,
-                                can_compare,
-                                ticked,
-                                format!("compare {}", run.name),
-                            )
-                        });
-                        if response.changed() {
-                            if ticked {
-                                self.compared.insert(run.folder.clone());
-                            } else {
-                                self.compared.remove(&run.folder);
-                            }
-                        }
-                    });
-                    row.col(|ui| {
-                        action = action.take().or_else(|| run_buttons(ui, run, can_resume));
-                    });
-                    row.col(|ui| {
-                        ui.label(&run.name);
-                    });
-                    row.col(|ui| {
-                        ui.label(run.device());
-                    });
-                    row.col(|ui| {
-                        ui.label(run.epochs.len().to_string());
-                    });
-                    row.col(|ui| {
-                        ui.label(format_duration(run.training_seconds()));
-                    });
-                    let metrics = run.metrics();
-                    for pick in [
-                        |m: &crate::metrics::Metrics| Some(m.accuracy),
-                        |m: &crate::metrics::Metrics| Some(m.sensitivity),
-                        |m: &crate::metrics::Metrics| Some(m.specificity),
-                        |m: &crate::metrics::Metrics| Some(m.balanced_accuracy),
-                        |m: &crate::metrics::Metrics| m.roc_auc,
-                    ] {
-                        row.col(|ui| {
-                            ui.label(
-                                metrics
-                                    .and_then(pick)
-                                    .map_or_else(|| "–".into(), |v| format!("{v:.3}")),
-                            );
-                        });
-                    }
-                    row.col(|ui| {
-                        let settings = run.describe_settings(&shown_settings);
-                        ui.label(&settings).on_hover_text(settings);
-                    });
+                    let asked = self.row_ui(&mut row, run, &shown_settings, can_resume);
+                    action = action.take().or(asked);
                 });
             });
         if let Some(column) = clicked_column {
             self.sort_by(column);
         }
+        action
+    }
+
+    /// One run's row: its tick, buttons, name, device, epochs, time, scores and settings; what
+    /// its buttons asked, if anything.
+    fn row_ui(
+        &mut self,
+        row: &mut egui_extras::TableRow,
+        run: &RunSummary,
+        shown_settings: &[&str],
+        can_resume: bool,
+    ) -> Option<RunAction> {
+        let mut action = None;
+        row.col(|ui| {
+            let mut ticked = self.compared.contains(&run.folder);
+            let can_compare = !run.epochs.is_empty();
+            let response = ui
+                .add_enabled(can_compare, egui::Checkbox::without_text(&mut ticked))
+                .on_hover_text("Overlay its validation curves");
+            response.widget_info(|| {
+                egui::WidgetInfo::selected(
+                    egui::Role::CheckBox,
+                    can_compare,
+                    ticked,
+                    format!("compare {}", run.name),
+                )
+            });
+            if response.changed() {
+                if ticked {
+                    self.compared.insert(run.folder.clone());
+                } else {
+                    self.compared.remove(&run.folder);
+                }
+            }
+        });
+        row.col(|ui| {
+            action = run_buttons(ui, run, can_resume);
+        });
+        row.col(|ui| {
+            ui.label(&run.name);
+        });
+        row.col(|ui| {
+            ui.label(run.device());
+        });
+        row.col(|ui| {
+            ui.label(run.epochs.len().to_string());
+        });
+        row.col(|ui| {
+            ui.label(format_duration(run.training_seconds()));
+        });
+        let metrics = run.metrics();
+        for pick in [
+            |m: &crate::metrics::Metrics| Some(m.accuracy),
+            |m: &crate::metrics::Metrics| Some(m.sensitivity),
+            |m: &crate::metrics::Metrics| Some(m.specificity),
+            |m: &crate::metrics::Metrics| Some(m.balanced_accuracy),
+            |m: &crate::metrics::Metrics| m.roc_auc,
+        ] {
+            row.col(|ui| {
+                ui.label(
+                    metrics
+                        .and_then(pick)
+                        .map_or_else(|| "–".into(), |v| format!("{v:.3}")),
+                );
+            });
+        }
+        row.col(|ui| {
+            let settings = run.describe_settings(shown_settings);
+            ui.label(&settings).on_hover_text(settings);
+        });
         action
     }
 

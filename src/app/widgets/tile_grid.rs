@@ -14,14 +14,35 @@ pub const IDC_COLOUR: egui::Color32 = egui::Color32::from_rgb(220, 40, 40);
 pub const NON_IDC_COLOUR: egui::Color32 = egui::Color32::from_rgb(60, 110, 220);
 const SPACING: f32 = 4.0;
 
+/// What a patch card says of the run's P(IDC).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CardProbability {
+    /// No run is open: the card has no P(IDC) line.
+    NoRun,
+    /// A run is open but has no probability for this patch (yet).
+    Unknown,
+    Known(f32),
+}
+
+impl CardProbability {
+    /// For a patch of the open run (if any), whose probability is `prob` where known.
+    pub fn of_run(run_open: bool, prob: Option<f32>) -> Self {
+        match (run_open, prob) {
+            (_, Some(prob)) => CardProbability::Known(prob),
+            (true, None) => CardProbability::Unknown,
+            (false, None) => CardProbability::NoRun,
+        }
+    }
+}
+
 /// A patch shown large with its facts: patient, position, size, label, the run's probability
-/// (`None`: no run open; `Some(None)`: not known yet) and its file.
+/// and its file.
 pub fn patch_card_ui(
     ui: &mut egui::Ui,
     dataset: &Dataset,
     tiles: &mut TileTextures,
     index: usize,
-    prob_idc: Option<Option<f32>>,
+    prob_idc: CardProbability,
 ) {
     let store = &dataset.store;
     let patch = store.patch(index);
@@ -49,9 +70,14 @@ pub fn patch_card_ui(
         ui.label("Label");
         ui.label(patch.label.name());
         ui.end_row();
-        if let Some(prob) = prob_idc {
+        let shown = match prob_idc {
+            CardProbability::NoRun => None,
+            CardProbability::Unknown => Some("…".to_string()),
+            CardProbability::Known(prob) => Some(format!("{prob:.4}")),
+        };
+        if let Some(shown) = shown {
             ui.label("P(IDC)");
-            ui.label(prob.map_or_else(|| "…".to_string(), |prob| format!("{prob:.4}")));
+            ui.label(shown);
             ui.end_row();
         }
     });
@@ -147,49 +173,13 @@ pub fn tile_grid_ui(
                     });
                     if ui.is_rect_visible(rect) {
                         let texture = tiles.get(ui.ctx(), store, index);
-                        let painter = ui.painter();
-                        painter.image(
-                            texture.id(),
-                            rect,
-                            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-                            egui::Color32::WHITE,
-                        );
-                        let frame = match patch.label {
-                            Label::Idc => IDC_COLOUR,
-                            Label::NonIdc => NON_IDC_COLOUR,
+                        let look = TileLook {
+                            label: patch.label,
+                            selected: grid.selected == Some(index),
+                            mark,
+                            prob_idc: prob_idc(index),
                         };
-                        painter.rect_stroke(
-                            rect,
-                            0.0,
-                            egui::Stroke::new(2.0, frame),
-                            egui::StrokeKind::Inside,
-                        );
-                        if grid.selected == Some(index) {
-                            painter.rect_stroke(
-                                rect.expand(1.0),
-                                0.0,
-                                egui::Stroke::new(3.0, egui::Color32::YELLOW),
-                                egui::StrokeKind::Outside,
-                            );
-                        }
-                        if let Some(mark) = mark {
-                            paint_tile_mark(painter, rect, mark);
-                        }
-                        if let Some(prob) = prob_idc(index) {
-                            let corner = rect.left_bottom() + egui::vec2(2.0, -2.0);
-                            let text = format!("{prob:.2}");
-                            let galley = painter.layout_no_wrap(
-                                text,
-                                egui::FontId::monospace(10.0),
-                                egui::Color32::WHITE,
-                            );
-                            let box_rect = egui::Rect::from_min_size(
-                                corner - egui::vec2(0.0, galley.size().y),
-                                galley.size(),
-                            );
-                            painter.rect_filled(box_rect, 0.0, egui::Color32::from_black_alpha(160));
-                            painter.galley(box_rect.min, galley, egui::Color32::WHITE);
-                        }
+                        paint_tile(ui.painter(), rect, &texture, look);
                     }
                     if response.clicked() {
                         clicked = Some(index);
@@ -206,4 +196,50 @@ pub fn tile_grid_ui(
         }
     });
     clicked
+}
+
+/// What a tile shows besides its image.
+struct TileLook {
+    label: Label,
+    selected: bool,
+    mark: Option<TileMark>,
+    prob_idc: Option<f32>,
+}
+
+/// Paints one tile: the image, framed in its label's colour (and yellow when chosen), the
+/// reader's mark, and the run's P(IDC) in its bottom corner.
+fn paint_tile(painter: &egui::Painter, rect: egui::Rect, texture: &egui::TextureHandle, look: TileLook) {
+    painter.image(
+        texture.id(),
+        rect,
+        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+        egui::Color32::WHITE,
+    );
+    let frame = match look.label {
+        Label::Idc => IDC_COLOUR,
+        Label::NonIdc => NON_IDC_COLOUR,
+    };
+    painter.rect_stroke(rect, 0.0, egui::Stroke::new(2.0, frame), egui::StrokeKind::Inside);
+    if look.selected {
+        painter.rect_stroke(
+            rect.expand(1.0),
+            0.0,
+            egui::Stroke::new(3.0, egui::Color32::YELLOW),
+            egui::StrokeKind::Outside,
+        );
+    }
+    if let Some(mark) = look.mark {
+        paint_tile_mark(painter, rect, mark);
+    }
+    if let Some(prob) = look.prob_idc {
+        let corner = rect.left_bottom() + egui::vec2(2.0, -2.0);
+        let galley = painter.layout_no_wrap(
+            format!("{prob:.2}"),
+            egui::FontId::monospace(10.0),
+            egui::Color32::WHITE,
+        );
+        let box_rect = egui::Rect::from_min_size(corner - egui::vec2(0.0, galley.size().y), galley.size());
+        painter.rect_filled(box_rect, 0.0, egui::Color32::from_black_alpha(160));
+        painter.galley(box_rect.min, galley, egui::Color32::WHITE);
+    }
 }

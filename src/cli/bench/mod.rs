@@ -322,7 +322,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     println!("inference  {inference:>9.0} images/s   (batch {INFERENCE_BATCH}{how})");
     if on_gpu {
-        // Each batch read back before the next is queued, as before 2026-11-28.
+        // Each batch read back before the next is queued: the cost of not overlapping them.
         let one_at_a_time = median_rate(args.runs, || {
             std::thread::scope(|scope| {
                 let batches = feed(scope, &inference_batches)?;

@@ -362,47 +362,9 @@ fn write_patient(root: &Path, plan: &SlidePlan) -> Result<DemoSummary, DemoError
 /// Paints the whole slide as RGB u8, row-major.
 fn render_slide(plan: &SlidePlan) -> Vec<u8> {
     let (width, height) = (plan.width(), plan.height());
-    let mut canvas = vec![[0f32; 3]; width * height];
-    for y in 0..height {
-        for x in 0..width {
-            let (fx, fy) = (x as f32, y as f32);
-            let tissue = plan.tissue(fx, fy);
-            // Stroma: eosin with fibres that run mostly one way.
-            let fibre = fractal_noise(plan.seed ^ 0xf1b, fx / 7.0, fy / 22.0, 2);
-            let density = 0.55 + 0.6 * fibre;
-            let stroma = mix3([0.96, 0.94, 0.96], CANONICAL_EOSIN, density.clamp(0.0, 1.0));
-            let background = [0.95, 0.94, 0.95];
-            canvas[y * width + x] = mix3(background, stroma, tissue);
-        }
-    }
+    let mut canvas = stroma_canvas(plan);
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
-
-    // Fat: round white vacuoles in normal tissue.
-    let fat_count = width * height / 2200;
-    for _ in 0..fat_count {
-        let (cx, cy) = (
-            rng.random_range(0.0..width as f32),
-            rng.random_range(0.0..height as f32),
-        );
-        if plan.tissue(cx, cy) < 0.8 || plan.tumour(cx, cy) > 0.2 {
-            continue;
-        }
-        let radius = rng.random_range(5.0..16.0);
-        paint_blob(
-            &mut canvas,
-            width,
-            height,
-            cx,
-            cy,
-            radius,
-            radius,
-            0.0,
-            0.0,
-            [0.98, 0.97, 0.98],
-            0.95,
-            &mut rng,
-        );
-    }
+    paint_fat(&mut canvas, plan, &mut rng);
 
     // Nuclei on a jittered grid; their kind and crowding follow the local tissue state.
     let spacing = 5.0;
@@ -462,6 +424,55 @@ fn render_slide(plan: &SlidePlan) -> Vec<u8> {
             pixel.map(|channel| ((channel + grain).clamp(0.0, 1.0) * 255.0).round() as u8)
         })
         .collect()
+}
+
+/// The slide's background and stroma: eosin with fibres that run mostly one way, fading to
+/// glass where there is no tissue.
+fn stroma_canvas(plan: &SlidePlan) -> Vec<[f32; 3]> {
+    let (width, height) = (plan.width(), plan.height());
+    let mut canvas = vec![[0f32; 3]; width * height];
+    for y in 0..height {
+        for x in 0..width {
+            let (fx, fy) = (x as f32, y as f32);
+            let tissue = plan.tissue(fx, fy);
+            let fibre = fractal_noise(plan.seed ^ 0xf1b, fx / 7.0, fy / 22.0, 2);
+            let density = 0.55 + 0.6 * fibre;
+            let stroma = mix3([0.96, 0.94, 0.96], CANONICAL_EOSIN, density.clamp(0.0, 1.0));
+            let background = [0.95, 0.94, 0.95];
+            canvas[y * width + x] = mix3(background, stroma, tissue);
+        }
+    }
+    canvas
+}
+
+/// Fat: round white vacuoles in normal tissue.
+fn paint_fat(canvas: &mut [[f32; 3]], plan: &SlidePlan, rng: &mut ChaCha8Rng) {
+    let (width, height) = (plan.width(), plan.height());
+    let fat_count = width * height / 2200;
+    for _ in 0..fat_count {
+        let (cx, cy) = (
+            rng.random_range(0.0..width as f32),
+            rng.random_range(0.0..height as f32),
+        );
+        if plan.tissue(cx, cy) < 0.8 || plan.tumour(cx, cy) > 0.2 {
+            continue;
+        }
+        let radius = rng.random_range(5.0..16.0);
+        paint_blob(
+            canvas,
+            width,
+            height,
+            cx,
+            cy,
+            radius,
+            radius,
+            0.0,
+            0.0,
+            [0.98, 0.97, 0.98],
+            0.95,
+            rng,
+        );
+    }
 }
 
 /// Paints a soft-edged, optionally irregular ellipse of `colour` at `strength`.

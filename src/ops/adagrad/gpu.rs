@@ -225,74 +225,88 @@ impl AdaGradBackend for CubeBackend {
             total += parameter.meta.shape().num_elements();
             *end = u32::try_from(total).expect("fewer than 2^32 values in six parameters");
         }
-        let client = outputs[0].0.client.clone();
-        let (cube_count, cube_dim) = one_thread_each(&outputs[0].0, total);
-        let [
-            [p0, g0, s0],
-            [p1, g1, s1],
-            [p2, g2, s2],
-            [p3, g3, s3],
-            [p4, g4, s4],
-            [p5, g5, s5],
-        ] = slots;
-        let [o0, o1, o2, o3, o4, o5] = outputs.clone();
-        // burn multiplies an f32 tensor by the f64 rate as an f32.
-        let [r0, r1, r2, r3, r4, r5] = rates.map(|rate| rate as f32);
-        let [e0, e1, e2, e3, e4, e5] = ends;
-        // SAFETY: one thread per value of the six parameters, each reading and writing only its
-        // own parameter's five contiguous tensors of one shape, at its position among them;
-        // threads past the last value do nothing.
-        unsafe {
-            step_group_kernel::launch_unchecked(
-                &client,
-                cube_count,
-                cube_dim,
-                p0.into_tensor_arg(),
-                g0.into_tensor_arg(),
-                s0.into_tensor_arg(),
-                o0.0.into_tensor_arg(),
-                o0.1.into_tensor_arg(),
-                p1.into_tensor_arg(),
-                g1.into_tensor_arg(),
-                s1.into_tensor_arg(),
-                o1.0.into_tensor_arg(),
-                o1.1.into_tensor_arg(),
-                p2.into_tensor_arg(),
-                g2.into_tensor_arg(),
-                s2.into_tensor_arg(),
-                o2.0.into_tensor_arg(),
-                o2.1.into_tensor_arg(),
-                p3.into_tensor_arg(),
-                g3.into_tensor_arg(),
-                s3.into_tensor_arg(),
-                o3.0.into_tensor_arg(),
-                o3.1.into_tensor_arg(),
-                p4.into_tensor_arg(),
-                g4.into_tensor_arg(),
-                s4.into_tensor_arg(),
-                o4.0.into_tensor_arg(),
-                o4.1.into_tensor_arg(),
-                p5.into_tensor_arg(),
-                g5.into_tensor_arg(),
-                s5.into_tensor_arg(),
-                o5.0.into_tensor_arg(),
-                o5.1.into_tensor_arg(),
-                r0,
-                r1,
-                r2,
-                r3,
-                r4,
-                r5,
-                e0,
-                e1,
-                e2,
-                e3,
-                e4,
-                e5,
-                epsilon,
-            );
-        }
+        launch_step_group(slots, outputs.clone(), rates, ends, total, epsilon);
         let [a, b, c, d, e, f] = outputs;
         (a, b, c, d, e, f)
+    }
+}
+
+/// Launches one AdaGrad step of six parameters (`slots`: parameter, gradient, sum) into
+/// `outputs` (new parameter, new sum), one thread a value; `ends` says where each parameter's
+/// values end among the `total`.
+fn launch_step_group(
+    slots: [[CubeTensor; 3]; GROUP],
+    outputs: [(CubeTensor, CubeTensor); GROUP],
+    rates: [f64; GROUP],
+    ends: [u32; GROUP],
+    total: usize,
+    epsilon: f32,
+) {
+    let client = outputs[0].0.client.clone();
+    let (cube_count, cube_dim) = one_thread_each(&outputs[0].0, total);
+    let [
+        [p0, g0, s0],
+        [p1, g1, s1],
+        [p2, g2, s2],
+        [p3, g3, s3],
+        [p4, g4, s4],
+        [p5, g5, s5],
+    ] = slots;
+    let [o0, o1, o2, o3, o4, o5] = outputs;
+    // burn multiplies an f32 tensor by the f64 rate as an f32.
+    let [r0, r1, r2, r3, r4, r5] = rates.map(|rate| rate as f32);
+    let [e0, e1, e2, e3, e4, e5] = ends;
+    // SAFETY: one thread per value of the six parameters, each reading and writing only its
+    // own parameter's five contiguous tensors of one shape, at its position among them;
+    // threads past the last value do nothing.
+    unsafe {
+        step_group_kernel::launch_unchecked(
+            &client,
+            cube_count,
+            cube_dim,
+            p0.into_tensor_arg(),
+            g0.into_tensor_arg(),
+            s0.into_tensor_arg(),
+            o0.0.into_tensor_arg(),
+            o0.1.into_tensor_arg(),
+            p1.into_tensor_arg(),
+            g1.into_tensor_arg(),
+            s1.into_tensor_arg(),
+            o1.0.into_tensor_arg(),
+            o1.1.into_tensor_arg(),
+            p2.into_tensor_arg(),
+            g2.into_tensor_arg(),
+            s2.into_tensor_arg(),
+            o2.0.into_tensor_arg(),
+            o2.1.into_tensor_arg(),
+            p3.into_tensor_arg(),
+            g3.into_tensor_arg(),
+            s3.into_tensor_arg(),
+            o3.0.into_tensor_arg(),
+            o3.1.into_tensor_arg(),
+            p4.into_tensor_arg(),
+            g4.into_tensor_arg(),
+            s4.into_tensor_arg(),
+            o4.0.into_tensor_arg(),
+            o4.1.into_tensor_arg(),
+            p5.into_tensor_arg(),
+            g5.into_tensor_arg(),
+            s5.into_tensor_arg(),
+            o5.0.into_tensor_arg(),
+            o5.1.into_tensor_arg(),
+            r0,
+            r1,
+            r2,
+            r3,
+            r4,
+            r5,
+            e0,
+            e1,
+            e2,
+            e3,
+            e4,
+            e5,
+            epsilon,
+        );
     }
 }

@@ -9,7 +9,7 @@ use super::set_running;
 /// Batch norm of `[batch, channels, height, width]` activations, as `norm.forward` computes it,
 /// with the training statistics taken by summing along the contiguous axes: burn's generic
 /// version swaps the batch and channel axes first, copying the whole activation twice forward
-/// and twice backward. 1.2-2.3x faster per layer on burn's CPU backend (`bench --layers`).
+/// and twice backward; `bench --layers` times the two (figures in docs/kernels.md).
 /// Running statistics are updated exactly as `BatchNorm` does (biased variance, its momentum);
 /// outside training it is `norm.forward` itself.
 pub fn batch_norm_from_sums(norm: &BatchNorm, input: Tensor<4>) -> Tensor<4> {

@@ -8,7 +8,7 @@ use super::lists::{ListKind, ReviewList};
 use crate::app::background::label_issues::{LabelIssuesEnd, LabelIssuesWork};
 use crate::app::background::task::{Finished, Task, take_finished};
 use crate::app::state::workspace::Workspace;
-use crate::dataset::{Dataset, Label};
+use crate::dataset::Dataset;
 use crate::review::label_issues::{LabelIssueRow, label_issues_folder, read_label_issues};
 use crate::review::unlike_patients::{
     PatientScores, UNLIKE_THE_OTHERS, read_patient_scores, suspected_cause,
@@ -82,91 +82,17 @@ impl LabelIssuesPanel {
              the labels they doubt most are listed worst first (confident learning).",
         );
         if self.work.is_running() {
-            let progress = &self.work.progress;
-            let mut text = format!(
-                "fold {} of {}",
-                (progress.done + 1).min(progress.folds),
-                progress.folds
-            );
-            if progress.epoch > 0 {
-                text += &format!(
-                    ", epoch {} of {}: batch {} of {}",
-                    progress.epoch, progress.epochs, progress.batch, progress.batches
-                );
-            }
-            ui.add(egui::ProgressBar::new(progress.fraction()).text(text));
-            if !progress.device.is_empty() {
-                ui.weak(format!("on {}", progress.device));
-            }
-            let stopping = self.work.is_stopping();
-            if ui
-                .add_enabled(
-                    !stopping,
-                    egui::Button::new(if stopping { "Stopping…" } else { "Stop" }),
-                )
-                .on_hover_text(
-                    "Stops after this batch; the finished folds are kept and the next start goes on",
-                )
-                .clicked()
-            {
-                self.work.stop();
-            }
+            self.running_ui(ui);
             return None;
         }
-        let Some(found) = &self.found else {
+        let Some((earlier, has_rows)) =
+            (self.found.as_ref()).map(|found| (found.earlier, found.rows.is_some()))
+        else {
             ui.label("Reading earlier results…");
             return None;
         };
-        let mut start = false;
-        let mut start_over = false;
-        match found.earlier {
-            Some(earlier) if earlier.finished < earlier.folds => {
-                ui.label(format!(
-                    "A search of {} folds x {} epochs stopped after {} folds.",
-                    earlier.folds, earlier.epochs, earlier.finished
-                ));
-                ui.horizontal(|ui| {
-                    if ui.button("Go on").clicked() {
-                        (self.folds, self.epochs) = (earlier.folds, earlier.epochs);
-                        start = true;
-                    }
-                    start_over = ui
-                        .button("Start over")
-                        .on_hover_text("Drops the finished folds")
-                        .clicked();
-                });
-            }
-            _ => {
-                ui.horizontal(|ui| {
-                    ui.add(
-                        egui::DragValue::new(&mut self.folds)
-                            .range(2..=10)
-                            .suffix(" folds"),
-                    );
-                    ui.add(
-                        egui::DragValue::new(&mut self.epochs)
-                            .range(1..=40)
-                            .suffix(" epochs"),
-                    );
-                });
-                let text = if found.rows.is_some() {
-                    "Search again"
-                } else {
-                    "Find label errors"
-                };
-                if ui
-                    .button(text)
-                    .on_hover_text(
-                        "Trains one model a fold on a worker thread, on the Training view's device",
-                    )
-                    .clicked()
-                {
-                    // Another search's folds cannot be gone on with: this one replaces them.
-                    start_over = found.earlier.is_some();
-                    start = true;
-                }
-            }
-        }
+        let (start, start_over) = self.start_controls_ui(ui, earlier, has_rows);
+        let found = self.found.as_ref()?;
         let mut list = None;
         if let Some(problem) = &found.problem {
             ui.colored_label(
@@ -219,6 +145,98 @@ impl LabelIssuesPanel {
             self.found = None;
         }
         list
+    }
+
+    /// The search under way: its fold, epoch and batch, its device, and Stop.
+    fn running_ui(&mut self, ui: &mut egui::Ui) {
+        let progress = &self.work.progress;
+        let mut text = format!(
+            "fold {} of {}",
+            (progress.done + 1).min(progress.folds),
+            progress.folds
+        );
+        if progress.epoch > 0 {
+            text += &format!(
+                ", epoch {} of {}: batch {} of {}",
+                progress.epoch, progress.epochs, progress.batch, progress.batches
+            );
+        }
+        crate::app::widgets::progress::progress_bar(ui, progress.fraction(), text, None);
+        if !progress.device.is_empty() {
+            ui.weak(format!("on {}", progress.device));
+        }
+        let stopping = self.work.is_stopping();
+        if ui
+            .add_enabled(
+                !stopping,
+                egui::Button::new(if stopping { "Stopping…" } else { "Stop" }),
+            )
+            .on_hover_text("Stops after this batch; the finished folds are kept and the next start goes on")
+            .clicked()
+        {
+            self.work.stop();
+        }
+    }
+
+    /// Go on with a stopped search or start over; or the folds, epochs and a new search. What
+    /// the reader asked: (start, start over).
+    fn start_controls_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        earlier: Option<EarlierSearch>,
+        found_rows: bool,
+    ) -> (bool, bool) {
+        let mut start = false;
+        let mut start_over = false;
+        match earlier {
+            Some(earlier) if earlier.finished < earlier.folds => {
+                ui.label(format!(
+                    "A search of {} folds x {} epochs stopped after {} folds.",
+                    earlier.folds, earlier.epochs, earlier.finished
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Go on").clicked() {
+                        (self.folds, self.epochs) = (earlier.folds, earlier.epochs);
+                        start = true;
+                    }
+                    start_over = ui
+                        .button("Start over")
+                        .on_hover_text("Drops the finished folds")
+                        .clicked();
+                });
+            }
+            _ => {
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut self.folds)
+                            .range(2..=10)
+                            .suffix(" folds"),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut self.epochs)
+                            .range(1..=40)
+                            .suffix(" epochs"),
+                    );
+                });
+                let text = if found_rows {
+                    "Search again"
+                } else {
+                    "Find label errors"
+                };
+                if ui
+                    .button(text)
+                    .on_hover_text(
+                        "Trains one model a fold on a worker thread, on the Training view's device",
+                    )
+                    .clicked()
+                {
+                    // Another search's folds cannot be gone on with: this one replaces them.
+                    start_over = earlier.is_some();
+                    start = true;
+                }
+            }
+        }
+        (start, start_over)
     }
 
     /// Reads the open dataset's results once, and takes the worker's progress and end.
@@ -342,7 +360,7 @@ fn patient_list(rows: &[LabelIssueRow], dataset: &Dataset, patient: &PatientScor
             format!(
                 "Labelled {}; the model that never saw this patient gives P(IDC) {:.3}. The models fail on \
                  this slide as a whole: look at its stain before doubting its labels.",
-                Label::from_index(row.label).unwrap_or(Label::NonIdc).name(),
+                row.label.name(),
                 row.prob_idc
             ),
         );
@@ -357,7 +375,7 @@ pub fn suspects_list(rows: &[LabelIssueRow], dataset: &Dataset) -> ReviewList {
         let Some(index) = dataset.find(&row.patient, row.x, row.y) else {
             continue; // the patch left the dataset since the search
         };
-        let given = Label::from_index(row.label).unwrap_or(Label::NonIdc);
+        let given = row.label;
         list.tiles.push(index);
         list.probabilities.insert(index, row.prob_idc);
         list.reasons.insert(
