@@ -297,7 +297,7 @@ fn damaged_results_are_named_not_trusted() {
     let n = bytes.len();
     bytes[n - 4096..].fill(0xff);
     std::fs::write(&model, bytes).unwrap();
-    let patch = walk_one_png(&data);
+    let patch = common::datasets::first_patch_file(&data);
     let output = idc_studio(&["predict", arg(&run), arg(&patch), "--device", "cpu"]);
     assert_one_line_error(&output, "the model file is damaged");
     assert!(
@@ -326,21 +326,6 @@ fn model_outputs(run: &Path, data: &Path) -> Vec<u8> {
     let output = idc_studio(&["predict", arg(run), arg(data), "--device", "cpu"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     output.stdout
-}
-
-fn walk_one_png(root: &Path) -> PathBuf {
-    let patient = std::fs::read_dir(root)
-        .unwrap()
-        .flatten()
-        .find(|entry| entry.path().is_dir())
-        .unwrap()
-        .path();
-    std::fs::read_dir(patient.join("0"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path()
 }
 
 #[test]
