@@ -1,6 +1,7 @@
 //! The layering ARCHITECTURE.md draws, checked against the code: every `crate::…` a source file
 //! names must be its own layer or one its row of "Allowed imports" lists, and every layer of
-//! `src/` must have a row. A newcomer who imports upward meets this test, not a tangle later.
+//! `src/` must have a row. Within the app, the shared state imports no widget and no view. A
+//! newcomer who imports upward meets this test, not a tangle later.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -121,4 +122,27 @@ fn every_import_points_where_architecture_md_allows() {
 fn the_check_sees_an_upward_import() {
     assert!(named_layers("use crate::review::PatchKey;\n").contains("review"));
     assert!(named_layers("// crate::review in a comment\n").is_empty());
+}
+
+#[test]
+fn the_apps_shared_state_imports_no_widget_and_no_view() {
+    let state = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/app/state");
+    let mut files = Vec::new();
+    source_files(&state, &mut files);
+    assert!(!files.is_empty());
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("app::widgets") || code.contains("app::views") {
+                wrong.push(format!("{}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "state draws nothing, so imports no widget or view:\n{}",
+        wrong.join("\n")
+    );
 }

@@ -75,6 +75,9 @@ fn runs_side_by_side_sort_by_auc_and_overlay_their_curves() {
         app.workspace().dataset.is_some() && !app.is_loading() && app.training().runs().len() == 3
     });
 
+    // No run's curves are open yet: the plots' place says what will show there, not empty axes.
+    harness.get_by_label_contains("Loss and accuracy plot here");
+
     // Only the epochs differ between these runs, so only they are shown, with each run's own.
     harness.get_by_label("epochs=5");
     harness.get_by_label("epochs=3");

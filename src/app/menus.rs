@@ -134,6 +134,7 @@ impl StudioApp {
                 ui.add_space(6.0);
                 let annotations = self
                     .ws
+                    .annotating
                     .reviews
                     .as_ref()
                     .map(|reviews| reviews.folder().display().to_string());

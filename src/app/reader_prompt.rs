@@ -11,7 +11,7 @@ pub struct ReaderPrompt {
 impl ReaderPrompt {
     /// Shows the prompt while the workspace asks for it.
     pub fn show(&mut self, ctx: &egui::Context, ws: &mut Workspace) {
-        if !ws.asking_reader {
+        if !ws.annotating.asking_reader {
             self.name = None;
             return;
         }

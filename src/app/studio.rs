@@ -342,12 +342,13 @@ impl StudioApp {
         if has_old_annotations
             && self
                 .ws
+                .annotating
                 .reviews
                 .as_ref()
                 .is_some_and(|reviews| !reviews.has_imported(&folder))
         {
             if self.ws.reader().is_none() {
-                self.ws.asking_reader = true;
+                self.ws.annotating.asking_reader = true;
                 self.ws
                     .info("this run holds annotations made before they belonged to the dataset: say whose they are to bring them in");
             }
@@ -358,17 +359,17 @@ impl StudioApp {
     /// Opens the dataset's annotations (beside it, or in the user's data folder when the
     /// dataset's folder is read-only).
     fn open_annotations(&mut self, root: &Path) {
-        self.ws.history.clear();
+        self.ws.annotating.history.clear();
         let folder = crate::review::annotations_folder(root, &crate::user_folders::data_home());
         match crate::review::Reviews::open(&folder) {
             Ok((reviews, warnings)) => {
                 for warning in warnings {
                     self.ws.error(warning);
                 }
-                self.ws.reviews = Some(reviews);
+                self.ws.annotating.reviews = Some(reviews);
             }
             Err(err) => {
-                self.ws.reviews = None;
+                self.ws.annotating.reviews = None;
                 self.ws.error(format!(
                     "annotations cannot be opened, so none can be made: {err}"
                 ));
@@ -388,7 +389,7 @@ impl StudioApp {
         let name = folder
             .file_name()
             .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-        let Some(reviews) = self.ws.reviews.as_mut() else {
+        let Some(reviews) = self.ws.annotating.reviews.as_mut() else {
             return;
         };
         match reviews.import_run(&folder, &name, &reader) {
@@ -408,7 +409,7 @@ impl StudioApp {
     /// This frame's shortcut keys; undo, redo and the sheet are handled here, the rest by the
     /// view that is showing.
     fn keyboard_actions(&mut self, ctx: &egui::Context) -> Vec<Action> {
-        if self.loading.is_some() || self.ws.asking_reader {
+        if self.loading.is_some() || self.ws.annotating.asking_reader {
             return Vec::new();
         }
         let mut for_view = Vec::new();

@@ -6,8 +6,39 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::app::shortcuts::Action;
 use crate::app::state::workspace::Workspace;
-use crate::review::{Annotation, AnnotationChange, PatchKey, ReviewState, Step};
+use crate::review::{Annotation, AnnotationChange, History, PatchKey, ReviewState, Reviews, Step};
+
+/// The annotating part of the workspace: the open dataset's annotations (every reader's), this
+/// session's undo history, whether the reader's name is being asked and the change that waits
+/// for it, and the current reader's marks. The reader's name is a setting, saved with the
+/// others ([`Workspace::reader`]).
+#[derive(Default)]
+pub struct Annotating {
+    /// The open dataset's annotations, all readers.
+    pub reviews: Option<Reviews>,
+    /// This session's annotation changes, for undo.
+    pub history: History,
+    /// Ask the reader's name (before their first annotation).
+    pub asking_reader: bool,
+    /// The annotation change that waits for the reader's name, on which patch.
+    pending_change: Option<(usize, AnnotationChange)>,
+    reviews_checked: Option<Instant>,
+    marks: ReaderMarks,
+}
+
+/// What the annotation panel asks of the patch it shows; the view applies it through
+/// [`Workspace::take_intent`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PanelIntent {
+    /// A button that does what a key does (judge, flag, clear).
+    Act(Action),
+    /// A change of the annotation itself (the note as typed).
+    Annotate(AnnotationChange),
+    /// "Say who you are".
+    AskReader,
+}
 
 /// What a tile shows of the reader's annotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +76,11 @@ impl Workspace {
 
     /// The current reader's annotation of patch `index`, if any.
     pub fn annotation_of(&self, index: usize) -> Option<&Annotation> {
-        let (dataset, reviews, reader) = (self.dataset.as_ref()?, self.reviews.as_ref()?, self.reader()?);
+        let (dataset, reviews, reader) = (
+            self.dataset.as_ref()?,
+            self.annotating.reviews.as_ref()?,
+            self.reader()?,
+        );
         reviews.book(reader).get(&dataset.key(index))
     }
 
@@ -54,12 +89,12 @@ impl Workspace {
     /// Without a reader's name it asks for one and keeps `change` for [`Self::reader_named`].
     pub fn annotate(&mut self, index: usize, change: AnnotationChange) -> bool {
         let Some(reader) = self.reader().map(str::to_string) else {
-            self.asking_reader = true;
-            self.pending_change = Some((index, change));
+            self.annotating.asking_reader = true;
+            self.annotating.pending_change = Some((index, change));
             self.info("say who you are first: your name goes with every annotation");
             return false;
         };
-        let (Some(dataset), Some(reviews)) = (self.dataset.clone(), self.reviews.as_ref()) else {
+        let (Some(dataset), Some(reviews)) = (self.dataset.clone(), self.annotating.reviews.as_ref()) else {
             return false;
         };
         let key = dataset.key(index);
@@ -88,11 +123,48 @@ impl Workspace {
             after: (!after.is_blank()).then(|| after.clone()),
         };
         if self.record(after) {
-            self.history.push(step);
+            self.annotating.history.push(step);
             true
         } else {
             false
         }
+    }
+
+    /// Applies `intent` of the panel showing patch `index`; a key's action is handed back for
+    /// the view to do as it does the key.
+    pub fn take_intent(&mut self, index: usize, intent: PanelIntent) -> Option<Action> {
+        match intent {
+            PanelIntent::Act(action) => Some(action),
+            PanelIntent::Annotate(change) => {
+                self.annotate(index, change);
+                None
+            }
+            PanelIntent::AskReader => {
+                self.annotating.asking_reader = true;
+                None
+            }
+        }
+    }
+
+    /// Applies a judging action to patch `index`; true when the view should move on to the
+    /// next unreviewed patch (a judgement, not a flag, was recorded, and the reader advances
+    /// after one).
+    pub fn judge_and_advance(&mut self, index: usize, action: Action) -> bool {
+        let state = match action {
+            Action::Agree => ReviewState::Agree,
+            Action::RelabelNonIdc => ReviewState::RelabelNonIdc,
+            Action::RelabelIdc => ReviewState::RelabelIdc,
+            Action::Unsure => ReviewState::Unsure,
+            Action::ClearJudgement => ReviewState::Unreviewed,
+            Action::Flag => {
+                self.annotate(index, AnnotationChange::ToggleFlag);
+                return false;
+            }
+            _ => return false,
+        };
+        self.annotate(index, AnnotationChange::Judge(state))
+            && state.is_reviewed()
+            && self.settings.advance_after_judging
     }
 
     /// Makes `reader` the one whose annotations are made from now on, and applies the change
@@ -100,17 +172,17 @@ impl Workspace {
     pub fn reader_named(&mut self, reader: String) {
         self.info(format!("annotations are now made as {reader}"));
         self.settings.reader = Some(reader);
-        self.history.clear();
-        self.asking_reader = false;
-        if let Some((index, change)) = self.pending_change.take() {
+        self.annotating.history.clear();
+        self.annotating.asking_reader = false;
+        if let Some((index, change)) = self.annotating.pending_change.take() {
             self.annotate(index, change);
         }
     }
 
     /// The reader gave no name: nothing waits any more.
     pub fn reader_not_named(&mut self) {
-        self.asking_reader = false;
-        self.pending_change = None;
+        self.annotating.asking_reader = false;
+        self.annotating.pending_change = None;
     }
 
     /// Takes back the last change (recorded as a change of its own, so it is saved).
@@ -125,9 +197,9 @@ impl Workspace {
 
     fn replay(&mut self, forward: bool) {
         let step = if forward {
-            self.history.redo()
+            self.annotating.history.redo()
         } else {
-            self.history.undo()
+            self.annotating.history.undo()
         };
         let Some(step) = step else {
             self.info(if forward {
@@ -146,9 +218,9 @@ impl Workspace {
         // Not saved: the step stays where it was, to be tried again.
         if !self.record(restored) {
             if forward {
-                self.history.undo();
+                self.annotating.history.undo();
             } else {
-                self.history.redo();
+                self.annotating.history.redo();
             }
         }
     }
@@ -175,7 +247,7 @@ impl Workspace {
 
     /// Writes one annotation; false (with the reason shown) when it could not be saved.
     fn record(&mut self, annotation: Annotation) -> bool {
-        let Some(reviews) = self.reviews.as_mut() else {
+        let Some(reviews) = self.annotating.reviews.as_mut() else {
             return false;
         };
         match reviews.record(annotation) {
@@ -190,13 +262,14 @@ impl Workspace {
     /// Takes in other windows' changes, at most once a second.
     pub fn refresh_reviews(&mut self) {
         if self
+            .annotating
             .reviews_checked
             .is_some_and(|at| at.elapsed() < REFRESH_EVERY)
         {
             return;
         }
-        self.reviews_checked = Some(Instant::now());
-        if let Some(reviews) = self.reviews.as_mut()
+        self.annotating.reviews_checked = Some(Instant::now());
+        if let Some(reviews) = self.annotating.reviews.as_mut()
             && let Err(err) = reviews.refresh()
         {
             self.error(format!("could not read other windows' annotations: {err}"));
@@ -215,9 +288,10 @@ pub struct ReaderMarks {
 impl Workspace {
     /// Brings the marks up to date (once a frame, before the views draw).
     pub fn update_marks(&mut self) {
-        let (Some(dataset), Some(reviews), Some(reader)) = (&self.dataset, &self.reviews, self.reader())
+        let (Some(dataset), Some(reviews), Some(reader)) =
+            (&self.dataset, &self.annotating.reviews, self.reader())
         else {
-            self.marks = ReaderMarks::default();
+            self.annotating.marks = ReaderMarks::default();
             return;
         };
         let stamp = (
@@ -225,7 +299,7 @@ impl Workspace {
             reader.to_string(),
             std::sync::Arc::as_ptr(dataset) as usize,
         );
-        if self.marks.built_for.as_ref() == Some(&stamp) {
+        if self.annotating.marks.built_for.as_ref() == Some(&stamp) {
             return;
         }
         let marks = reviews
@@ -236,7 +310,7 @@ impl Workspace {
                 Some((index, TileMark::of(annotation)))
             })
             .collect();
-        self.marks = ReaderMarks {
+        self.annotating.marks = ReaderMarks {
             built_for: Some(stamp),
             marks: std::sync::Arc::new(marks),
         };
@@ -244,12 +318,12 @@ impl Workspace {
 
     /// The current reader's mark on patch `index`.
     pub fn mark(&self, index: usize) -> Option<TileMark> {
-        self.marks.marks.get(&index).copied()
+        self.annotating.marks.marks.get(&index).copied()
     }
 
     /// The marks as they are this frame, for drawing while the workspace is borrowed elsewhere.
     pub fn marks_snapshot(&self) -> std::sync::Arc<HashMap<usize, TileMark>> {
-        std::sync::Arc::clone(&self.marks.marks)
+        std::sync::Arc::clone(&self.annotating.marks.marks)
     }
 
     pub fn state_of(&self, index: usize) -> ReviewState {

@@ -4,5 +4,6 @@
 pub mod annotating;
 pub mod settings;
 pub mod tile_cursor;
+pub mod tile_textures;
 pub mod training_monitor;
 pub mod workspace;

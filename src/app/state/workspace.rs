@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::app::background::file_saver::FileSaver;
+use crate::app::state::annotating::Annotating;
 use crate::app::state::settings::{Settings, default_settings_path};
-use crate::app::widgets::tiles::TileTextures;
+use crate::app::state::tile_textures::TileTextures;
 use crate::dataset::Dataset;
-use crate::review::{Cell, History, OpenRun, Reviews};
+use crate::review::{Cell, OpenRun};
 
 /// The app's screens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,16 +71,8 @@ pub struct Workspace {
     pub tiles: TileTextures,
     pub commands: Vec<Command>,
     pub notices: Vec<Notice>,
-    /// The open dataset's annotations, all readers.
-    pub reviews: Option<Reviews>,
-    /// This session's annotation changes, for undo.
-    pub history: History,
-    /// Ask the reader's name (before their first annotation).
-    pub asking_reader: bool,
-    /// The annotation change that waits for the reader's name, on which patch.
-    pub(in crate::app) pending_change: Option<(usize, crate::review::AnnotationChange)>,
-    pub(in crate::app) reviews_checked: Option<std::time::Instant>,
-    pub(in crate::app) marks: crate::app::state::annotating::ReaderMarks,
+    /// The readers' annotations, undo and the reader's name being asked.
+    pub annotating: Annotating,
 }
 
 impl Workspace {
@@ -95,12 +88,7 @@ impl Workspace {
             tiles: TileTextures::default(),
             commands: Vec::new(),
             notices: Vec::new(),
-            reviews: None,
-            history: History::default(),
-            asking_reader: false,
-            pending_change: None,
-            reviews_checked: None,
-            marks: Default::default(),
+            annotating: Annotating::default(),
         };
         if let Some(warning) = warning {
             workspace.error(warning);

@@ -11,7 +11,7 @@ use crate::app::state::tile_cursor::{TileMove, moved_to};
 use crate::app::state::workspace::Workspace;
 use crate::app::views::slide::SlideView;
 use crate::app::views::stain_map::StainMap;
-use crate::app::widgets::annotation_panel::{NoteEditor, annotation_panel_ui, judge_and_advance};
+use crate::app::widgets::annotation_panel::{NoteEditor, annotation_panel_ui};
 use crate::app::widgets::tile_grid::{CardProbability, TileGrid, TileGridState, patch_card_ui, tile_grid_ui};
 use crate::dataset::Dataset;
 use crate::dataset::{Label, SlideLayout};
@@ -194,7 +194,7 @@ impl PatientsView {
             }
             judging if judging.judges() => {
                 if let Some(index) = self.selected_patch
-                    && judge_and_advance(ws, index, judging)
+                    && ws.judge_and_advance(index, judging)
                 {
                     self.act(Action::NextUnreviewed, ws);
                 }
@@ -431,12 +431,14 @@ impl PatientsView {
             self.tab = PatientTab::Slide;
         }
         ui.separator();
-        let actions = egui::ScrollArea::vertical()
+        let intents = egui::ScrollArea::vertical()
             .id_salt("patch-annotation")
             .show(ui, |ui| annotation_panel_ui(ui, ws, index, &mut self.note))
             .inner;
-        for action in actions {
-            self.act(action, ws);
+        for intent in intents {
+            if let Some(action) = ws.take_intent(index, intent) {
+                self.act(action, ws);
+            }
         }
     }
 }

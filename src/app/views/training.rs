@@ -220,7 +220,7 @@ impl TrainingView {
             None => self.form.clone(),
         };
         // The readers' corrections as they are now; the run records them in its folder.
-        let corrections = match (&config.labels, &ws.reviews, &resume) {
+        let corrections = match (&config.labels, &ws.annotating.reviews, &resume) {
             (LabelSource::Reviewed { reader }, Some(reviews), None) => {
                 crate::review::reviewed_corrections(reviews, reader.as_deref())
             }
@@ -559,7 +559,7 @@ fn stain_rows_ui(ui: &mut egui::Ui, form: &mut TrainConfig) {
 /// The form's labels row: the dataset's, the readers' consensus or one reader's.
 fn labels_row_ui(ui: &mut egui::Ui, form: &mut TrainConfig, ws: &Workspace) {
     ui.label("Labels");
-    let readers: Vec<String> = ws.reviews.as_ref().map_or_else(Vec::new, |reviews| {
+    let readers: Vec<String> = ws.annotating.reviews.as_ref().map_or_else(Vec::new, |reviews| {
         reviews.readers().map(str::to_string).collect()
     });
     egui::ComboBox::from_id_salt("labels")

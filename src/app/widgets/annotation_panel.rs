@@ -3,7 +3,7 @@
 //! other readers said; and the marks that show a judgement on a tile.
 
 use crate::app::shortcuts::Action;
-pub use crate::app::state::annotating::TileMark;
+pub use crate::app::state::annotating::{PanelIntent, TileMark};
 use crate::app::state::workspace::Workspace;
 use crate::review::{Annotation, AnnotationChange, ReviewState};
 
@@ -24,37 +24,15 @@ impl NoteEditor {
     }
 }
 
-/// Applies a judging action to patch `index`; true when the view should move on to the next
-/// unreviewed patch (a judgement, not a flag, was recorded, and the reader advances after one).
-pub fn judge_and_advance(ws: &mut Workspace, index: usize, action: Action) -> bool {
-    judge(ws, index, action) && ws.settings.advance_after_judging
-}
-
-/// Applies a judging action to patch `index`; true when a judgement (not a flag) was recorded.
-fn judge(ws: &mut Workspace, index: usize, action: Action) -> bool {
-    let state = match action {
-        Action::Agree => ReviewState::Agree,
-        Action::RelabelNonIdc => ReviewState::RelabelNonIdc,
-        Action::RelabelIdc => ReviewState::RelabelIdc,
-        Action::Unsure => ReviewState::Unsure,
-        Action::ClearJudgement => ReviewState::Unreviewed,
-        Action::Flag => {
-            ws.annotate(index, AnnotationChange::ToggleFlag);
-            return false;
-        }
-        _ => return false,
-    };
-    ws.annotate(index, AnnotationChange::Judge(state)) && state.is_reviewed()
-}
-
-/// Draws the panel for patch `index`; returns the actions its buttons asked for (the view
-/// treats them as it treats keys).
+/// Draws the panel for patch `index`; returns what the reader asked of it, for the view to
+/// apply ([`Workspace::take_intent`]): its buttons' actions (as keys), a note typed, a name to
+/// give.
 pub fn annotation_panel_ui(
     ui: &mut egui::Ui,
-    ws: &mut Workspace,
+    ws: &Workspace,
     index: usize,
     editor: &mut NoteEditor,
-) -> Vec<Action> {
+) -> Vec<PanelIntent> {
     let mut actions = Vec::new();
     let reader = ws.reader().map(str::to_string);
     ui.horizontal(|ui| {
@@ -65,7 +43,7 @@ pub fn annotation_panel_ui(
             }
             None => {
                 if ui.small_button("Say who you are").clicked() {
-                    ws.asking_reader = true;
+                    actions.push(PanelIntent::AskReader);
                 }
             }
         }
@@ -94,7 +72,7 @@ pub fn annotation_panel_ui(
                 .on_disabled_hover_text("This is the dataset's label: press Agree")
                 .clicked()
             {
-                actions.push(action);
+                actions.push(PanelIntent::Act(action));
             }
         }
         if ui
@@ -102,7 +80,7 @@ pub fn annotation_panel_ui(
             .on_hover_text(Action::ClearJudgement.tooltip())
             .clicked()
         {
-            actions.push(Action::ClearJudgement);
+            actions.push(PanelIntent::Act(Action::ClearJudgement));
         }
     });
     ui.weak("Keys: A agree, 0 / 1 relabel, U unsure, F flag, N next unreviewed; ? lists them all.");
@@ -112,7 +90,7 @@ pub fn annotation_panel_ui(
         .on_hover_text(Action::Flag.tooltip())
         .changed()
     {
-        actions.push(Action::Flag);
+        actions.push(PanelIntent::Act(Action::Flag));
     }
 
     let note_id = egui::Id::unique(NOTE_ID);
@@ -136,7 +114,7 @@ pub fn annotation_panel_ui(
         response.request_focus();
     }
     if response.changed() {
-        ws.annotate(index, AnnotationChange::Note(editor.text.clone()));
+        actions.push(PanelIntent::Annotate(AnnotationChange::Note(editor.text.clone())));
     }
     if let Some(annotation) = &current {
         ui.weak(format!("last changed {}", annotation.time.replace('T', " ")));
@@ -147,7 +125,7 @@ pub fn annotation_panel_ui(
 
 /// What the other readers said about the patch.
 fn others_ui(ui: &mut egui::Ui, ws: &Workspace, index: usize, reader: Option<&str>) {
-    let (Some(dataset), Some(reviews)) = (&ws.dataset, &ws.reviews) else {
+    let (Some(dataset), Some(reviews)) = (&ws.dataset, &ws.annotating.reviews) else {
         return;
     };
     let key = dataset.key(index);

@@ -5,4 +5,3 @@ pub mod annotation_panel;
 pub mod progress;
 pub mod runs_table;
 pub mod tile_grid;
-pub mod tiles;

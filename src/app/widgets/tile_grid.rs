@@ -5,8 +5,8 @@
 
 use std::ops::Range;
 
+use crate::app::state::tile_textures::TileTextures;
 use crate::app::widgets::annotation_panel::{TileMark, paint_tile_mark};
-use crate::app::widgets::tiles::TileTextures;
 use crate::dataset::Dataset;
 use crate::dataset::Label;
 

@@ -95,7 +95,9 @@ impl ReviewView {
             self.show_alike(ui.ctx(), ws, index);
         }
         ui.separator();
-        actions.extend(annotation_panel_ui(ui, ws, index, &mut self.note));
+        for intent in annotation_panel_ui(ui, ws, index, &mut self.note) {
+            actions.extend(ws.take_intent(index, intent));
+        }
         ui.weak("Saved as you make it; the image files are never changed.");
         ui.separator();
         self.neighbours_ui(ui, ws, dataset, index, patch.patient);

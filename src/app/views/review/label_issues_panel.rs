@@ -272,7 +272,11 @@ impl LabelIssuesPanel {
         }
         let stale = self.found.as_ref().is_some_and(|found| found.root != root);
         if (self.found.is_none() || stale) && self.loading.is_none() && !self.work.is_running() {
-            let annotations = ws.reviews.as_ref().map(|reviews| reviews.folder().to_path_buf());
+            let annotations = ws
+                .annotating
+                .reviews
+                .as_ref()
+                .map(|reviews| reviews.folder().to_path_buf());
             self.found = None;
             self.loading = Some(Task::spawn("idc-read-label-issues", ctx, move || {
                 let annotations = annotations.unwrap_or_else(|| {

@@ -25,7 +25,7 @@ impl ReadersPanel {
     /// Picks the readers to compare (you, and the first other reader) and recounts when
     /// annotations changed.
     pub fn update(&mut self, ws: &Workspace, dataset: &Dataset) {
-        let Some(reviews) = &ws.reviews else {
+        let Some(reviews) = &ws.annotating.reviews else {
             return;
         };
         if self.reader_a.is_none() {
@@ -66,7 +66,7 @@ impl ReadersPanel {
     pub fn ui(&mut self, ui: &mut egui::Ui, ws: &mut Workspace) -> bool {
         let mut show_disagreements = false;
         ui.heading("Readers");
-        let readers: Vec<(String, usize)> = ws.reviews.as_ref().map_or_else(Vec::new, |reviews| {
+        let readers: Vec<(String, usize)> = ws.annotating.reviews.as_ref().map_or_else(Vec::new, |reviews| {
             reviews
                 .readers()
                 .map(|reader| (reader.to_string(), reviews.book(reader).reviewed()))
@@ -78,7 +78,7 @@ impl ReadersPanel {
                 None => "You have not said who you are.".to_string(),
             });
             if ui.small_button("Switch reader…").clicked() {
-                ws.asking_reader = true;
+                ws.annotating.asking_reader = true;
             }
         });
         for (reader, reviewed) in &readers {

@@ -8,7 +8,6 @@ use crate::app::shortcuts::Action;
 use crate::app::state::settings::ReviewPlace;
 use crate::app::state::tile_cursor::{TileMove, moved_to};
 use crate::app::state::workspace::{Command, Workspace};
-use crate::app::widgets::annotation_panel::judge_and_advance;
 use crate::app::widgets::tile_grid::{TileGrid, tile_grid_ui};
 use crate::dataset::Dataset;
 use crate::review::ReviewState;
@@ -124,7 +123,11 @@ impl ReviewView {
             threshold_bits: self.threshold.to_bits(),
             cell: self.cell,
             filter: self.filter,
-            marks_revision: ws.reviews.as_ref().map_or(0, |reviews| reviews.revision()),
+            marks_revision: ws
+                .annotating
+                .reviews
+                .as_ref()
+                .map_or(0, |reviews| reviews.revision()),
             scored_by: run.scored_by.clone(),
             patient: self.patient,
         };
@@ -209,7 +212,7 @@ impl ReviewView {
             }
             judging if judging.judges() => {
                 if let Some(index) = self.current_patch()
-                    && judge_and_advance(ws, index, judging)
+                    && ws.judge_and_advance(index, judging)
                 {
                     self.next_unreviewed(ws);
                 }

@@ -48,7 +48,8 @@ impl ReviewView {
         // Reviewed labels follow the readers as they annotate.
         if let Some(run) = &ws.run
             && matches!(run.scored_by, LabelSource::Reviewed { .. })
-            && ws.reviews.as_ref().map(|reviews| reviews.revision()) != self.readers.scored_revision
+            && ws.annotating.reviews.as_ref().map(|reviews| reviews.revision())
+                != self.readers.scored_revision
         {
             let labels = run.scored_by.clone();
             self.score_against(ws, labels);
@@ -134,6 +135,7 @@ impl ReviewView {
             .clicked()
         {
             let folder = ws
+                .annotating
                 .reviews
                 .as_ref()
                 .map(|reviews| reviews.folder().to_path_buf())
@@ -155,7 +157,7 @@ impl ReviewView {
         let (Some(dataset), Some(run)) = (ws.dataset.clone(), ws.run.as_mut()) else {
             return;
         };
-        let corrections = match (&labels, &ws.reviews) {
+        let corrections = match (&labels, &ws.annotating.reviews) {
             (LabelSource::Reviewed { reader }, Some(reviews)) => {
                 self.readers.scored_revision = Some(reviews.revision());
                 reviewed_corrections(reviews, reader.as_deref())
@@ -191,7 +193,7 @@ fn scored_against_ui(ui: &mut egui::Ui, ws: &Workspace) -> Option<LabelSource> {
         .selected_text(labels_name(&scored_by))
         .show_ui(ui, |ui| {
             let mut choices = vec![LabelSource::Dataset, LabelSource::Reviewed { reader: None }];
-            if let Some(reviews) = &ws.reviews {
+            if let Some(reviews) = &ws.annotating.reviews {
                 choices.extend(reviews.readers().map(|reader| LabelSource::Reviewed {
                     reader: Some(reader.to_string()),
                 }));
@@ -232,7 +234,7 @@ pub(super) fn save_threshold_with_run(ws: &mut Workspace, threshold: f32) {
 
 /// Writes every reader's annotations to `path`, CSV or JSON by its extension.
 fn export_to(ws: &mut Workspace, path: PathBuf) {
-    let Some(reviews) = &ws.reviews else {
+    let Some(reviews) = &ws.annotating.reviews else {
         ws.error("open a dataset before exporting its annotations");
         return;
     };
