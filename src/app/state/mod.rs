@@ -1,5 +1,6 @@
 //! What the views work on and the app remembers: the workspace (dataset, run, annotations,
-//! messages), settings, the training monitor, annotating with undo, and moving through tiles.
+//! messages), settings, the training monitor, annotating with undo, moving through tiles and the
+//! tiles' textures. Nothing here draws, so nothing here imports a widget or a view.
 
 pub mod annotating;
 pub mod settings;

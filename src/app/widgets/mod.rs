@@ -1,5 +1,6 @@
-//! Pieces the views draw: the virtualised tile grid and its textures, the annotation panel with
-//! the marks judgements leave on tiles, the runs table, and a progress bar whose words fit.
+//! Pieces the views draw: the virtualised tile grid, the annotation panel with the marks
+//! judgements leave on tiles, the runs table, and a progress bar whose words fit. Each draws
+//! and returns what the reader asked; the views apply it.
 
 pub mod annotation_panel;
 pub mod progress;
