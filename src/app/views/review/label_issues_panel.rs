@@ -149,7 +149,25 @@ impl LabelIssuesPanel {
 
     /// The search under way: its fold, epoch and batch, its device, and Stop.
     fn running_ui(&mut self, ui: &mut egui::Ui) {
+        // Stop first, where nothing above it changes as the search goes on: a button that moved
+        // down when the device's name arrived was missed by a click aimed at it.
+        let stopping = self.work.is_stopping();
         let progress = &self.work.progress;
+        let mut stop = false;
+        ui.horizontal(|ui| {
+            stop = ui
+                .add_enabled(
+                    !stopping,
+                    egui::Button::new(if stopping { "Stopping…" } else { "Stop" }),
+                )
+                .on_hover_text(
+                    "Stops after this batch; the finished folds are kept and the next start goes on",
+                )
+                .clicked();
+            if !progress.device.is_empty() {
+                ui.weak(format!("on {}", progress.device));
+            }
+        });
         let mut text = format!(
             "fold {} of {}",
             (progress.done + 1).min(progress.folds),
@@ -162,18 +180,7 @@ impl LabelIssuesPanel {
             );
         }
         crate::app::widgets::progress::progress_bar(ui, progress.fraction(), text, None);
-        if !progress.device.is_empty() {
-            ui.weak(format!("on {}", progress.device));
-        }
-        let stopping = self.work.is_stopping();
-        if ui
-            .add_enabled(
-                !stopping,
-                egui::Button::new(if stopping { "Stopping…" } else { "Stop" }),
-            )
-            .on_hover_text("Stops after this batch; the finished folds are kept and the next start goes on")
-            .clicked()
-        {
+        if stop {
             self.work.stop();
         }
     }
