@@ -187,7 +187,12 @@ fn a_person_trains_reviews_the_false_negatives_and_annotates_them() {
         .set_value_accesskit(1.0);
     harness.run_steps(3);
     let run = harness.state().workspace().run.as_ref().unwrap();
-    let idc_in_test = run.review.rows().iter().filter(|row| row.label == 1).count();
+    let idc_in_test = run
+        .review
+        .rows()
+        .iter()
+        .filter(|row| row.label == idc_studio::dataset::Label::Idc)
+        .count();
     assert!(idc_in_test >= 2, "the test part has IDC patches");
     harness.get_by_label_contains("True negatives (TN)").click();
     harness.run_steps(2);

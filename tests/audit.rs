@@ -147,9 +147,9 @@ fn changed_run(desk: &Desk, first: &std::path::Path, name: &str) -> (PathBuf, Ve
         .iter()
         .map(|row| {
             let mut row = row.clone();
-            if row.truth() == Label::Idc && row.prob_idc < 0.5 {
+            if row.label == Label::Idc && row.prob_idc < 0.5 {
                 row.prob_idc = 0.8;
-            } else if row.truth() == Label::NonIdc && negatives < 2 {
+            } else if row.label == Label::NonIdc && negatives < 2 {
                 negatives += 1;
                 row.prob_idc = 0.7;
             }

@@ -68,7 +68,7 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
     // The test part's majority class is the bar to clear.
     let run = RunFolder::open(&run_dir).unwrap();
     let rows = run.read_predictions().unwrap();
-    let idc = rows.iter().filter(|row| row.truth() == Label::Idc).count();
+    let idc = rows.iter().filter(|row| row.label == Label::Idc).count();
     let majority = idc.max(rows.len() - idc) as f64 / rows.len() as f64;
     println!(
         "test accuracy {:.3}, majority rate {majority:.3}, {metrics:?}",

@@ -359,7 +359,7 @@ impl StudioApp {
     /// Opens the dataset's annotations (beside it, or in the user's data folder when the
     /// dataset's folder is read-only).
     fn open_annotations(&mut self, root: &Path) {
-        self.ws.annotating.history.clear();
+        self.ws.annotating.forget_session();
         let folder = crate::review::annotations_folder(root, &crate::user_folders::data_home());
         match crate::review::Reviews::open(&folder) {
             Ok((reviews, warnings)) => {

@@ -7,7 +7,7 @@ use super::report::print_metrics;
 use crate::dataset::Label;
 use crate::metrics::Metrics;
 use crate::review::patients::{PatientResult, missed_share_of_top, results_by_patient};
-use crate::training::{PredictionRow, RunFolder, threshold_for};
+use crate::training::{RunFolder, threshold_for};
 
 pub fn run(run_dir: &Path, threshold: Option<f32>, by_patient: bool) -> anyhow::Result<ExitCode> {
     if let Some(threshold) = threshold {
@@ -26,7 +26,7 @@ pub fn run(run_dir: &Path, threshold: Option<f32>, by_patient: bool) -> anyhow::
         "{}: no predictions",
         run.predictions_path().display()
     );
-    let labels: Vec<Label> = rows.iter().map(PredictionRow::truth).collect();
+    let labels: Vec<Label> = rows.iter().map(|row| row.label).collect();
     let probabilities: Vec<f32> = rows.iter().map(|row| row.prob_idc).collect();
     if info.synthetic {
         println!("SYNTHETIC demo data: not real tissue");

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::dataset::Label;
 use crate::training::PredictionRow;
 
 /// A test patch whose verdict differs between two runs.
@@ -48,7 +49,7 @@ pub fn compare_runs(
             continue;
         };
         comparison.common += 1;
-        let idc = row.label == 1;
+        let idc = row.label == Label::Idc;
         let right_before = (prob_before >= before_threshold) == idc;
         let right_now = (row.prob_idc >= now_threshold) == idc;
         let changed = || ChangedVerdict {
@@ -85,7 +86,7 @@ mod tests {
             patient: patient.into(),
             x,
             y: 0,
-            label,
+            label: Label::from_index(label).unwrap(),
             prob_idc,
         }
     }

@@ -74,7 +74,7 @@ impl OpenRun {
         let mut left_out = 0;
         for row in &self.recorded {
             let index = dataset.find(&row.patient, row.x, row.y);
-            let dataset_label = index.map_or_else(|| row.truth(), |index| dataset.store.patch(index).label);
+            let dataset_label = index.map_or_else(|| row.label, |index| dataset.store.patch(index).label);
             let truth = match corrected.get(&(row.patient.as_str(), row.x, row.y)) {
                 Some(Some(label)) => *label,
                 Some(None) => {
@@ -84,7 +84,7 @@ impl OpenRun {
                 None => dataset_label,
             };
             rows.push(PredictionRow {
-                label: truth.index(),
+                label: truth,
                 ..row.clone()
             });
         }
@@ -123,7 +123,7 @@ impl OpenRun {
     /// labels the run is scored by; `None` for a patch outside the test part.
     pub fn cell_of(&self, patch: usize, threshold: f32) -> Option<super::Cell> {
         let row = &self.review.rows()[*self.row_of_patch.get(&patch)?];
-        Some(super::Cell::of(row.truth(), row.prob_idc, threshold))
+        Some(super::Cell::of(row.label, row.prob_idc, threshold))
     }
 
     /// The threshold the run's verdicts are shown at outside Review: the one saved with it, or

@@ -52,7 +52,7 @@ pub fn results_by_patient(rows: &[PredictionRow], threshold: f32) -> Vec<Patient
         by_patient
             .entry(row.patient.as_str())
             .or_default()
-            .add(row.truth(), row.prob_idc >= threshold);
+            .add(row.label, row.prob_idc >= threshold);
     }
     let mut results: Vec<PatientResult> = by_patient
         .into_iter()
@@ -91,7 +91,7 @@ mod tests {
             patient: patient.into(),
             x: 0,
             y: 0,
-            label: label.index(),
+            label,
             prob_idc,
         }
     }
@@ -112,7 +112,7 @@ mod tests {
         assert_eq!((results[0].missed(), results[0].false_alarms()), (2, 1));
         assert_eq!(results[0].sensitivity(), Some(0.0));
         assert_eq!(results[1].specificity(), None, "c has no non-IDC patch");
-        let labels: Vec<Label> = rows.iter().map(PredictionRow::truth).collect();
+        let labels: Vec<Label> = rows.iter().map(|row| row.label).collect();
         let probabilities: Vec<f32> = rows.iter().map(|r| r.prob_idc).collect();
         let whole = ConfusionMatrix::from_probabilities(&labels, &probabilities, 0.5);
         let mut summed = ConfusionMatrix::default();

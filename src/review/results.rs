@@ -113,7 +113,7 @@ pub struct ReviewSet {
 
 impl ReviewSet {
     pub fn new(rows: Vec<PredictionRow>) -> Self {
-        let labels: Vec<Label> = rows.iter().map(PredictionRow::truth).collect();
+        let labels: Vec<Label> = rows.iter().map(|row| row.label).collect();
         let prob_idc: Vec<f32> = rows.iter().map(|row| row.prob_idc).collect();
         // Both depend on the ranking only, not the threshold: computed once.
         let roc_auc = roc_auc(&labels, &prob_idc);
@@ -188,7 +188,7 @@ mod tests {
             patient: "1".into(),
             x: 0,
             y: 0,
-            label,
+            label: Label::from_index(label).unwrap(),
             prob_idc,
         }
     }

@@ -13,21 +13,16 @@ pub struct PredictionRow {
     pub patient: String,
     pub x: u32,
     pub y: u32,
-    pub label: usize,
+    /// The test label, 0 or 1 in the file: anything else is refused as it is read.
+    #[serde(with = "crate::dataset::label_index")]
+    pub label: Label,
     pub prob_idc: f32,
 }
 
 impl PredictionRow {
-    pub fn truth(&self) -> Label {
-        Label::from_index(self.label).unwrap_or(Label::NonIdc)
-    }
-
-    /// What is wrong with a row read from a file: a label other than 0 or 1, or a probability
-    /// that is not a number between 0 and 1 (a damaged model's NaN scores as "not IDC").
+    /// What is wrong with a row read from a file: a probability that is not a number between 0
+    /// and 1 (a damaged model's NaN would score as "not IDC").
     pub(super) fn check(&self) -> Result<(), RowError> {
-        if Label::from_index(self.label).is_none() {
-            return Err(RowError::Label(self.label));
-        }
         if !(self.prob_idc.is_finite() && (0.0..=1.0).contains(&self.prob_idc)) {
             return Err(RowError::Probability(self.prob_idc));
         }
@@ -38,8 +33,6 @@ impl PredictionRow {
 /// What is wrong with a row of `predictions.csv`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub(super) enum RowError {
-    #[error("label {0} is not 0 or 1")]
-    Label(usize),
     #[error("probability {0} is not between 0 and 1")]
     Probability(f32),
 }

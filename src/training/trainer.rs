@@ -498,13 +498,13 @@ fn evaluate_test_part(
                 patient: store.patient_name(patch).to_string(),
                 x: patch.x,
                 y: patch.y,
-                label: patch.label.index(),
+                label: patch.label,
                 prob_idc,
             }
         })
         .collect();
     run.write_predictions(&rows)?;
-    let labels: Vec<Label> = rows.iter().map(PredictionRow::truth).collect();
+    let labels: Vec<Label> = rows.iter().map(|row| row.label).collect();
     let metrics = Metrics::from_probabilities(&labels, &probabilities, 0.5);
     run.write_metrics(&metrics)?;
     Ok(metrics)

@@ -23,7 +23,7 @@ pub fn finished_run_with_predictions(store: &PatchStore, root: &Path) {
             patient: store.patient_name(patch).to_string(),
             x: patch.x,
             y: patch.y,
-            label: patch.label.index(),
+            label: patch.label,
             prob_idc: match (patch.label, index % 2) {
                 (Label::Idc, 0) => 0.1 + (index % 7) as f32 * 0.01,
                 (Label::Idc, _) => 0.9,

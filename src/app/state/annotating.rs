@@ -28,6 +28,15 @@ pub struct Annotating {
     marks: ReaderMarks,
 }
 
+impl Annotating {
+    /// Another dataset's annotations are opening: this session's undo steps and a change
+    /// waiting for the reader's name were about the last one's patches.
+    pub fn forget_session(&mut self) {
+        self.history.clear();
+        self.pending_change = None;
+    }
+}
+
 /// What the annotation panel asks of the patch it shows; the view applies it through
 /// [`Workspace::take_intent`].
 #[derive(Debug, Clone, PartialEq)]

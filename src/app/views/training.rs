@@ -527,21 +527,21 @@ fn plots_placeholder(ui: &mut egui::Ui, height: f32) {
 fn stain_rows_ui(ui: &mut egui::Ui, form: &mut TrainConfig) {
     ui.label("Stain augmentation");
     ui.horizontal(|ui| {
-            for (choice, hint) in [
-                (StainAugment::None, "Patches keep their colours."),
-                (
-                    StainAugment::Light,
-                    "Each training patch re-stained at random: haematoxylin and eosin by up to 5%, brightness and contrast by 5% (Tellez et al. 2019).",
-                ),
-                (
-                    StainAugment::Strong,
-                    "Up to 20% per stain, 15% brightness and contrast: for datasets from several labs.",
-                ),
-            ] {
-                ui.selectable_value(&mut form.stain_augment, choice, choice.name())
-                    .on_hover_text(hint);
-            }
-        });
+        for (choice, hint) in [
+            (StainAugment::None, "Patches keep their colours."),
+            (
+                StainAugment::Light,
+                "Each training patch re-stained at random: haematoxylin and eosin by up to 5%, brightness and contrast by 5% (Tellez et al. 2019).",
+            ),
+            (
+                StainAugment::Strong,
+                "Up to 20% per stain, 15% brightness and contrast: for datasets from several labs.",
+            ),
+        ] {
+            ui.selectable_value(&mut form.stain_augment, choice, choice.name())
+                .on_hover_text(hint);
+        }
+    });
     ui.end_row();
     ui.label("Stain normalisation");
     ui.horizontal(|ui| {
@@ -550,7 +550,7 @@ fn stain_rows_ui(ui: &mut egui::Ui, form: &mut TrainConfig) {
         ui.selectable_value(&mut form.normalize_stain, StainNormalisation::Macenko, "Macenko")
             .on_hover_text(
                 "Each patient's stain estimated from all its patches and mapped onto one reference, \
-                     in training and in every prediction of the run.",
+                 in training and in every prediction of the run.",
             );
     });
     ui.end_row();
@@ -563,21 +563,21 @@ fn labels_row_ui(ui: &mut egui::Ui, form: &mut TrainConfig, ws: &Workspace) {
         reviews.readers().map(str::to_string).collect()
     });
     egui::ComboBox::from_id_salt("labels")
-            .selected_text(labels_choice_name(&form.labels))
-            .show_ui(ui, |ui| {
-                let mut choices = vec![LabelSource::Dataset, LabelSource::Reviewed { reader: None }];
-                choices.extend(readers.into_iter().map(|reader| LabelSource::Reviewed {
-                    reader: Some(reader),
-                }));
-                for choice in choices {
-                    let name = labels_choice_name(&choice);
-                    ui.selectable_value(&mut form.labels, choice, name);
-                }
-            })
-            .response
-            .on_hover_text(
-                "As reviewed: the readers' relabels apply, and patches judged unsure (or disputed between readers) are left out.",
-            );
+        .selected_text(labels_choice_name(&form.labels))
+        .show_ui(ui, |ui| {
+            let mut choices = vec![LabelSource::Dataset, LabelSource::Reviewed { reader: None }];
+            choices.extend(readers.into_iter().map(|reader| LabelSource::Reviewed {
+                reader: Some(reader),
+            }));
+            for choice in choices {
+                let name = labels_choice_name(&choice);
+                ui.selectable_value(&mut form.labels, choice, name);
+            }
+        })
+        .response
+        .on_hover_text(
+            "As reviewed: the readers' relabels apply, and patches judged unsure (or disputed between readers) are left out.",
+        );
     ui.end_row();
 }
 

@@ -1,6 +1,6 @@
 //! A progress bar whose words are never cut off: they stand on their own line above the bar,
-//! wrapping where the panel is narrow, and the bar shows the share done. The layout is the same
-//! whatever the words' length, so nothing below it jumps as they change.
+//! wrapping where the panel is narrow, and the bar shows the share done. The words never move
+//! into or out of the bar as they grow, so the layout does not jump with them.
 
 /// Draws `fraction` (0 to 1) under `text`, the bar `desired_width` wide where there is room.
 pub fn progress_bar(ui: &mut egui::Ui, fraction: f32, text: impl Into<String>, desired_width: Option<f32>) {
