@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::Label;
 
+pub mod calibration;
+
 /// Counts of (truth, prediction) pairs, positive class IDC.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
@@ -62,6 +64,9 @@ pub struct Metrics {
     pub roc_auc: Option<f64>,
     /// `[[tn, fp], [fn, tp]]`.
     pub confusion: [[usize; 2]; 2],
+    /// Whether P(IDC) reads as a probability on these patches (files from before: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<calibration::CalibrationScores>,
 }
 
 impl Metrics {
@@ -86,12 +91,16 @@ impl Metrics {
             balanced_accuracy: (sensitivity + specificity) / 2.0,
             roc_auc,
             confusion: matrix.rows(),
+            calibration: None,
         }
     }
 
     pub fn from_probabilities(labels: &[Label], prob_idc: &[f32], threshold: f32) -> Self {
         let matrix = ConfusionMatrix::from_probabilities(labels, prob_idc, threshold);
-        Metrics::from_matrix(&matrix, threshold, roc_auc(labels, prob_idc))
+        Metrics {
+            calibration: Some(calibration::calibration_scores(labels, prob_idc)),
+            ..Metrics::from_matrix(&matrix, threshold, roc_auc(labels, prob_idc))
+        }
     }
 }
 

@@ -153,9 +153,18 @@ fn a_short_run_learns_and_writes_a_complete_run_folder() {
         "balanced_accuracy",
         "roc_auc",
         "confusion",
+        "calibration",
+        "ece",
+        "brier",
+        "log_loss",
     ] {
         assert!(json.contains(&format!("\"{key}\"")), "metrics.json has {key}");
     }
+    let calibration = saved
+        .calibration
+        .expect("metrics.json has the calibration scores");
+    assert_eq!(calibration.patches, saved.patches);
+    assert!(calibration.ece >= 0.0 && calibration.ece <= 1.0 && calibration.brier <= 1.0);
 
     // Saved and loaded, the model predicts exactly what the run recorded.
     let device = idc_studio::model::select_device(DeviceChoice::Cpu)

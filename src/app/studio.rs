@@ -1,6 +1,8 @@
 //! The app shell: launch options, the top bar with the views, the status bar, and the once-per-
 //! frame work of taking in background results and applying the views' commands.
 
+mod access;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,8 +16,10 @@ use crate::app::reader_prompt::ReaderPrompt;
 use crate::app::shortcuts::{self, Action};
 use crate::app::state::workspace::{Command, View, Workspace};
 use crate::app::tour::Tour;
+use crate::app::views::map::MapView;
 use crate::app::views::patients::{PatientTab, PatientsView};
 use crate::app::views::review::ReviewView;
+use crate::app::views::review::lists::{ListKind, ReviewList};
 use crate::app::views::training::TrainingView;
 use crate::app::views::welcome::WelcomeView;
 use crate::dataset::Dataset;
@@ -63,6 +67,7 @@ pub struct StudioApp {
     pub(super) patients: PatientsView,
     pub(super) training: TrainingView,
     pub(super) review: ReviewView,
+    pub(super) map: MapView,
     pub(super) frame_times: FrameTimes,
     pub(super) tour: Option<Tour>,
     reader_prompt: ReaderPrompt,
@@ -107,6 +112,7 @@ impl StudioApp {
             welcome: WelcomeView::default(),
             patients: PatientsView::default(),
             review: ReviewView::default(),
+            map: MapView::default(),
             frame_times: FrameTimes::default(),
             tour,
             reader_prompt: ReaderPrompt::default(),
@@ -159,6 +165,10 @@ impl StudioApp {
                 View::Patients => self.patients.show(ui, &mut self.ws, &actions),
                 View::Training => self.training.show(ui, &mut self.ws),
                 View::Review => self.review.show(ui, &mut self.ws, &actions),
+                View::Map => {
+                    let label_issues = self.review.label_issues().rows();
+                    self.map.show(ui, &mut self.ws, &actions, label_issues)
+                }
             }
         });
         self.reader_prompt.show(&ctx, &mut self.ws);
@@ -170,47 +180,6 @@ impl StudioApp {
             self.drive_tour(&ctx);
         }
         self.frame_times.record(started.elapsed());
-    }
-
-    pub fn view(&self) -> View {
-        self.view
-    }
-
-    pub fn workspace(&self) -> &Workspace {
-        &self.ws
-    }
-
-    pub fn training(&self) -> &TrainingView {
-        &self.training
-    }
-
-    pub fn training_mut(&mut self) -> &mut TrainingView {
-        &mut self.training
-    }
-
-    /// Opens a run folder, as "Reopen last run" or the run list do.
-    pub fn open_run(&mut self, folder: PathBuf) {
-        self.ws.send(Command::OpenRun(folder));
-    }
-
-    pub fn review(&self) -> &ReviewView {
-        &self.review
-    }
-
-    pub fn review_mut(&mut self) -> &mut ReviewView {
-        &mut self.review
-    }
-
-    pub fn patients(&self) -> &PatientsView {
-        &self.patients
-    }
-
-    pub fn shortcuts_shown(&self) -> bool {
-        self.show_shortcuts
-    }
-
-    pub fn frame_times(&self) -> &FrameTimes {
-        &self.frame_times
     }
 
     /// True while a dataset or run is being opened.
@@ -313,6 +282,7 @@ impl StudioApp {
         self.ws.dataset = Some(dataset);
         self.patients.dataset_changed();
         self.review.run_changed(&self.ws);
+        self.map = MapView::default();
         self.ws.settings.remember_dataset(&root);
         self.ws.save_settings();
         if self.view == View::Welcome {
@@ -335,6 +305,7 @@ impl StudioApp {
         self.ws.run = Some(run);
         self.review.run_changed(&self.ws);
         self.patients.run_changed();
+        self.map.run_changed();
         self.view = View::Review;
         let has_old_annotations = folder
             .join(crate::review::annotations::RUN_ANNOTATIONS_FILE)
@@ -512,6 +483,11 @@ impl StudioApp {
                 }
                 Command::ReviewCell(cell) => {
                     self.review.select_cell(cell);
+                    self.view = View::Review;
+                }
+                Command::ReviewTiles { heading, tiles } => {
+                    self.review
+                        .show_list(ReviewList::new(ListKind::Chosen { heading }, tiles));
                     self.view = View::Review;
                 }
                 Command::SaveSettings => self.ws.save_settings(),

@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::report::print_metrics;
+use super::report::{print_metrics, print_reliability};
 use crate::dataset::Label;
 use crate::metrics::Metrics;
+use crate::metrics::calibration::{BINS, Binning, reliability};
 use crate::review::patients::{PatientResult, missed_share_of_top, results_by_patient};
 use crate::training::{RunFolder, threshold_for};
 
@@ -39,6 +40,7 @@ pub fn run(run_dir: &Path, threshold: Option<f32>, by_patient: bool) -> anyhow::
     );
     println!("threshold {described}");
     print_metrics(&Metrics::from_probabilities(&labels, &probabilities, threshold));
+    print_reliability(&reliability(&labels, &probabilities, BINS, Binning::EqualWidth));
     if by_patient {
         print_patients(&results_by_patient(&rows, threshold));
     }

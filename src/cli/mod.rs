@@ -1,5 +1,5 @@
 //! The command line: `app` (also what no arguments opens), `demo-data`, `scan`, `train`, `eval`,
-//! `predict`, `annotations export` and `bench`. It only wires
+//! `predict`, `label-issues`, `similar`, `map`, `duplicates`, `annotations export` and `bench`. It only wires
 //! the engine together and prints; every failure ends as one line naming the file and the
 //! problem, with a non-zero exit.
 
@@ -7,8 +7,10 @@ mod annotations;
 mod app;
 pub mod bench;
 mod demo;
+mod duplicates;
 mod eval;
 mod label_issues;
+mod map;
 mod predict;
 mod predict_input;
 mod report;
@@ -93,6 +95,11 @@ pub enum Command {
     LabelIssues(label_issues::LabelIssuesArgs),
     /// The patches most like one, by the run's model (its 256-unit layer, cosine similarity).
     Similar(similar::SimilarArgs),
+    /// Every patch of the dataset on a 2-D map (UMAP of the run's embeddings), as CSV.
+    Map(map::MapArgs),
+    /// Identical and nearly identical patches, label conflicts among them, and how many test
+    /// patches have a copy in training under a patient split and a patch split.
+    Duplicates(duplicates::DuplicatesArgs),
     /// Measure ingest, data pipeline, training and inference throughput on this machine.
     Bench(bench::BenchArgs),
     /// The readers' annotations of a dataset.
@@ -171,6 +178,8 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
         } => predict::run(&run_dir, &paths, out.as_deref(), device, threshold),
         Command::LabelIssues(args) => label_issues::run(args),
         Command::Similar(args) => similar::run(args),
+        Command::Map(args) => map::run(args),
+        Command::Duplicates(args) => duplicates::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Annotations(command) => annotations::run(command),
     }

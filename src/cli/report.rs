@@ -57,4 +57,22 @@ pub fn print_metrics(metrics: &Metrics) {
         Some(auc) => println!("ROC AUC           {auc:.4}"),
         None => println!("ROC AUC           n/a (one class only)"),
     }
+    if let Some(calibration) = &metrics.calibration {
+        println!(
+            "calibration       ECE {:.4} (10 equal-width bins), Brier {:.4}, log loss {:.4}",
+            calibration.ece, calibration.brier, calibration.log_loss
+        );
+    }
+}
+
+/// The reliability diagram as a table: each bin's predicted P(IDC) against the observed share
+/// of IDC, with its count.
+pub fn print_reliability(bins: &[crate::metrics::calibration::ReliabilityBin]) {
+    println!("reliability (equal-width bins): P(IDC) range, patches, mean predicted, observed IDC rate");
+    for bin in bins {
+        println!(
+            "  {:.1}-{:.1} {:>8} {:>8.3} {:>8.3}",
+            bin.low, bin.high, bin.count, bin.mean_predicted, bin.observed_rate
+        );
+    }
 }

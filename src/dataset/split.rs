@@ -82,6 +82,11 @@ impl Split {
         }
     }
 
+    /// The part patch `index` is in; None for a patch the saved split did not name.
+    pub fn part(&self, index: usize) -> Option<SplitPart> {
+        self.parts.get(index).copied().flatten()
+    }
+
     /// Indices of the patches in `part`, in store order.
     pub fn indices(&self, part: SplitPart) -> Vec<usize> {
         (0..self.parts.len())

@@ -221,6 +221,14 @@ impl CancerNet {
     }
 
     /// Probability of IDC for each image: softmax of the logits, class 1.
+    /// P(IDC) from embeddings [`Self::embedding`] computed (for inference: dropout is off, so
+    /// this is [`Self::prob_idc`] of the same images without running the convolutions again).
+    pub fn prob_idc_of_embedding(&self, embedding: Tensor<2>) -> Tensor<1> {
+        let probabilities = burn::tensor::activation::softmax(self.classifier.forward(embedding), 1);
+        let [batch, _] = probabilities.dims();
+        probabilities.slice([0..batch, 1..2]).reshape([batch])
+    }
+
     pub fn prob_idc(&self, images: Tensor<4>) -> Tensor<1> {
         let probabilities = burn::tensor::activation::softmax(self.forward(images), 1);
         let [batch, _] = probabilities.dims();

@@ -5,9 +5,11 @@
 pub mod agreement;
 pub mod annotations;
 pub mod compare;
+pub mod duplicates;
 pub mod export;
 pub mod history;
 pub mod label_issues;
+pub mod map;
 pub mod open_run;
 pub mod patients;
 pub mod results;

@@ -21,7 +21,8 @@ use crate::training::evaluate::{InferenceError, embed_patches, load_model};
 use crate::training::run_folder::RunFileError;
 use crate::training::stain::{StainError, store_for_run};
 
-const MAGIC: &[u8; 8] = b"IDCEMB01";
+// 02: P(IDC) follows the rows.
+const MAGIC: &[u8; 8] = b"IDCEMB02";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimilarError {
@@ -33,12 +34,29 @@ pub enum SimilarError {
     Stain(#[from] StainError),
 }
 
+impl SimilarError {
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, SimilarError::Inference(InferenceError::Stopped))
+    }
+}
+
 /// Every patch of `store` embedded by `run`'s model: from the run's cache, or computed on
 /// `device` and cached (a cache that cannot be written is only a slower next time).
 pub fn run_embeddings(
     run: &RunFolder,
     store: &Arc<PatchStore>,
     device: &Device,
+) -> Result<Embeddings, SimilarError> {
+    run_embeddings_reporting(run, store, device, &mut |_| true)
+}
+
+/// [`run_embeddings`], telling `on_batch` how many patches are embedded so far; it stops the
+/// work by returning false.
+pub fn run_embeddings_reporting(
+    run: &RunFolder,
+    store: &Arc<PatchStore>,
+    device: &Device,
+    on_batch: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Embeddings, SimilarError> {
     let path = run.embeddings_path();
     if let Some(cached) = Embeddings::load(&path, store.len()) {
@@ -49,7 +67,8 @@ pub fn run_embeddings(
     // The model sees patches as it was trained to: stain-normalised where the run was.
     let store = &store_for_run(store, info.config.normalize_stain)?;
     let indices: Vec<usize> = (0..store.len()).collect();
-    let embeddings = Embeddings::new(DENSE_UNITS, embed_patches(&model, store, &indices, device)?);
+    let embedded = embed_patches(&model, store, &indices, device, on_batch)?;
+    let embeddings = Embeddings::new(DENSE_UNITS, embedded.rows, embedded.prob_idc);
     if let Err(err) = embeddings.save(&path) {
         tracing::warn!("{}: the embeddings were not cached: {err}", path.display());
     }
@@ -58,11 +77,13 @@ pub fn run_embeddings(
 
 /// One row a patch, centred on the dataset's mean (the dense layer's activations all lean one
 /// way, so raw cosines crowd near 1) and scaled to unit length, so that a dot product is the
-/// cosine.
+/// cosine. Each patch's P(IDC) under the same model comes with it (the map colours every patch
+/// by it, not only the test part's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embeddings {
     units: usize,
     rows: Vec<f32>,
+    prob_idc: Vec<f32>,
 }
 
 /// A patch near another, with their cosine similarity (1: the same direction).
@@ -75,10 +96,10 @@ pub struct Neighbour {
 impl Embeddings {
     /// From raw embeddings, `units` values a patch; a row at the mean stays zero (similar to
     /// none).
-    pub fn new(units: usize, mut rows: Vec<f32>) -> Self {
+    pub fn new(units: usize, mut rows: Vec<f32>, prob_idc: Vec<f32>) -> Self {
         assert!(
-            units > 0 && rows.len().is_multiple_of(units),
-            "whole rows of {units} values"
+            units > 0 && rows.len().is_multiple_of(units) && rows.len() / units == prob_idc.len(),
+            "whole rows of {units} values, one P(IDC) a row"
         );
         let count = (rows.len() / units).max(1) as f64;
         let mut mean = vec![0f64; units];
@@ -95,7 +116,11 @@ impl Embeddings {
                 row.iter_mut().for_each(|v| *v /= norm);
             }
         });
-        Self { units, rows }
+        Self {
+            units,
+            rows,
+            prob_idc,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -104,6 +129,20 @@ impl Embeddings {
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// Every patch's row, one after another (centred, unit length).
+    pub fn rows(&self) -> &[f32] {
+        &self.rows
+    }
+
+    /// Every patch's P(IDC) under the run's model, in store order.
+    pub fn prob_idc(&self) -> &[f32] {
+        &self.prob_idc
     }
 
     fn row(&self, index: usize) -> &[f32] {
@@ -143,7 +182,7 @@ impl Embeddings {
             file.write_all(MAGIC)?;
             file.write_all(&(self.len() as u64).to_le_bytes())?;
             file.write_all(&(self.units as u64).to_le_bytes())?;
-            for value in &self.rows {
+            for value in self.rows.iter().chain(&self.prob_idc) {
                 file.write_all(&value.to_le_bytes())?;
             }
             Ok(())
@@ -166,14 +205,19 @@ impl Embeddings {
         }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).ok()?;
-        if bytes.len() != count * units * 4 {
+        if bytes.len() != count * (units + 1) * 4 {
             return None;
         }
-        let rows = bytes
+        let mut rows: Vec<f32> = bytes
             .chunks_exact(4)
             .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
             .collect();
-        Some(Self { units, rows })
+        let prob_idc = rows.split_off(count * units);
+        Some(Self {
+            units,
+            rows,
+            prob_idc,
+        })
     }
 }
 
@@ -190,7 +234,7 @@ mod tests {
             1.0, 0.0, 0.0, // a duplicate of the first
             0.0, 0.0, 1.0, //
         ];
-        let embeddings = Embeddings::new(3, rows);
+        let embeddings = Embeddings::new(3, rows, vec![0.5; 5]);
         let nearest = embeddings.nearest(0, 2);
         assert_eq!(nearest[0].index, 3);
         assert!((nearest[0].similarity - 1.0).abs() < 1e-6);
@@ -206,7 +250,7 @@ mod tests {
     fn the_cache_round_trips_and_refuses_another_datasets_size() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join(crate::training::RunFile::Embeddings.name());
-        let embeddings = Embeddings::new(2, vec![3.0, 4.0, 1.0, 0.0]);
+        let embeddings = Embeddings::new(2, vec![3.0, 4.0, 1.0, 0.0], vec![0.25, 0.75]);
         assert!(
             (embeddings.nearest(0, 1)[0].similarity + 1.0).abs() < 1e-6,
             "two rows centre opposite"

@@ -31,6 +31,8 @@ pub enum InferenceError {
     Backend(String),
     #[error("could not start a worker thread: {0}")]
     Thread(String),
+    #[error("stopped")]
+    Stopped,
 }
 
 /// Loads a CancerNet saved by a run onto `device` (without autodiff), ready for inference, with
@@ -76,31 +78,59 @@ fn inference_batches(
     prefetch_batches(Arc::clone(store), plan).map_err(|err| InferenceError::Thread(err.to_string()))
 }
 
-/// The model's embedding ([`CancerNet::embedding`], `DENSE_UNITS` values a patch) of each of
-/// `indices`, one row after another.
+/// Every asked patch's embedding and P(IDC), from one pass of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EmbeddedPatches {
+    /// `DENSE_UNITS` values a patch, one row after another.
+    pub rows: Vec<f32>,
+    pub prob_idc: Vec<f32>,
+}
+
+/// The model's embedding ([`CancerNet::embedding`], `DENSE_UNITS` values a patch) and P(IDC) of
+/// each of `indices`. `on_batch` hears how many patches are done after each batch and stops
+/// the work by returning false ([`InferenceError::Stopped`]).
 pub fn embed_patches(
     model: &CancerNet,
     store: &Arc<PatchStore>,
     indices: &[usize],
     device: &Device,
-) -> Result<Vec<f32>, InferenceError> {
+    on_batch: &mut dyn FnMut(usize) -> bool,
+) -> Result<EmbeddedPatches, InferenceError> {
+    let mut embedded = EmbeddedPatches::default();
     if indices.is_empty() {
-        return Ok(Vec::new());
+        return Ok(embedded);
     }
     let batches = inference_batches(store, indices, device)?;
-    let mut rows = Vec::with_capacity(indices.len() * DENSE_UNITS);
+    embedded.rows.reserve(indices.len() * DENSE_UNITS);
+    embedded.prob_idc.reserve(indices.len());
+    let backend = |err| InferenceError::Backend(format!("{err:?}"));
     for batch in batches {
         let items = batch.len();
-        let mut values = model
-            .embedding(batch.into_images_tensor(device))
-            .try_into_data()
-            .map_err(|err| InferenceError::Backend(format!("{err:?}")))?
+        let embedding = model.embedding(batch.into_images_tensor(device));
+        let prob_idc = model.prob_idc_of_embedding(embedding.clone());
+        let mut read = Transaction::default()
+            .register(embedding)
+            .register(prob_idc)
+            .execute();
+        let mut probabilities = read
+            .pop()
+            .expect("two tensors read")
             .try_to_vec_as::<f32>()
-            .map_err(|err| InferenceError::Backend(format!("{err:?}")))?;
+            .map_err(backend)?;
+        let mut values = read
+            .pop()
+            .expect("two tensors read")
+            .try_to_vec_as::<f32>()
+            .map_err(backend)?;
         values.truncate(items * DENSE_UNITS);
-        rows.extend(values);
+        probabilities.truncate(items);
+        embedded.rows.extend(values);
+        embedded.prob_idc.extend(probabilities);
+        if !on_batch(embedded.prob_idc.len()) {
+            return Err(InferenceError::Stopped);
+        }
     }
-    Ok(rows)
+    Ok(embedded)
 }
 
 /// Probabilities of IDC for the real items of one batch.

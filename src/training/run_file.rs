@@ -24,8 +24,10 @@ pub enum RunFile {
     Metrics,
     /// The threshold a reader settled on in Review.
     Threshold,
-    /// Every patch's 256-unit embedding, cached for "More like this".
+    /// Every patch's 256-unit embedding and P(IDC), cached for "More like this" and the map.
     Embeddings,
+    /// Every patch's place on the dataset map and its P(IDC).
+    Map,
     /// A run's annotations from before they were kept with the dataset.
     OlderAnnotations,
     /// The annotations export's suggested name.
@@ -33,7 +35,7 @@ pub enum RunFile {
 }
 
 impl RunFile {
-    pub const ALL: [RunFile; 13] = [
+    pub const ALL: [RunFile; 14] = [
         RunFile::Config,
         RunFile::Split,
         RunFile::Labels,
@@ -45,6 +47,7 @@ impl RunFile {
         RunFile::Metrics,
         RunFile::Threshold,
         RunFile::Embeddings,
+        RunFile::Map,
         RunFile::OlderAnnotations,
         RunFile::ExportedAnnotations,
     ];
@@ -62,6 +65,7 @@ impl RunFile {
             RunFile::Metrics => "metrics.json",
             RunFile::Threshold => "threshold.json",
             RunFile::Embeddings => "embeddings.bin",
+            RunFile::Map => "map.bin",
             RunFile::OlderAnnotations => "annotations.json",
             RunFile::ExportedAnnotations => "annotations.csv",
         }

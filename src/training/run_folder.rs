@@ -294,6 +294,9 @@ impl RunFolder {
     pub fn embeddings_path(&self) -> PathBuf {
         self.path(RunFile::Embeddings)
     }
+    pub fn map_path(&self) -> PathBuf {
+        self.path(RunFile::Map)
+    }
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.path(RunFile::Checkpoint)
     }

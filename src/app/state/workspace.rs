@@ -18,10 +18,17 @@ pub enum View {
     Patients,
     Training,
     Review,
+    Map,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Welcome, View::Patients, View::Training, View::Review];
+    pub const ALL: [View; 5] = [
+        View::Welcome,
+        View::Patients,
+        View::Training,
+        View::Review,
+        View::Map,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -29,6 +36,7 @@ impl View {
             View::Patients => "Patients",
             View::Training => "Training",
             View::Review => "Review",
+            View::Map => "Map",
         }
     }
 }
@@ -48,6 +56,11 @@ pub enum Command {
         on_slide: bool,
     },
     ReviewCell(Cell),
+    /// Opens tiles chosen elsewhere (on the map, among duplicates) in Review, as a list.
+    ReviewTiles {
+        heading: String,
+        tiles: Vec<usize>,
+    },
     SaveSettings,
     /// Show or hide the keyboard sheet.
     ToggleShortcuts,

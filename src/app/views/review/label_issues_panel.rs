@@ -53,6 +53,11 @@ impl LabelIssuesPanel {
         self.work.is_running()
     }
 
+    /// The open dataset's ranked labels, once read: the map colours patches by them.
+    pub fn rows(&self) -> Option<Arc<Vec<LabelIssueRow>>> {
+        self.found.as_ref().and_then(|found| found.rows.clone())
+    }
+
     /// Whatever the dataset's folder holds has been read, and no search runs: the panel offers
     /// to start one.
     pub fn is_ready(&self) -> bool {

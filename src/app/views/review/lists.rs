@@ -19,6 +19,8 @@ pub enum ListKind {
     Fixed { against: String },
     /// Test verdicts the open run got wrong and the run `against` got right.
     Broken { against: String },
+    /// Tiles chosen elsewhere: on the map, or among duplicates.
+    Chosen { heading: String },
 }
 
 /// Tiles to review, in order, with what the list knows of each.
@@ -65,6 +67,7 @@ impl ReviewList {
             ListKind::Broken { against } => {
                 format!("Broken since {against}: {count} test verdicts right there and wrong here")
             }
+            ListKind::Chosen { heading } => format!("{heading}: {count} patches"),
         }
     }
 
