@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use common::binary::{idc_studio, text};
 use idc_studio::dataset::split::{Split, SplitKind, SplitPart};
 use idc_studio::dataset::{PatchStore, scan_dataset};
-use idc_studio::review::duplicates::pixels::describe_all;
-use idc_studio::review::duplicates::{find_duplicates, split_leak};
+use idc_studio::review::duplicates::{PixelSearch, find_duplicates, split_leak};
 
 /// Writes `pixels` (50x50 RGB) as patient `patient`'s patch at new coordinates with `label`.
 fn plant(data: &Path, patient: &str, slot: u32, label: usize, pixels: &[u8]) -> PathBuf {
@@ -82,8 +81,8 @@ fn planted_copies_are_found_and_a_patch_split_leaks_where_a_patient_split_does_n
     );
 
     let store = scan(&data);
-    let (fingerprints, descriptions) = describe_all(&store);
-    let found = find_duplicates(&store, &fingerprints, &descriptions);
+    let search = PixelSearch::new(&store);
+    let found = find_duplicates(&store, &search);
 
     // Exactly the planted groups: the conflict pair, and one group of five a patient.
     let mut sizes: Vec<usize> = found.exact.iter().map(Vec::len).collect();
@@ -122,7 +121,7 @@ fn planted_copies_are_found_and_a_patch_split_leaks_where_a_patient_split_does_n
     // The leak of each split: counted against the patches the split really put in training.
     for kind in [SplitKind::Patient, SplitKind::Patch] {
         let split = Split::new(&store, kind, 42);
-        let leak = split_leak(&store, &split, format!("{kind:?}"), &fingerprints, &descriptions);
+        let leak = split_leak(&store, &split, format!("{kind:?}"), &search);
         let train = split.indices(SplitPart::Train);
         let test = split.indices(SplitPart::Test);
         let copied = test

@@ -11,9 +11,8 @@ use crate::atomic_file::write_atomic_with;
 use crate::dataset::PatchStore;
 use crate::dataset::split::{Split, SplitKind};
 use crate::model::{DeviceChoice, select_device};
-use crate::review::duplicates::pixels::describe_all;
 use crate::review::duplicates::{
-    Duplicates, NEAR_LEVELS, SplitLeak, embedding_leak, find_duplicates, split_leak,
+    Duplicates, NEAR_LEVELS, PixelSearch, SplitLeak, embedding_leak, find_duplicates, split_leak,
 };
 use crate::review::similar::run_embeddings;
 use crate::training::RunFolder;
@@ -46,8 +45,8 @@ pub fn run(args: DuplicatesArgs) -> anyhow::Result<ExitCode> {
     };
     let (store, _) = scan_with_progress(&data)?;
     let started = Instant::now();
-    let (fingerprints, descriptions) = describe_all(&store);
-    let duplicates = find_duplicates(&store, &fingerprints, &descriptions);
+    let search = PixelSearch::new(&store);
+    let duplicates = find_duplicates(&store, &search);
     eprintln!(
         "searched {} patches in {:.1} s",
         store.len(),
@@ -59,20 +58,14 @@ pub fn run(args: DuplicatesArgs) -> anyhow::Result<ExitCode> {
     for (kind, words) in [(SplitKind::Patient, "by patient"), (SplitKind::Patch, "by patch")] {
         let split = Split::new(&store, kind, args.seed);
         let name = format!("{words}, seed {}", args.seed);
-        leaks.push(split_leak(&store, &split, name, &fingerprints, &descriptions));
+        leaks.push(split_leak(&store, &split, name, &search));
     }
     if let (Some(run), Some(info)) = (&run, &info) {
         let split = Split::load(&store, info.config.split, info.config.seed, &run.split_path())?;
         let compute = select_device(args.device)?;
         let embeddings = run_embeddings(run, &store, &compute.device)?;
         let name = format!("the run's ({})", run.root().display());
-        leaks.push(split_leak(
-            &store,
-            &split,
-            name.clone(),
-            &fingerprints,
-            &descriptions,
-        ));
+        leaks.push(split_leak(&store, &split, name.clone(), &search));
         leaks.push(embedding_leak(&store, &split, name, &embeddings));
     }
     print_leaks(&leaks);

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use crate::app::background::task::{Finished, Task, take_finished};
 use crate::dataset::PatchStore;
 use crate::dataset::split::{Split, SplitKind};
-use crate::review::duplicates::pixels::describe_all;
-use crate::review::duplicates::{Duplicates, SplitLeak, find_duplicates, split_leak};
+use crate::review::duplicates::{Duplicates, PixelSearch, SplitLeak, find_duplicates, split_leak};
 use crate::training::RunFolder;
 
 /// The seed of the patient and patch splits compared (the training form's default).
@@ -33,31 +32,19 @@ impl DuplicatesWork {
         self.found = None;
         self.error = None;
         self.task = Some(Task::spawn("idc-duplicates", ctx, move || {
-            let (fingerprints, descriptions) = describe_all(&store);
-            let duplicates = find_duplicates(&store, &fingerprints, &descriptions);
+            let search = PixelSearch::new(&store);
+            let duplicates = find_duplicates(&store, &search);
             let mut leaks = Vec::new();
             for (kind, words) in [(SplitKind::Patient, "by patient"), (SplitKind::Patch, "by patch")] {
                 let split = Split::new(&store, kind, SEED);
-                leaks.push(split_leak(
-                    &store,
-                    &split,
-                    words.to_string(),
-                    &fingerprints,
-                    &descriptions,
-                ));
+                leaks.push(split_leak(&store, &split, words.to_string(), &search));
             }
             if let Some(folder) = run {
                 let run = RunFolder::open(&folder).map_err(|err| err.to_string())?;
                 let info = run.read_info().map_err(|err| err.to_string())?;
                 let split = Split::load(&store, info.config.split, info.config.seed, &run.split_path())
                     .map_err(|err| err.to_string())?;
-                leaks.push(split_leak(
-                    &store,
-                    &split,
-                    "the open run's".into(),
-                    &fingerprints,
-                    &descriptions,
-                ));
+                leaks.push(split_leak(&store, &split, "the open run's".into(), &search));
             }
             Ok(DuplicatesFound { duplicates, leaks })
         }));

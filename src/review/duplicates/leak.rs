@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
-use instant_distance::Search;
+use instant_distance::{Point, Search};
 use rayon::prelude::*;
 
-use super::NEAR_LEVELS;
-use super::pixels::{Description, rms_levels};
+use super::pixels::rms_levels;
+use super::{NEAR_LEVELS, PixelSearch};
 use crate::dataset::PatchStore;
 use crate::dataset::split::{Split, SplitPart};
 use crate::review::map::neighbours::{Coordinates, NearestIndex};
@@ -49,13 +49,8 @@ impl SplitLeak {
 }
 
 /// Nearest training patch of each test patch by pixels.
-pub fn split_leak(
-    store: &PatchStore,
-    split: &Split,
-    name: String,
-    fingerprints: &[u64],
-    descriptions: &[Description],
-) -> SplitLeak {
+pub fn split_leak(store: &PatchStore, split: &Split, name: String, search: &PixelSearch) -> SplitLeak {
+    let fingerprints = &search.fingerprints;
     let train = split.indices(SplitPart::Train);
     let test = split.indices(SplitPart::Test);
     let train_prints: HashSet<u64> = train.iter().map(|&index| fingerprints[index]).collect();
@@ -68,7 +63,7 @@ pub fn split_leak(
                 })
         })
         .count();
-    let nearest = nearest_training(&train, &test, |index| descriptions[index]);
+    let nearest = nearest_training_by_pixels(&train, &test, split, search);
     let same_patient =
         |(test, train, _): &&(usize, usize, f32)| store.patch(*test).patient == store.patch(*train).patient;
     let near: Vec<&(usize, usize, f32)> = nearest
@@ -112,6 +107,44 @@ pub fn embedding_leak(store: &PatchStore, split: &Split, name: String, embedding
             .filter(|(test, train, _)| store.patch(*test).patient == store.patch(*train).patient)
             .count(),
     }
+}
+
+/// Candidates looked through for the nearest training patch in the whole dataset's index.
+const CANDIDATES: usize = 32;
+
+/// (test patch, its nearest training patch, their distance) for every test patch, from the
+/// whole dataset's index: the first training patch among a test patch's nearest. A test patch
+/// whose nearest are all outside training (its own slide's, under a patient split) is compared
+/// with every training patch.
+fn nearest_training_by_pixels(
+    train: &[usize],
+    test: &[usize],
+    split: &Split,
+    search: &PixelSearch,
+) -> Vec<(usize, usize, f32)> {
+    if train.is_empty() {
+        return Vec::new();
+    }
+    let descriptions = &search.descriptions;
+    test.par_iter()
+        .map_init(Search::default, |scratch, &patch| {
+            let found = search.index.nearest(&descriptions[patch], CANDIDATES, scratch);
+            let in_training = found
+                .iter()
+                .find(|near| split.part(near.id as usize) == Some(SplitPart::Train));
+            match in_training {
+                Some(near) => (patch, near.id as usize, near.distance),
+                None => {
+                    let (other, distance) = train
+                        .iter()
+                        .map(|&other| (other, descriptions[patch].distance(&descriptions[other])))
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                        .expect("a training part");
+                    (patch, other, distance)
+                }
+            }
+        })
+        .collect()
 }
 
 /// (test patch, its nearest training patch, their distance) for every test patch.

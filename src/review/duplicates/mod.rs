@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::dataset::{Label, PatchStore};
 use crate::review::map::neighbours::NearestIndex;
 pub use leak::{LeakMeasure, SplitLeak, embedding_leak, split_leak};
-use pixels::{Description, rms_levels};
+use pixels::{DESCRIPTION_UNITS, Description, rms_levels};
 
 /// Two patches whose block colours differ by at most this many levels of 255 (root mean
 /// square) are near-duplicates.
@@ -93,18 +93,38 @@ pub fn exact_groups(store: &PatchStore, fingerprints: &[u64]) -> Vec<Vec<usize>>
     groups
 }
 
-/// Every exact and near duplicate in `store`, from the patches' fingerprints and descriptions
-/// ([`pixels::describe_all`]).
-pub fn find_duplicates(store: &PatchStore, fingerprints: &[u64], descriptions: &[Description]) -> Duplicates {
-    let exact = exact_groups(store, fingerprints);
-    let ids = (0..descriptions.len() as u32).collect();
-    let index = NearestIndex::build(descriptions.to_vec(), ids);
-    let mut near: Vec<PatchPair> = descriptions
+/// Every patch's fingerprint and description, and the descriptions indexed for the nearest
+/// search: built once, then shared by the duplicates and every split's leak.
+pub struct PixelSearch {
+    pub fingerprints: Vec<u64>,
+    pub descriptions: Vec<Description>,
+    pub index: NearestIndex<DESCRIPTION_UNITS>,
+}
+
+impl PixelSearch {
+    pub fn new(store: &PatchStore) -> PixelSearch {
+        let (fingerprints, descriptions) = pixels::describe_all(store);
+        let ids = (0..descriptions.len() as u32).collect();
+        let index = NearestIndex::build(descriptions.clone(), ids);
+        PixelSearch {
+            fingerprints,
+            descriptions,
+            index,
+        }
+    }
+}
+
+/// Every exact and near duplicate in `store`.
+pub fn find_duplicates(store: &PatchStore, search: &PixelSearch) -> Duplicates {
+    let exact = exact_groups(store, &search.fingerprints);
+    let mut near: Vec<PatchPair> = search
+        .descriptions
         .par_iter()
         .enumerate()
-        .map_init(Search::default, |search, (a, description)| {
-            index
-                .nearest(description, NEAR_PER_PATCH + 1, search)
+        .map_init(Search::default, |scratch, (a, description)| {
+            search
+                .index
+                .nearest(description, NEAR_PER_PATCH + 1, scratch)
                 .into_iter()
                 .filter(|found| found.id as usize > a && rms_levels(found.distance) <= NEAR_LEVELS)
                 .filter(|found| store.pixels(a) != store.pixels(found.id as usize))
