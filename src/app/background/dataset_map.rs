@@ -23,7 +23,7 @@ type Made = Result<Option<MapOfRun>, String>;
 
 #[derive(Default)]
 pub struct DatasetMapWork {
-    task: Option<(PathBuf, Task<Made>)>,
+    task: Option<Task<Made>>,
     progress: Arc<MapProgress>,
     pub map: Option<Arc<MapOfRun>>,
     pub error: Option<String>,
@@ -33,16 +33,11 @@ pub struct DatasetMapWork {
 
 impl DatasetMapWork {
     /// Starts making (or reading) the map of `run_dir` over `store`, unless it is under way,
-    /// shown, stopped or failed.
+    /// shown, stopped or failed (a newly opened run starts from a fresh `DatasetMapWork`).
     pub fn request(&mut self, ctx: &egui::Context, store: &Arc<PatchStore>, run_dir: PathBuf) {
-        let for_this_run = |folder: &PathBuf| *folder == run_dir;
-        if self.task.as_ref().is_some_and(|(folder, _)| for_this_run(folder))
-            || self.map.as_ref().is_some_and(|made| for_this_run(&made.run))
-            || ((self.error.is_some() || self.stopped) && self.map.is_none() && self.task.is_none())
-        {
-            return;
+        if self.task.is_none() && self.map.is_none() && self.error.is_none() && !self.stopped {
+            self.start(ctx, store, run_dir);
         }
-        self.start(ctx, store, run_dir);
     }
 
     /// Starts again, even after a stop or a failure.
@@ -52,7 +47,7 @@ impl DatasetMapWork {
         self.map = None;
         self.error = None;
         self.stopped = false;
-        let (store, progress, folder) = (Arc::clone(store), Arc::clone(&self.progress), run_dir.clone());
+        let (store, progress, folder) = (Arc::clone(store), Arc::clone(&self.progress), run_dir);
         let task = Task::spawn("idc-dataset-map", ctx, move || -> Made {
             let run = RunFolder::open(&folder).map_err(|err| err.to_string())?;
             let info = run.read_info().map_err(|err| err.to_string())?;
@@ -71,15 +66,11 @@ impl DatasetMapWork {
                 parts,
             }))
         });
-        self.task = Some((run_dir, task));
+        self.task = Some(task);
     }
 
     pub fn stop(&self) {
         self.progress.stop();
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.task.is_some()
     }
 
     /// The step under way and how far it has come, while the map is being made.
@@ -89,12 +80,8 @@ impl DatasetMapWork {
 
     /// Takes the result once it is ready.
     pub fn poll(&mut self) {
-        let Some((folder, task)) = self.task.take() else {
-            return;
-        };
-        let mut slot = Some(task);
-        match take_finished(&mut slot) {
-            Finished::NotYet => self.task = slot.map(|task| (folder, task)),
+        match take_finished(&mut self.task) {
+            Finished::NotYet => {}
             Finished::Done(Ok(Some(made))) => self.map = Some(Arc::new(made)),
             Finished::Done(Ok(None)) => self.stopped = true,
             Finished::Done(Err(why)) => self.error = Some(why),

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use instant_distance::Search;
 use rayon::prelude::*;
 
-use crate::dataset::{Label, PatchStore};
+use crate::dataset::PatchStore;
 use crate::review::map::neighbours::NearestIndex;
 pub use leak::{LeakMeasure, SplitLeak, embedding_leak, split_leak};
 use pixels::{DESCRIPTION_UNITS, Description, rms_levels};
@@ -143,9 +143,4 @@ pub fn find_duplicates(store: &PatchStore, search: &PixelSearch) -> Duplicates {
             .then((x.a, x.b).cmp(&(y.a, y.b)))
     });
     Duplicates { exact, near }
-}
-
-/// The label of each of a group's patches, for a line of output.
-pub fn labels_of(store: &PatchStore, patches: &[usize]) -> Vec<Label> {
-    patches.iter().map(|&index| store.patch(index).label).collect()
 }

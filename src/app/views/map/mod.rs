@@ -71,6 +71,8 @@ pub struct MapView {
 
 impl MapView {
     pub fn run_changed(&mut self) {
+        // Dropping the old work stops its worker; the new run's map starts when shown.
+        self.work = DatasetMapWork::default();
         self.current = None;
         self.colouring = None;
         self.canvas.fit();
