@@ -15,21 +15,7 @@ use idc_studio::review::Cell;
 /// A demo of four patients trained for one epoch: (home, data, run, patches).
 fn trained_run() -> (tempfile::TempDir, PathBuf, PathBuf, usize) {
     let home = tempfile::tempdir().unwrap();
-    let data = home.path().join("data");
-    let patches = common::datasets::own_demo(&data, 4, 70).len();
-    let run = home.path().join("runs/run-a");
-    let trained = idc_studio(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let (data, run, patches) = common::runs::trained_one_epoch(home.path());
     (home, data, run, patches)
 }
 

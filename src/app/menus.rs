@@ -14,6 +14,8 @@ pub struct ShellWindows {
     /// Messages before this index are not shown in the status bar (dismissed), but are kept.
     pub dismissed: usize,
     applied_theme: Option<Theme>,
+    /// "Import predictions…" and "Export report…".
+    pub sharing: super::sharing::Sharing,
 }
 
 impl StudioApp {
@@ -27,6 +29,7 @@ impl StudioApp {
     }
 
     pub(super) fn menus_ui(&mut self, ui: &mut egui::Ui) {
+        self.run_menu_ui(ui);
         ui.menu_button("View", |ui| {
             ui.label("Theme");
             for theme in Theme::ALL {
@@ -95,6 +98,7 @@ impl StudioApp {
     }
 
     pub(super) fn shell_windows(&mut self, ctx: &egui::Context) {
+        self.sharing_windows(ctx);
         let mut open = self.windows.messages;
         egui::Window::new("Messages")
             .open(&mut open)

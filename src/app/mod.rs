@@ -7,13 +7,15 @@
 //! - `widgets/`: what several views draw (tile grid, annotation panel);
 //! - `background/`: work off the UI thread (tasks, dataset loading, file writing, predictions);
 //! - `state/`: the workspace, settings, training monitor and annotating;
-//! - here, the shell: `studio.rs` (frame, bars, commands), `menus.rs`, `shortcuts.rs`,
+//! - here, the shell: `studio.rs` (frame, bars, commands), `menus.rs`, `sharing.rs` (the Run
+//!   menu's import and report), `shortcuts.rs`,
 //!   `reader_prompt.rs`, `frame_times.rs` and the screenshot `tour.rs`.
 
 mod background;
 mod frame_times;
 mod menus;
 mod reader_prompt;
+mod sharing;
 mod shortcuts;
 mod state;
 mod studio;

@@ -245,7 +245,9 @@ impl StudioApp {
                 self.review.act(action, &mut self.ws);
             }
             self.review.open_audit_panels();
-        } else {
+        } else if tour.frames_in_stage >= SETTLE_FRAMES + 4 {
+            // A few frames after the panels opened: their grids' first frame is laid out
+            // twice (egui discards it), and the picture must be of the settled one.
             screenshot(ctx, tour, "review");
             tour.undo_after_shot = 3;
             // Next: the slide of the reviewed tile (if the cell has one), with the run's

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::scan::scan_with_progress;
+use crate::dataset::PatchStore;
 use crate::dataset::label_noise::{PLANTED_FLIPS_FILE, read_planted_flips};
 use crate::dataset::stain::patient_stains::stain_folder_of;
 use crate::dataset::stain::{PatientStains, StainAugment, StainNormalisation};
 use crate::model::DeviceChoice;
+use crate::review::import::read_prediction_table;
 use crate::review::label_issues::{LABEL_ISSUES_FILE, class_thresholds, score_detection, write_label_issues};
 use crate::review::unlike_patients::{
     PATIENTS_FILE, PatientScores, UNLIKE_THE_OTHERS, note_stains, patient_scores, suspected_cause,
@@ -19,7 +21,7 @@ use crate::review::unlike_patients::{
 };
 use crate::training::TrainConfig;
 use crate::training::cross_validation::{
-    CrossValidationError, CrossValidationJob, FoldEvent, OUT_OF_FOLD_FILE, cross_validate,
+    CrossValidationError, CrossValidationJob, FoldEvent, OUT_OF_FOLD_FILE, OutOfFoldRow, cross_validate,
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -54,46 +56,32 @@ pub struct LabelIssuesArgs {
     /// folder goes on from its first unfinished fold.
     #[arg(long)]
     pub out: PathBuf,
+    /// Another model's out-of-fold predictions instead of training: a CSV naming each patch by
+    /// `path` or `patient,x,y`, with `prob_idc` (or `pred_probs_0,pred_probs_1`) and `fold`.
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
 }
 
 pub fn run(args: LabelIssuesArgs) -> anyhow::Result<ExitCode> {
     let (store, _report) = scan_with_progress(&args.data)?;
-    let config = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        device: args.device,
-        seed: args.seed,
-        augment: !args.no_augment,
-        stain_augment: args.stain_augment,
-        normalize_stain: args.normalize_stain,
-        ..TrainConfig::default()
-    };
-    let stain_folder = stain_folder_of(store.root());
-    let job = CrossValidationJob {
-        store: Arc::clone(&store),
-        folds: args.folds,
-        config,
-        out_dir: args.out.clone(),
-        stain_folder: Some(stain_folder.clone()),
-    };
-    let folds = args.folds;
     let started = std::time::Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopping = Arc::clone(&stop);
-    let _ = ctrlc::set_handler(move || {
-        eprintln!("stopping after this batch; the finished folds are kept…");
-        stopping.store(true, Ordering::SeqCst);
-    });
-    let rows = match cross_validate(&job, &mut |event| report(event, folds), &stop) {
-        Ok(rows) => rows,
-        Err(stopped @ CrossValidationError::Stopped { .. }) => {
-            eprintln!("{stopped} (the same command with --out {})", args.out.display());
-            return Ok(ExitCode::from(130));
+    let rows = match &args.predictions {
+        Some(file) => {
+            let rows = rows_from_predictions(&store, file)?;
+            std::fs::create_dir_all(&args.out)
+                .map_err(|err| anyhow::anyhow!("{}: {err}", args.out.display()))?;
+            crate::atomic_file::write_csv_atomic(&args.out.join(OUT_OF_FOLD_FILE), &rows)
+                .map_err(|err| anyhow::anyhow!("{}: {err}", args.out.join(OUT_OF_FOLD_FILE).display()))?;
+            rows
         }
-        Err(err) => return Err(err.into()),
+        None => match cross_validated(&args, &store)? {
+            Some(rows) => rows,
+            None => return Ok(ExitCode::from(130)),
+        },
     };
     let ranked = write_label_issues(&args.out, &rows)?;
     let mut patients = patient_scores(&rows);
+    let stain_folder = stain_folder_of(store.root());
     // Whether each patient's stain is unusual tells stain from tissue among the failures.
     let stains = PatientStains::for_store(&store, &stain_folder, &|_, _| {}, &AtomicBool::new(false));
     if let Ok((stains, _unsaved)) = &stains {
@@ -139,6 +127,85 @@ pub fn run(args: LabelIssuesArgs) -> anyhow::Result<ExitCode> {
     }
     print_unlike_patients(&patients);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Out-of-fold P(IDC) from models trained here on patient folds; `None` when stopped (the
+/// finished folds are kept for the same command to go on from).
+fn cross_validated(
+    args: &LabelIssuesArgs,
+    store: &Arc<PatchStore>,
+) -> anyhow::Result<Option<Vec<OutOfFoldRow>>> {
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        device: args.device,
+        seed: args.seed,
+        augment: !args.no_augment,
+        stain_augment: args.stain_augment,
+        normalize_stain: args.normalize_stain,
+        ..TrainConfig::default()
+    };
+    let job = CrossValidationJob {
+        store: Arc::clone(store),
+        folds: args.folds,
+        config,
+        out_dir: args.out.clone(),
+        stain_folder: Some(stain_folder_of(store.root())),
+    };
+    let folds = args.folds;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("stopping after this batch; the finished folds are kept…");
+        stopping.store(true, Ordering::SeqCst);
+    });
+    match cross_validate(&job, &mut |event| report(event, folds), &stop) {
+        Ok(rows) => Ok(Some(rows)),
+        Err(stopped @ CrossValidationError::Stopped { .. }) => {
+            eprintln!("{stopped} (the same command with --out {})", args.out.display());
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Another model's out-of-fold predictions, every row checked against the dataset; each
+/// patch is judged against the dataset's label.
+fn rows_from_predictions(store: &PatchStore, file: &std::path::Path) -> anyhow::Result<Vec<OutOfFoldRow>> {
+    let table = read_prediction_table(file, store)?;
+    anyhow::ensure!(
+        table.has_folds,
+        "{}: has no `fold` column; label issues need out-of-fold predictions, each patch predicted by a model that never saw it",
+        file.display()
+    );
+    if table.rows.len() < store.len() {
+        eprintln!(
+            "{}: {} of the dataset's {} patches have predictions; only they are ranked",
+            file.display(),
+            table.rows.len(),
+            store.len()
+        );
+    }
+    table
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(line, row)| {
+            let patch = store.patch(row.patch);
+            let fold = row
+                .fold
+                .ok_or_else(|| anyhow::anyhow!("{}: row {} has no fold", file.display(), line + 1))?;
+            Ok(OutOfFoldRow {
+                patient: store.patient_name(patch).to_string(),
+                x: patch.x,
+                y: patch.y,
+                path: patch.path.clone(),
+                label: patch.label,
+                prob_idc: row.prob_idc,
+                fold,
+            })
+        })
+        .collect()
 }
 
 /// The patients on whom the models fail as a whole, last, where a reader looks.

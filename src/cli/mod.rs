@@ -9,12 +9,14 @@ pub mod bench;
 mod demo;
 mod duplicates;
 mod eval;
+mod import_predictions;
 mod label_issues;
 mod map;
 mod predict;
 mod predict_input;
 mod report;
 mod scan;
+mod share_report;
 mod similar;
 mod train;
 
@@ -95,6 +97,10 @@ pub enum Command {
     LabelIssues(label_issues::LabelIssuesArgs),
     /// The patches most like one, by the run's model (its 256-unit layer, cosine similarity).
     Similar(similar::SimilarArgs),
+    /// Another model's predictions (CSV, optionally with embeddings) as a run folder to review.
+    ImportPredictions(import_predictions::ImportPredictionsArgs),
+    /// The run's audit as one self-contained HTML file to share.
+    Report(share_report::ReportArgs),
     /// Every patch of the dataset on a 2-D map (UMAP of the run's embeddings), as CSV.
     Map(map::MapArgs),
     /// Identical and nearly identical patches, label conflicts among them, and how many test
@@ -179,6 +185,8 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::LabelIssues(args) => label_issues::run(args),
         Command::Similar(args) => similar::run(args),
         Command::Map(args) => map::run(args),
+        Command::ImportPredictions(args) => import_predictions::run(args),
+        Command::Report(args) => share_report::run(args),
         Command::Duplicates(args) => duplicates::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Annotations(command) => annotations::run(command),

@@ -42,6 +42,13 @@ pub fn run(
         );
     }
     let info = run.read_info()?;
+    if let Some(imported) = &info.imported {
+        anyhow::bail!(
+            "{}: its predictions were imported from {} and it has no model to predict other patches with",
+            run.root().display(),
+            imported.predictions.display()
+        );
+    }
     let batch_norm = info.batch_norm;
     let compute = select_device(device)?;
     let model_path = run.model_path();

@@ -221,7 +221,7 @@ fn show_event(bar: &ProgressBar, event: TrainingEvent) {
         }
         TrainingEvent::Evaluating { patches } => {
             bar.finish_and_clear();
-            println!("evaluating the best model on {patches} test patches…");
+            println!("predicting the {patches} validation and test patches with the best model…");
         }
         TrainingEvent::Finished { metrics, run_dir } => {
             print_metrics(&metrics);

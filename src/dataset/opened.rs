@@ -18,7 +18,8 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    pub fn new(store: PatchStore, report: ScanReport) -> Self {
+    pub fn new(store: impl Into<Arc<PatchStore>>, report: ScanReport) -> Self {
+        let store: Arc<PatchStore> = store.into();
         let summaries = store.patient_summaries();
         let patient_ids = store
             .patients()
@@ -33,7 +34,7 @@ impl Dataset {
             .map(|(index, patch)| ((patch.patient, patch.x, patch.y), index))
             .collect();
         Self {
-            store: Arc::new(store),
+            store,
             report,
             summaries,
             patient_ids,

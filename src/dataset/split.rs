@@ -82,6 +82,12 @@ impl Split {
         }
     }
 
+    /// A split given patch by patch (an imported run's, as its file named the parts); None
+    /// leaves a patch out of every part.
+    pub fn from_parts(kind: SplitKind, seed: u64, parts: Vec<Option<SplitPart>>) -> Split {
+        Split { kind, seed, parts }
+    }
+
     /// The part patch `index` is in; None for a patch the saved split did not name.
     pub fn part(&self, index: usize) -> Option<SplitPart> {
         self.parts.get(index).copied().flatten()

@@ -4,14 +4,17 @@
 
 pub mod agreement;
 pub mod annotations;
+pub mod calibration;
 pub mod compare;
 pub mod duplicates;
 pub mod export;
 pub mod history;
+pub mod import;
 pub mod label_issues;
 pub mod map;
 pub mod open_run;
 pub mod patients;
+pub mod report;
 pub mod results;
 pub mod reviewed_labels;
 pub mod reviews;

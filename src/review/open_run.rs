@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use super::ReviewSet;
+use crate::dataset::split::SplitPart;
 use crate::dataset::{Dataset, Label, LabelOverride, LabelSource};
-use crate::training::run_folder::RunFileError;
+use crate::training::run_folder::{PartPredictionRow, RunFileError};
 use crate::training::{PredictionRow, RunFolder, RunInfo, SavedThreshold};
 
 /// A trained run opened for review, its test rows matched to the open dataset and scored
@@ -26,6 +27,11 @@ pub struct OpenRun {
     pub row_of_patch: HashMap<usize, usize>,
     /// The threshold a reader saved with the run, where one did.
     pub saved_threshold: Option<SavedThreshold>,
+    /// The P(IDC) the run kept outside its test part (the validation part; an imported run's
+    /// training part too), scored against the dataset's labels.
+    pub part_rows: Vec<PartPredictionRow>,
+    /// Store index -> P(IDC) of `part_rows`.
+    part_prob_idc: HashMap<usize, f32>,
 }
 
 impl OpenRun {
@@ -43,6 +49,14 @@ impl OpenRun {
         }
         let recorded = run.read_predictions()?;
         let saved_threshold = run.read_threshold()?;
+        let mut part_rows = run.read_part_predictions()?;
+        let mut part_prob_idc = HashMap::new();
+        for part_row in &mut part_rows {
+            if let Some(index) = dataset.find(&part_row.patient, part_row.x, part_row.y) {
+                part_row.label = dataset.store.patch(index).label;
+                part_prob_idc.insert(index, part_row.prob_idc);
+            }
+        }
         let mut open = OpenRun {
             folder: run,
             info,
@@ -53,6 +67,8 @@ impl OpenRun {
             store_index: Vec::new(),
             row_of_patch: HashMap::new(),
             saved_threshold,
+            part_rows,
+            part_prob_idc,
         };
         open.rescore(dataset, LabelSource::Dataset, &[]);
         Ok(open)
@@ -117,6 +133,22 @@ impl OpenRun {
         self.row_of_patch
             .get(&patch)
             .map(|&row| self.review.rows()[row].prob_idc)
+    }
+
+    /// The P(IDC) the run recorded for a patch of any part: what an imported run, which has no
+    /// model to ask, shows on the slide.
+    pub fn recorded_prob_idc(&self, patch: usize) -> Option<f32> {
+        self.prob_idc(patch)
+            .or_else(|| self.part_prob_idc.get(&patch).copied())
+    }
+
+    /// The validation part's labels and P(IDC), where the run kept them.
+    pub fn validation(&self) -> (Vec<Label>, Vec<f32>) {
+        self.part_rows
+            .iter()
+            .filter(|row| row.part == SplitPart::Validation)
+            .map(|row| (row.label, row.prob_idc))
+            .unzip()
     }
 
     /// The confusion-matrix cell a test patch falls in at `threshold`, scored against the

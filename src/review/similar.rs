@@ -32,6 +32,11 @@ pub enum SimilarError {
     Inference(#[from] InferenceError),
     #[error("the patients' stains: {0}")]
     Stain(#[from] StainError),
+    #[error(
+        "{} was imported without embeddings, and it has no model to compute them: \"More like this\" and the map are unavailable for it (import it again with its embeddings, a float32 N×D .npy)",
+        run.display()
+    )]
+    ImportedWithoutEmbeddings { run: std::path::PathBuf },
 }
 
 impl SimilarError {
@@ -63,6 +68,11 @@ pub fn run_embeddings_reporting(
         return Ok(cached);
     }
     let info = run.read_info()?;
+    if info.is_imported() {
+        return Err(SimilarError::ImportedWithoutEmbeddings {
+            run: run.root().to_path_buf(),
+        });
+    }
     let model = load_model(&run.model_path(), info.batch_norm, device)?;
     // The model sees patches as it was trained to: stain-normalised where the run was.
     let store = &store_for_run(store, info.config.normalize_stain)?;

@@ -76,6 +76,7 @@ pub enum TrainingEvent {
         epoch: usize,
         best: bool,
     },
+    /// The best model predicts the validation and test parts.
     Evaluating {
         patches: usize,
     },

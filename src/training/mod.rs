@@ -11,6 +11,7 @@ pub mod events;
 pub mod prediction_row;
 pub mod run_file;
 pub mod run_folder;
+pub mod run_info;
 pub mod run_list;
 pub mod run_start;
 pub mod stain;

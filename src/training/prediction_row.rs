@@ -20,6 +20,19 @@ pub struct PredictionRow {
 }
 
 impl PredictionRow {
+    /// The row of patch `index` of `store`, with its P(IDC).
+    pub fn of_patch(store: &crate::dataset::PatchStore, index: usize, prob_idc: f32) -> Self {
+        let patch = store.patch(index);
+        PredictionRow {
+            path: patch.path.clone(),
+            patient: store.patient_name(patch).to_string(),
+            x: patch.x,
+            y: patch.y,
+            label: patch.label,
+            prob_idc,
+        }
+    }
+
     /// What is wrong with a row read from a file: a probability that is not a number between 0
     /// and 1 (a damaged model's NaN would score as "not IDC").
     pub(super) fn check(&self) -> Result<(), RowError> {

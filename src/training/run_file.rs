@@ -20,6 +20,9 @@ pub enum RunFile {
     Checkpoint,
     /// The test part's P(IDC).
     Predictions,
+    /// The validation part's P(IDC) (and, for an imported run, the training part's): what
+    /// temperature scaling is fitted on.
+    PartPredictions,
     /// The test part's scores.
     Metrics,
     /// The threshold a reader settled on in Review.
@@ -35,7 +38,7 @@ pub enum RunFile {
 }
 
 impl RunFile {
-    pub const ALL: [RunFile; 14] = [
+    pub const ALL: [RunFile; 15] = [
         RunFile::Config,
         RunFile::Split,
         RunFile::Labels,
@@ -44,6 +47,7 @@ impl RunFile {
         RunFile::Model,
         RunFile::Checkpoint,
         RunFile::Predictions,
+        RunFile::PartPredictions,
         RunFile::Metrics,
         RunFile::Threshold,
         RunFile::Embeddings,
@@ -62,6 +66,7 @@ impl RunFile {
             RunFile::Model => "model.bpk",
             RunFile::Checkpoint => "checkpoint",
             RunFile::Predictions => "predictions.csv",
+            RunFile::PartPredictions => "part_predictions.csv",
             RunFile::Metrics => "metrics.json",
             RunFile::Threshold => "threshold.json",
             RunFile::Embeddings => "embeddings.bin",

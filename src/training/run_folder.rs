@@ -6,65 +6,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{ConfigError, TrainConfig};
 use super::events::{EpochMetrics, StepMetrics};
 pub use super::prediction_row::PredictionRow;
 pub use super::run_file::RunFile;
+pub use super::run_info::{ImportedFrom, PartPredictionRow, RunInfo};
 use super::threshold::SavedThreshold;
 use crate::atomic_file::{remove_orphaned_temporaries, write_atomic, write_csv_atomic};
-use crate::dataset::{Label, LabelChanges, LabelOverride};
+use crate::dataset::{Label, LabelOverride};
 use crate::metrics::Metrics;
-use crate::model::cancernet::{BatchNormError, BatchNormSettings};
-
-/// What a run was trained on and with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunInfo {
-    pub config: TrainConfig,
-    pub dataset: PathBuf,
-    pub synthetic: bool,
-    /// Loss weights of class 0 and 1: max(count) / count over the training part.
-    pub class_weights: [f32; 2],
-    pub version: String,
-    /// The model's batch-norm constants (not in its saved tensors); absent in runs saved before
-    /// they were recorded, which had burn's defaults.
-    #[serde(default = "BatchNormSettings::of_older_runs")]
-    pub batch_norm: BatchNormSettings,
-    /// What the readers' corrections changed, when the run trained on reviewed labels (the
-    /// corrections themselves are in `labels.csv`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_changes: Option<LabelChanges>,
-    /// The device it trained on, in words (the last one, where a resume moved it); absent in
-    /// runs saved before it was recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
-}
-
-impl RunInfo {
-    /// What is wrong with settings read from a `config.json`: what the trainer or the model
-    /// would otherwise panic on, or train on silently.
-    fn check(&self) -> Result<(), SettingsError> {
-        self.config.validate()?;
-        if !self
-            .class_weights
-            .iter()
-            .all(|weight| weight.is_finite() && *weight > 0.0)
-        {
-            return Err(SettingsError::ClassWeights(self.class_weights));
-        }
-        Ok(self.batch_norm.validate()?)
-    }
-}
-
-/// What is wrong with the settings in a run's `config.json`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-enum SettingsError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("class weights {0:?} must be positive numbers")]
-    ClassWeights([f32; 2]),
-    #[error(transparent)]
-    BatchNorm(#[from] BatchNormError),
-}
 
 /// A row of `labels.csv`: a patch and the label it trains with (empty: left out).
 #[derive(Serialize, Deserialize)]
@@ -247,7 +196,11 @@ impl RunFolder {
     /// Removes the test results of an earlier finish: a run resumed to train further has a new
     /// best model, and results that no longer match it must not be shown as its own.
     pub fn remove_results(&self) -> Result<(), RunFileError> {
-        for path in [self.predictions_path(), self.metrics_path()] {
+        for path in [
+            self.predictions_path(),
+            self.part_predictions_path(),
+            self.metrics_path(),
+        ] {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -359,6 +312,31 @@ impl RunFolder {
         let rows: Vec<PredictionRow> = read_csv(&path)?;
         for (row, prediction) in rows.iter().enumerate() {
             prediction
+                .check()
+                .map_err(|why| file_error(&path, format!("line {}: {why}", row + 2)))?;
+        }
+        Ok(rows)
+    }
+
+    pub fn part_predictions_path(&self) -> PathBuf {
+        self.path(RunFile::PartPredictions)
+    }
+
+    pub fn write_part_predictions(&self, rows: &[PartPredictionRow]) -> Result<(), RunFileError> {
+        write_csv(&self.part_predictions_path(), rows)
+    }
+
+    /// The P(IDC) of the patches outside the test part that the run kept (the validation part
+    /// since they were kept; empty for older runs), checked as the test part's are.
+    pub fn read_part_predictions(&self) -> Result<Vec<PartPredictionRow>, RunFileError> {
+        let path = self.part_predictions_path();
+        if !path.is_file() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<PartPredictionRow> = read_csv(&path)?;
+        for (row, prediction) in rows.iter().enumerate() {
+            prediction
+                .prediction()
                 .check()
                 .map_err(|why| file_error(&path, format!("line {}: {why}", row + 2)))?;
         }
@@ -498,6 +476,8 @@ pub fn default_runs_folder() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cancernet::BatchNormSettings;
+    use crate::training::TrainConfig;
 
     #[test]
     fn a_runs_batch_norm_settings_are_kept_and_older_runs_read_as_burns_defaults() {
@@ -512,6 +492,7 @@ mod tests {
             batch_norm: BatchNormSettings::MODEL,
             label_changes: None,
             device: None,
+            imported: None,
         };
         run.write_info(&info).unwrap();
         assert_eq!(run.read_info().unwrap(), info);
@@ -562,6 +543,7 @@ mod tests {
             batch_norm: BatchNormSettings::MODEL,
             label_changes: None,
             device: None,
+            imported: None,
         };
         info.batch_norm.momentum = 3.0;
         run.write_info(&info).unwrap();

@@ -64,6 +64,7 @@ pub(super) fn prepare_new_run(job: &TrainingJob) -> Result<RunStart, TrainError>
         batch_norm: BatchNormSettings::MODEL,
         label_changes,
         device: None,
+        imported: None,
     };
     run.write_info(&info)?;
     Ok(RunStart {

@@ -20,7 +20,9 @@ use super::config::TrainConfig;
 use super::epoch::{BatchRead, EpochEnd, EpochError, EpochTotals, train_epoch};
 use super::evaluate::{InferenceError, load_model, loss_and_accuracy, predict_patches};
 use super::events::{EpochMetrics, StepMetrics, TrainingEvent};
-use super::run_folder::{CheckpointState, PredictionRow, RunFileError, RunFolder, RunInfo};
+use super::run_folder::{
+    CheckpointState, PartPredictionRow, PredictionRow, RunFileError, RunFolder, RunInfo,
+};
 use super::run_start::{RunStart, prepare_new_run, prepare_resume};
 use super::stain::normalise_reporting;
 use super::step::{Learner, read_back_every};
@@ -232,7 +234,11 @@ pub fn run_training(
         let best = commit_epoch(&run, &learner, &mut state, &logs, &metrics)?;
         listener(TrainingEvent::Checkpoint { epoch, best });
     }
-    finish(&run, &info, &store, &parts[2], &compute.device, listener)
+    let held_out = HeldOut {
+        validation: &parts[1],
+        test: &parts[2],
+    };
+    finish(&run, &info, &store, held_out, &compute.device, listener)
 }
 
 /// The device the run's settings ask for, recorded in the run (the last one, where a resume
@@ -251,13 +257,15 @@ fn finish(
     run: &RunFolder,
     info: &RunInfo,
     store: &Arc<PatchStore>,
-    test: &[usize],
+    parts: HeldOut,
     device: &Device,
     listener: &mut dyn FnMut(TrainingEvent),
 ) -> Result<RunOutcome, TrainError> {
-    listener(TrainingEvent::Evaluating { patches: test.len() });
+    listener(TrainingEvent::Evaluating {
+        patches: parts.validation.len() + parts.test.len(),
+    });
     let best_model = load_model(&run.model_path(), info.batch_norm, device)?;
-    let metrics = evaluate_test_part(&best_model, store, test, device, run)?;
+    let metrics = evaluate_test_part(&best_model, store, parts, device, run)?;
     listener(TrainingEvent::Finished {
         metrics: Box::new(metrics.clone()),
         run_dir: run.root().to_path_buf(),
@@ -474,11 +482,41 @@ impl Pace {
 fn evaluate_test_part(
     model: &CancerNet,
     store: &Arc<PatchStore>,
-    test_indices: &[usize],
+    parts: HeldOut,
     device: &Device,
     run: &RunFolder,
 ) -> Result<Metrics, TrainError> {
-    let probabilities = predict_patches(model, store, test_indices, device)?;
+    // The validation part's predictions first: temperature scaling is fitted on them.
+    let validation: Vec<PartPredictionRow> = predicted_rows(model, store, parts.validation, device, run)?
+        .into_iter()
+        .map(|row| PartPredictionRow::new(SplitPart::Validation, row))
+        .collect();
+    run.write_part_predictions(&validation)?;
+    let rows = predicted_rows(model, store, parts.test, device, run)?;
+    run.write_predictions(&rows)?;
+    let labels: Vec<Label> = rows.iter().map(|row| row.label).collect();
+    let probabilities: Vec<f32> = rows.iter().map(|row| row.prob_idc).collect();
+    let metrics = Metrics::from_probabilities(&labels, &probabilities, 0.5);
+    // Written last: metrics.json is what marks a run finished.
+    run.write_metrics(&metrics)?;
+    Ok(metrics)
+}
+
+/// The parts predicted once training has finished.
+struct HeldOut<'a> {
+    validation: &'a [usize],
+    test: &'a [usize],
+}
+
+/// `indices`' rows with their P(IDC) under `model`, refused whole if any is not a probability.
+fn predicted_rows(
+    model: &CancerNet,
+    store: &Arc<PatchStore>,
+    indices: &[usize],
+    device: &Device,
+    run: &RunFolder,
+) -> Result<Vec<PredictionRow>, TrainError> {
+    let probabilities = predict_patches(model, store, indices, device)?;
     if let Some(bad) = probabilities
         .iter()
         .find(|prob| !(prob.is_finite() && (0.0..=1.0).contains(*prob)))
@@ -488,26 +526,11 @@ fn evaluate_test_part(
             run.model_path().display()
         )));
     }
-    let rows: Vec<PredictionRow> = test_indices
+    Ok(indices
         .iter()
         .zip(&probabilities)
-        .map(|(&index, &prob_idc)| {
-            let patch = store.patch(index);
-            PredictionRow {
-                path: patch.path.clone(),
-                patient: store.patient_name(patch).to_string(),
-                x: patch.x,
-                y: patch.y,
-                label: patch.label,
-                prob_idc,
-            }
-        })
-        .collect();
-    run.write_predictions(&rows)?;
-    let labels: Vec<Label> = rows.iter().map(|row| row.label).collect();
-    let metrics = Metrics::from_probabilities(&labels, &probabilities, 0.5);
-    run.write_metrics(&metrics)?;
-    Ok(metrics)
+        .map(|(&index, &prob_idc)| PredictionRow::of_patch(store, index, prob_idc))
+        .collect())
 }
 
 /// `store` as the run sees it: each patient's stain mapped onto the reference when the run

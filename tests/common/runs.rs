@@ -34,6 +34,31 @@ pub fn finished_run_with_predictions(store: &PatchStore, root: &Path) {
     run.write_predictions(&rows).unwrap();
 }
 
+/// A demo of four patients at `home/data`, trained for one epoch on the CPU into
+/// `home/runs/run-a` by the command line: (data, run, patches).
+pub fn trained_one_epoch(home: &Path) -> (std::path::PathBuf, std::path::PathBuf, usize) {
+    let data = home.join("data");
+    let patches = super::datasets::own_demo(&data, 4, 70).len();
+    let run = home.join("runs/run-a");
+    let trained = super::binary::idc_studio(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        trained.status.success(),
+        "{}",
+        super::binary::text(&trained.stderr)
+    );
+    (data, run, patches)
+}
+
 /// A run's `config.json` content for a run of the recipe's settings on `dataset`.
 pub fn run_info(dataset: &Path) -> idc_studio::training::RunInfo {
     idc_studio::training::RunInfo {
@@ -45,5 +70,6 @@ pub fn run_info(dataset: &Path) -> idc_studio::training::RunInfo {
         batch_norm: idc_studio::model::cancernet::BatchNormSettings::MODEL,
         label_changes: None,
         device: None,
+        imported: None,
     }
 }

@@ -70,6 +70,28 @@ impl PatientPredictions {
         }));
     }
 
+    /// Takes the probabilities a run recorded (an imported run's: it has no model to ask), for
+    /// `patient`'s `patches`; those it has none for stay unknown.
+    pub fn use_recorded(
+        &mut self,
+        run_folder: &std::path::Path,
+        patient: u32,
+        patches: &[usize],
+        recorded: impl Fn(usize) -> Option<f32>,
+    ) {
+        let key = (run_folder.to_path_buf(), patient);
+        if self.key.as_ref() == Some(&key) {
+            return;
+        }
+        self.key = Some(key);
+        self.task = None;
+        self.error = None;
+        self.probabilities = patches
+            .iter()
+            .filter_map(|&patch| recorded(patch).map(|prob| (patch, prob)))
+            .collect();
+    }
+
     /// Forgets everything (the dataset or run changed).
     pub fn clear(&mut self) {
         *self = Self::default();

@@ -144,7 +144,14 @@ impl PatientsView {
             self.act(action, ws);
         }
         self.predictions.poll();
-        if let (Some(run), Some(patient), Some(layout)) = (&ws.run, self.patient, &self.layout) {
+        if let (Some(run), Some(patient), Some(layout)) = (&ws.run, self.patient, &self.layout)
+            && run.info.is_imported()
+        {
+            self.predictions
+                .use_recorded(run.folder.root(), patient, layout.patches(), |patch| {
+                    run.recorded_prob_idc(patch)
+                });
+        } else if let (Some(run), Some(patient), Some(layout)) = (&ws.run, self.patient, &self.layout) {
             self.predictions.request(
                 ui.ctx(),
                 &dataset.store,

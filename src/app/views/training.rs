@@ -150,6 +150,10 @@ impl TrainingView {
         if let Some(folder) = self.pending_log.take() {
             self.log_task = Some(Task::spawn("idc-read-epochs", ctx, move || {
                 let run = RunFolder::new(&folder);
+                // An imported run was never trained here: it has no curves to plot.
+                if run.read_info().is_ok_and(|info| info.is_imported()) {
+                    return Ok((folder, Vec::new(), Vec::new()));
+                }
                 let epochs = run.read_epochs().map_err(|err| err.to_string())?;
                 let steps = run.read_steps().map_err(|err| err.to_string())?;
                 Ok((folder, epochs, steps))
@@ -446,7 +450,7 @@ impl TrainingView {
                 ui.horizontal(|ui| {
                     ui.spinner();
                     ui.label(format!(
-                        "Predicting the {patches} test patches with the best model…"
+                        "Predicting the {patches} validation and test patches with the best model…"
                     ));
                 });
             }

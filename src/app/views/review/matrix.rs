@@ -95,13 +95,7 @@ impl ReviewView {
         };
         let curve: Vec<[f64; 2]> = run.review.roc_curve().iter().map(|&(x, y)| [x, y]).collect();
         let (fpr, tpr) = run.review.operating_point(self.threshold);
-        Plot::new("roc-curve")
-            .height(240.0)
-            .data_aspect(1.0)
-            .include_x(0.0)
-            .include_x(1.0)
-            .include_y(0.0)
-            .include_y(1.0)
+        unit_square_plot("roc-curve")
             .x_axis_label("false positive rate")
             .y_axis_label("true positive rate")
             .show(ui, |plot| {
@@ -114,4 +108,18 @@ impl ReviewView {
                 );
             });
     }
+}
+
+/// A square plot of 0..1 on both axes, fixed: the wheel scrolls the panel, not the plot.
+pub(super) fn unit_square_plot(id: &str) -> Plot<'static> {
+    Plot::new(id)
+        .allow_scroll(false)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .height(240.0)
+        .data_aspect(1.0)
+        .include_x(0.0)
+        .include_x(1.0)
+        .include_y(0.0)
+        .include_y(1.0)
 }

@@ -5,6 +5,7 @@
 //! the matrix, the audit beyond it: label errors, another run, patients; each opens a review list
 //! in place of the cell's tiles.
 
+mod calibration_panel;
 mod compare_panel;
 mod current_tile;
 mod label_issues_panel;
@@ -28,6 +29,7 @@ use crate::app::widgets::tile_grid::TileGridState;
 use crate::dataset::Dataset;
 use crate::dataset::{LabelSource, SlideLayout};
 use crate::review::Cell;
+use calibration_panel::CalibrationPanel;
 use compare_panel::ComparePanel;
 use label_issues_panel::LabelIssuesPanel;
 use lists::{ListKind, ReviewList};
@@ -119,6 +121,7 @@ pub struct ReviewView {
     label_issues: LabelIssuesPanel,
     compare: ComparePanel,
     patients: PatientsPanel,
+    calibration: CalibrationPanel,
     /// Open the audit panels on the next frame (for the screenshot tour).
     open_audit: bool,
 }
@@ -146,6 +149,7 @@ impl Default for ReviewView {
             label_issues: LabelIssuesPanel::default(),
             compare: ComparePanel::default(),
             patients: PatientsPanel::default(),
+            calibration: CalibrationPanel::default(),
             open_audit: false,
         }
     }
@@ -302,6 +306,8 @@ impl ReviewView {
         }
 
         egui::Panel::top("review-toolbar").show(ui, |ui| self.toolbar_ui(ui, ws));
+        // The tour opens the audit panels once, calibration with them.
+        let open_calibration = self.open_audit.then_some(true);
         egui::Panel::left("review-matrix")
             .default_size(340.0)
             .show(ui, |ui| {
@@ -312,6 +318,13 @@ impl ReviewView {
                     ui.separator();
                     self.roc_ui(ui, ws);
                     ui.separator();
+                    if let Some(run) = &ws.run {
+                        // Closed at first: the readers' panel below stays in view.
+                        egui::CollapsingHeader::new("Calibration")
+                            .open(open_calibration)
+                            .show(ui, |ui| self.calibration.ui(ui, run));
+                        ui.separator();
+                    }
                     if self.readers.ui(ui, ws) {
                         self.filter = ReviewFilter::Disagreements;
                     }

@@ -19,10 +19,18 @@ impl ReviewView {
             return;
         };
         let name = run.name();
+        let imported = run.info.imported.clone();
         let mut rescore = None;
         let mut save_threshold = None;
         ui.horizontal_wrapped(|ui| {
             ui.strong(format!("Run {name}"));
+            if let Some(imported) = &imported {
+                ui.label(egui::RichText::new(crate::training::RunInfo::IMPORTED).italics())
+                    .on_hover_text(format!(
+                        "Predictions imported from {}: there is no model to predict other patches with",
+                        imported.predictions.display()
+                    ));
+            }
             ui.separator();
             save_threshold = self.threshold_ui(ui, ws);
             ui.separator();
