@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::tiles::tile_data_url;
 use crate::dataset::split::{Split, SplitPart};
 use crate::dataset::{Label, PatchKey, PatchStore};
-use crate::metrics::calibration::{BINS, Binning, reliability};
+use crate::metrics::calibration::Binning;
 use crate::review::agreement::Agreement;
 use crate::review::calibration::RunCalibration;
 use crate::review::label_issues::LabelIssueRow;
@@ -162,16 +162,7 @@ pub fn gather(input: &ReportInput) -> ReportContents {
             threshold,
         ),
         reliability_svg: super::charts::reliability_svg(
-            &reliability(
-                &run.review.rows().iter().map(|row| row.label).collect::<Vec<_>>(),
-                &run.review
-                    .rows()
-                    .iter()
-                    .map(|row| row.prob_idc)
-                    .collect::<Vec<_>>(),
-                BINS,
-                Binning::EqualWidth,
-            ),
+            &calibration.bins,
             scaled.map(|scaled| scaled.bins.as_slice()),
         ),
         calibration: calibration_facts,

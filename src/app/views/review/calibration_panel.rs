@@ -3,6 +3,8 @@
 //! validation part shown as before and after (never applied to the verdicts), and the patients
 //! whose predictions are least calibrated.
 
+use std::sync::Arc;
+
 use egui_plot::{HoverPosition, Line, PlotPoints, Points};
 
 use crate::app::widgets::tile_grid::{IDC_COLOUR, NON_IDC_COLOUR};
@@ -23,7 +25,8 @@ struct CalibrationKey {
 pub struct CalibrationPanel {
     binning: Binning,
     show_scaled: bool,
-    computed: Option<(CalibrationKey, RunCalibration)>,
+    /// Shared, so a frame takes it without copying the patients' table.
+    computed: Option<(CalibrationKey, Arc<RunCalibration>)>,
 }
 
 impl Default for CalibrationPanel {
@@ -41,7 +44,7 @@ const SCALED_COLOUR: egui::Color32 = egui::Color32::from_rgb(230, 150, 40);
 
 impl CalibrationPanel {
     /// The run's calibration, computed again only when the run, its labels or the bins change.
-    fn calibration(&mut self, run: &OpenRun) -> &RunCalibration {
+    fn calibration(&mut self, run: &OpenRun) -> Arc<RunCalibration> {
         let rows = run.review.rows();
         let key = CalibrationKey {
             run: run.folder.root().to_path_buf(),
@@ -58,9 +61,9 @@ impl CalibrationPanel {
             .as_ref()
             .is_none_or(|(computed, _)| *computed != key)
         {
-            self.computed = Some((key, RunCalibration::of(run, self.binning)));
+            self.computed = Some((key, Arc::new(RunCalibration::of(run, self.binning))));
         }
-        &self.computed.as_ref().expect("computed just now").1
+        Arc::clone(&self.computed.as_ref().expect("computed just now").1)
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, run: &OpenRun) {
@@ -74,7 +77,7 @@ impl CalibrationPanel {
                 .on_hover_text("Each bin holds as many test patches as the next");
         });
         let mut show_scaled = self.show_scaled;
-        let calibration = self.calibration(run).clone();
+        let calibration = self.calibration(run);
         match (calibration.scaled(), calibration.why_not_scaled()) {
             (Some(scaled), _) => {
                 ui.checkbox(&mut show_scaled, "Show after temperature scaling")
